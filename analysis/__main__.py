@@ -1,0 +1,3 @@
+from analysis.cli import cli
+
+cli(prog_name="python -m analysis")

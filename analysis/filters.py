@@ -1,0 +1,132 @@
+"""The filters every page shares, and their round trip through a URL's query string.
+
+    f = Filters.from_query_params({"start": "2025-01-01", "location": ["North", "Harbour"]})
+    where, params = f.where_sql()      # "f.received_at >= ? AND f.location IN (?, ?)", [...]
+    f.to_query_params()                # back to the URL, so a view can be sent as a link
+
+`where_sql` expects the feedback table aliased as `f`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from datetime import date, timedelta
+
+NPS_GROUPS = ("promoters", "passives", "detractors")
+_NPS_GROUP_SQL = {
+    "promoters": "(f.score_type = 'nps' AND f.score >= 9)",
+    "passives": "(f.score_type = 'nps' AND f.score >= 7 AND f.score < 9)",
+    "detractors": "(f.score_type = 'nps' AND f.score <= 6)",
+}
+# Filter field -> feedback column, for the multi-value dimension filters.
+DIMENSIONS = {
+    "locations": "location",
+    "segments": "segment",
+    "channels": "channel",
+    "touchpoints": "touchpoint",
+}
+# Short, readable names in the URL.
+_PARAM_NAMES = {
+    "locations": "location",
+    "segments": "segment",
+    "channels": "channel",
+    "touchpoints": "touchpoint",
+    "nps_groups": "nps_group",
+}
+
+
+@dataclass(frozen=True)
+class Filters:
+    start: date | None = None  # inclusive, UTC date
+    end: date | None = None  # inclusive, UTC date
+    locations: tuple[str, ...] = field(default_factory=tuple)
+    segments: tuple[str, ...] = field(default_factory=tuple)
+    channels: tuple[str, ...] = field(default_factory=tuple)
+    touchpoints: tuple[str, ...] = field(default_factory=tuple)
+    nps_groups: tuple[str, ...] = field(default_factory=tuple)
+
+    def where_sql(self, *, with_dates: bool = True) -> tuple[str, list]:
+        clauses: list[str] = []
+        params: list = []
+        if with_dates and self.start:
+            clauses.append("f.received_at >= ?")
+            params.append(f"{self.start.isoformat()}T00:00:00Z")
+        if with_dates and self.end:
+            clauses.append("f.received_at < ?")
+            params.append(f"{(self.end + timedelta(days=1)).isoformat()}T00:00:00Z")
+        for name, column in DIMENSIONS.items():
+            values = getattr(self, name)
+            if values:
+                clauses.append(f"f.{column} IN ({', '.join('?' * len(values))})")
+                params.extend(values)
+        if self.nps_groups:
+            clauses.append("(" + " OR ".join(_NPS_GROUP_SQL[g] for g in self.nps_groups) + ")")
+        return (" AND ".join(clauses) or "1 = 1"), params
+
+    def previous_period(self) -> Filters | None:
+        """The same filters over the equally long period just before this one."""
+        if not (self.start and self.end):
+            return None
+        length = (self.end - self.start).days + 1
+        return replace(self, start=self.start - timedelta(days=length),
+                       end=self.start - timedelta(days=1))
+
+    def to_query_params(self) -> dict[str, str | list[str]]:
+        params: dict[str, str | list[str]] = {}
+        if self.start:
+            params["start"] = self.start.isoformat()
+        if self.end:
+            params["end"] = self.end.isoformat()
+        for name, param in _PARAM_NAMES.items():
+            values = getattr(self, name)
+            if values:
+                params[param] = list(values)
+        return params
+
+    @classmethod
+    def from_query_params(cls, params: Mapping[str, str | list[str]]) -> Filters:
+        """Parse a query string; values that make no sense are dropped, never raised on,
+        because a link can be hand-edited or stale."""
+
+        def values(key: str) -> tuple[str, ...]:
+            raw = params.get(key, [])
+            items = [raw] if isinstance(raw, str) else list(raw)
+            return tuple(dict.fromkeys(v for v in items if v))
+
+        def day(key: str) -> date | None:
+            got = values(key)
+            try:
+                return date.fromisoformat(got[0]) if got else None
+            except ValueError:
+                return None
+
+        start, end = day("start"), day("end")
+        if start and end and start > end:
+            start, end = end, start
+        kwargs = {name: values(param) for name, param in _PARAM_NAMES.items()}
+        kwargs["nps_groups"] = tuple(g for g in kwargs["nps_groups"] if g in NPS_GROUPS)
+        return cls(start=start, end=end, **kwargs)
+
+    def is_default(self) -> bool:
+        return all(not getattr(self, f.name) for f in fields(self))
+
+
+def filter_options(db) -> dict[str, list[str]]:
+    """Distinct values of each dimension, for the sidebar's select boxes."""
+    options = {}
+    for name, column in DIMENSIONS.items():
+        rows = db.execute(
+            f"SELECT DISTINCT {column} FROM feedback WHERE {column} IS NOT NULL "
+            f"AND {column} != '' ORDER BY {column}"
+        ).fetchall()
+        options[name] = [r[0] for r in rows]
+    return options
+
+
+def date_bounds(db) -> tuple[date, date] | None:
+    """First and last day with feedback, or None on an empty store."""
+    row = db.execute("SELECT MIN(received_at), MAX(received_at) FROM feedback").fetchone()
+    if not row or row[0] is None:
+        return None
+    return date.fromisoformat(row[0][:10]), date.fromisoformat(row[1][:10])

@@ -1,0 +1,212 @@
+"""Schema of the Closeloop store, as sqlite-utils migrations applied in order.
+
+Never edit a migration that has shipped: add a new one. Each runs in its own transaction
+(sqlite-utils `Migrations`), so a failed upgrade leaves the previous schema intact.
+
+Design rules the later capabilities rely on (see ROADMAP):
+- every row that a person or job writes records `actor` and a UTC time;
+- history is kept: theme changes are rows in `theme_events`, not overwrites;
+- themes have stable ids (`themes.id`) that survive refits; `theme_assignments` is what
+  pages join on, so no page needs a loaded model;
+- feedback keeps a `customer_key` (customer id, or normalised email) to link a customer's
+  responses.
+"""
+
+from __future__ import annotations
+
+from sqlite_utils.migrations import Migrations
+
+closeloop = Migrations("closeloop")
+
+
+def _run(db, statements: list[str]) -> None:
+    # Not executescript(): it COMMITs first, which would break the migration's transaction.
+    for statement in statements:
+        db.execute(statement)
+
+
+@closeloop()
+def m001_foundation(db):
+    _run(db, [
+        """CREATE TABLE store_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)""",
+        """INSERT INTO store_meta (key, value) VALUES ('revision', '0')""",
+        """CREATE TABLE import_batches (
+            id INTEGER PRIMARY KEY,
+            file_name TEXT NOT NULL,
+            source TEXT NOT NULL,
+            file_sha256 TEXT,
+            mapping TEXT NOT NULL DEFAULT '{}',   -- JSON: field -> column used
+            score_type TEXT,
+            started_at TEXT NOT NULL,
+            finished_at TEXT,
+            rows_read INTEGER NOT NULL DEFAULT 0,
+            imported INTEGER NOT NULL DEFAULT 0,
+            duplicates INTEGER NOT NULL DEFAULT 0,
+            rejected INTEGER NOT NULL DEFAULT 0,
+            actor TEXT NOT NULL
+        )""",
+        """CREATE TABLE import_rejects (
+            id INTEGER PRIMARY KEY,
+            batch_id INTEGER NOT NULL REFERENCES import_batches(id) ON DELETE CASCADE,
+            row_number INTEGER NOT NULL,           -- 1-based data row in the file (header excluded)
+            field TEXT,                            -- the field at fault, when there is one
+            reason TEXT NOT NULL,
+            raw TEXT NOT NULL                      -- the row exactly as read, JSON
+        )""",
+        """CREATE INDEX idx_import_rejects_batch ON import_rejects(batch_id, row_number)""",
+        """CREATE TABLE feedback (
+            id INTEGER PRIMARY KEY,
+            external_id TEXT,
+            source TEXT NOT NULL,
+            received_at TEXT NOT NULL,             -- UTC, YYYY-MM-DDTHH:MM:SSZ
+            location TEXT,
+            segment TEXT,
+            channel TEXT,
+            touchpoint TEXT,
+            customer_id TEXT,
+            customer_name TEXT,
+            customer_email TEXT,
+            customer_key TEXT,                     -- customer_id, else lower-cased email
+            score_type TEXT CHECK (score_type IN ('nps', 'csat', 'ces', 'rating')),
+            score REAL,
+            comment TEXT,
+            import_batch INTEGER REFERENCES import_batches(id),
+            dedup_key TEXT NOT NULL UNIQUE,
+            created_at TEXT NOT NULL,
+            created_by TEXT NOT NULL,
+            CHECK (score IS NULL OR score_type IS NOT NULL),
+            CHECK (
+                score IS NULL
+                OR (score_type = 'nps' AND score BETWEEN 0 AND 10)
+                OR (score_type = 'csat' AND score BETWEEN 1 AND 5)
+                OR (score_type = 'ces' AND score BETWEEN 1 AND 7)
+                OR (score_type = 'rating' AND score BETWEEN 1 AND 5)
+            )
+        )""",
+        """CREATE INDEX idx_feedback_received ON feedback(received_at)""",
+        """CREATE INDEX idx_feedback_location ON feedback(location, received_at)""",
+        """CREATE INDEX idx_feedback_customer ON feedback(customer_key, received_at)""",
+        """CREATE INDEX idx_feedback_batch ON feedback(import_batch)""",
+        """CREATE INDEX idx_feedback_score ON feedback(score_type, received_at, score)""",
+    ])
+    # Full-text search on comments, kept current by triggers (sqlite-utils' FTS5 recipe).
+    db["feedback"].enable_fts(["comment"], fts_version="FTS5", create_triggers=True,
+                              tokenize="porter")
+
+
+@closeloop()
+def m002_sentiment_and_themes(db):
+    _run(db, [
+        """CREATE TABLE sentiment (
+            feedback_id INTEGER PRIMARY KEY REFERENCES feedback(id) ON DELETE CASCADE,
+            label TEXT NOT NULL CHECK (label IN ('negative', 'neutral', 'positive')),
+            score REAL NOT NULL CHECK (score BETWEEN -1 AND 1),
+            confidence REAL NOT NULL CHECK (confidence BETWEEN 0 AND 1),
+            method TEXT NOT NULL,                  -- e.g. vader, prototype, classifier, fused
+            scored_at TEXT NOT NULL
+        )""",
+        """CREATE INDEX idx_sentiment_label ON sentiment(label)""",
+        # Keyed by text, not feedback id: identical comments share one vector, and a
+        # re-import or a new model version never recomputes what is already known.
+        """CREATE TABLE embeddings (
+            model TEXT NOT NULL,
+            text_sha1 TEXT NOT NULL,
+            dim INTEGER NOT NULL,
+            vector BLOB NOT NULL,                  -- float32, little-endian
+            PRIMARY KEY (model, text_sha1)
+        )""",
+        """CREATE TABLE theme_models (
+            id INTEGER PRIMARY KEY,
+            version TEXT NOT NULL UNIQUE,
+            path TEXT NOT NULL,                    -- folder holding the saved model
+            params TEXT NOT NULL,                  -- JSON
+            n_documents INTEGER NOT NULL,
+            n_themes INTEGER NOT NULL,
+            is_active INTEGER NOT NULL DEFAULT 0,
+            created_at TEXT NOT NULL,
+            created_by TEXT NOT NULL
+        )""",
+        """CREATE TABLE themes (
+            id INTEGER PRIMARY KEY,                -- stable across refits
+            name TEXT NOT NULL,
+            auto_name TEXT,                        -- the model's own label, kept for reference
+            keywords TEXT NOT NULL DEFAULT '[]',   -- JSON list
+            is_seed INTEGER NOT NULL DEFAULT 0,    -- analyst-defined (seed taxonomy)
+            seed_terms TEXT NOT NULL DEFAULT '[]', -- JSON list of words/phrases guiding the model
+            status TEXT NOT NULL DEFAULT 'active' CHECK (status IN ('active', 'merged', 'retired')),
+            merged_into INTEGER REFERENCES themes(id),
+            name_locked INTEGER NOT NULL DEFAULT 0,-- renamed by an analyst: refits keep the name
+            created_at TEXT NOT NULL,
+            created_by TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        )""",
+        """CREATE TABLE theme_events (
+            id INTEGER PRIMARY KEY,
+            theme_id INTEGER NOT NULL REFERENCES themes(id),
+            event TEXT NOT NULL,                   -- created, renamed, merged, retired, seeded, ...
+            detail TEXT NOT NULL DEFAULT '{}',     -- JSON
+            actor TEXT NOT NULL,
+            at TEXT NOT NULL
+        )""",
+        """CREATE INDEX idx_theme_events_theme ON theme_events(theme_id, at)""",
+        # Which model topic became which stable theme, per model version.
+        """CREATE TABLE model_topics (
+            model_id INTEGER NOT NULL REFERENCES theme_models(id) ON DELETE CASCADE,
+            topic INTEGER NOT NULL,
+            theme_id INTEGER NOT NULL REFERENCES themes(id),
+            PRIMARY KEY (model_id, topic)
+        )""",
+        """CREATE TABLE theme_assignments (
+            feedback_id INTEGER NOT NULL REFERENCES feedback(id) ON DELETE CASCADE,
+            theme_id INTEGER NOT NULL REFERENCES themes(id),
+            probability REAL NOT NULL,
+            is_primary INTEGER NOT NULL DEFAULT 0,
+            origin TEXT NOT NULL,                  -- fit, transform, outlier_reduction, analyst
+            model_id INTEGER REFERENCES theme_models(id),
+            assigned_at TEXT NOT NULL,
+            PRIMARY KEY (feedback_id, theme_id)
+        )""",
+        """CREATE INDEX idx_theme_assignments_theme ON theme_assignments(theme_id, is_primary)""",
+        # Analyst corrections outlive refits: they are re-applied after every assignment.
+        """CREATE TABLE theme_corrections (
+            id INTEGER PRIMARY KEY,
+            feedback_id INTEGER NOT NULL REFERENCES feedback(id) ON DELETE CASCADE,
+            wrong_theme_id INTEGER REFERENCES themes(id),
+            right_theme_id INTEGER REFERENCES themes(id),   -- NULL: the comment has no theme
+            actor TEXT NOT NULL,
+            at TEXT NOT NULL
+        )""",
+        """CREATE INDEX idx_theme_corrections_feedback ON theme_corrections(feedback_id, at)""",
+        # Theme audits: an analyst confirmed (or corrected) the automatic theme of a comment.
+        """CREATE TABLE theme_audits (
+            id INTEGER PRIMARY KEY,
+            feedback_id INTEGER NOT NULL REFERENCES feedback(id) ON DELETE CASCADE,
+            theme_id INTEGER REFERENCES themes(id),
+            was_correct INTEGER NOT NULL,
+            actor TEXT NOT NULL,
+            at TEXT NOT NULL
+        )""",
+        """CREATE TABLE near_duplicates (
+            feedback_id INTEGER PRIMARY KEY REFERENCES feedback(id) ON DELETE CASCADE,
+            canonical_id INTEGER NOT NULL REFERENCES feedback(id) ON DELETE CASCADE,
+            similarity REAL NOT NULL
+        )""",
+        """CREATE INDEX idx_near_duplicates_canonical ON near_duplicates(canonical_id)""",
+        """CREATE TABLE comment_map (
+            feedback_id INTEGER PRIMARY KEY REFERENCES feedback(id) ON DELETE CASCADE,
+            model_id INTEGER NOT NULL REFERENCES theme_models(id) ON DELETE CASCADE,
+            x REAL NOT NULL,
+            y REAL NOT NULL
+        )""",
+        # Long jobs (refit, embedding) report progress here so any page or process can show it.
+        """CREATE TABLE jobs (
+            id INTEGER PRIMARY KEY,
+            kind TEXT NOT NULL,
+            status TEXT NOT NULL CHECK (status IN ('running', 'done', 'failed')),
+            progress REAL NOT NULL DEFAULT 0,
+            message TEXT NOT NULL DEFAULT '',
+            started_at TEXT NOT NULL,
+            finished_at TEXT,
+            actor TEXT NOT NULL
+        )""",
+    ])

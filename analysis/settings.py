@@ -1,0 +1,64 @@
+"""Every setting Closeloop reads, in one place.
+
+Settings come from environment variables so that the app, the CLI, a scheduler and the
+tests all configure the same way. Read them with `get_settings()`; nothing else in the
+project looks at `os.environ` for configuration.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class Settings:
+    db_path: Path
+    """SQLite file. `CLOSELOOP_DB`, default `data/closeloop.db` under the project root."""
+    model_dir: Path
+    """Where fitted theme models are saved. `CLOSELOOP_MODEL_DIR`, default `data/models`."""
+    embedding_model: str
+    """Sentence-transformers model: a folder on disk, or empty for the bundled
+    all-MiniLM-L6-v2. `CLOSELOOP_EMBEDDING_MODEL`."""
+    numba_cache_dir: Path
+    """Numba compiles UMAP on first use; a writable cache makes later processes fast."""
+    busy_timeout_ms: int
+    """How long a writer waits for another writer before giving up. `CLOSELOOP_BUSY_TIMEOUT_MS`."""
+    actor: str
+    """Who the CLI and an unauthenticated app act as. `CLOSELOOP_ACTOR`, default `system`."""
+    timezone: str
+    """Time zone for naive timestamps in imported files. `CLOSELOOP_TZ`, default UTC."""
+
+
+def get_settings() -> Settings:
+    """Read settings from the environment, fresh on every call (tests change it)."""
+    env = os.environ
+    db_path = Path(env.get("CLOSELOOP_DB") or PROJECT_ROOT / "data" / "closeloop.db")
+    model_dir = Path(env.get("CLOSELOOP_MODEL_DIR") or db_path.parent / "models")
+    numba_cache = Path(env.get("NUMBA_CACHE_DIR") or PROJECT_ROOT / ".numba_cache")
+    return Settings(
+        db_path=db_path,
+        model_dir=model_dir,
+        embedding_model=env.get("CLOSELOOP_EMBEDDING_MODEL", ""),
+        numba_cache_dir=numba_cache,
+        busy_timeout_ms=int(env.get("CLOSELOOP_BUSY_TIMEOUT_MS", "30000")),
+        actor=env.get("CLOSELOOP_ACTOR", "system"),
+        timezone=env.get("CLOSELOOP_TZ", "UTC"),
+    )
+
+
+def prepare_offline_environment() -> None:
+    """Set the variables that keep model libraries offline and their caches writable.
+
+    Must run before sentence-transformers, transformers or umap are imported: they read
+    these at import time.
+    """
+    settings = get_settings()
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    settings.numba_cache_dir.mkdir(parents=True, exist_ok=True)
+    os.environ.setdefault("NUMBA_CACHE_DIR", str(settings.numba_cache_dir))
