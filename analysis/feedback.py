@@ -1,0 +1,93 @@
+"""Writing feedback rows: identity (dedup key, customer key) and the one bulk insert.
+
+Both the importer and the demo generator write through `insert_feedback`, so a response
+is identified the same way whichever door it came in by.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+
+import sqlite_utils
+
+from analysis.store import to_iso, utcnow
+
+FEEDBACK_FIELDS = (
+    "external_id", "source", "received_at", "location", "segment", "channel", "touchpoint",
+    "customer_id", "customer_name", "customer_email", "score_type", "score", "comment",
+)
+SCORE_SCALES = {"nps": (0, 10), "csat": (1, 5), "ces": (1, 7), "rating": (1, 5)}
+
+_SPACE = re.compile(r"\s+")
+
+
+def normalise_text(text: str | None) -> str:
+    return _SPACE.sub(" ", (text or "")).strip().casefold()
+
+
+def normalise_email(email: str | None) -> str | None:
+    email = (email or "").strip().lower()
+    return email or None
+
+
+def customer_key(customer_id: str | None, customer_email: str | None) -> str | None:
+    """The key that links one customer's responses: their id, else their email."""
+    if customer_id and str(customer_id).strip():
+        return f"id:{str(customer_id).strip()}"
+    email = normalise_email(customer_email)
+    return f"email:{email}" if email else None
+
+
+def dedup_key(row: Mapping) -> str:
+    """Same response seen twice: same source and external id, or, without an id, the same
+    normalised text at the same moment at the same location."""
+    if row.get("external_id"):
+        basis = f"id\x1f{row['source']}\x1f{row['external_id']}"
+    else:
+        basis = "\x1f".join([
+            "text", normalise_text(row.get("comment")), row["received_at"],
+            normalise_text(row.get("location")), str(row.get("score_type") or ""),
+            "" if row.get("score") is None else repr(float(row["score"])),
+        ])
+    return hashlib.sha1(basis.encode("utf-8")).hexdigest()
+
+
+def insert_feedback(
+    db: sqlite_utils.Database,
+    rows: Iterable[Mapping],
+    *,
+    batch_id: int | None,
+    actor: str,
+    now: datetime | None = None,
+) -> tuple[int, int]:
+    """Insert validated rows; return (inserted, duplicates).
+
+    Rows need `source` and `received_at` (UTC ISO); other FEEDBACK_FIELDS are optional.
+    Call inside `store.write_transaction` so that a batch lands whole or not at all.
+    """
+    created_at = to_iso(now or utcnow())
+    columns = FEEDBACK_FIELDS + ("customer_key", "import_batch", "dedup_key", "created_at",
+                                 "created_by")
+    sql = (f"INSERT OR IGNORE INTO feedback ({', '.join(columns)}) "
+           f"VALUES ({', '.join('?' * len(columns))})")
+    values = []
+    seen: set[str] = set()
+    duplicates = 0
+    for row in rows:
+        key = dedup_key(row)
+        if key in seen:
+            duplicates += 1
+            continue
+        seen.add(key)
+        values.append(tuple(row.get(f) for f in FEEDBACK_FIELDS) + (
+            customer_key(row.get("customer_id"), row.get("customer_email")),
+            batch_id, key, created_at, actor,
+        ))
+    # Ids only grow, so rows past the previous maximum are exactly the ones just inserted.
+    last_id = db.execute("SELECT COALESCE(MAX(id), 0) FROM feedback").fetchone()[0]
+    db.conn.executemany(sql, values)
+    inserted = db.execute("SELECT COUNT(*) FROM feedback WHERE id > ?", [last_id]).fetchone()[0]
+    return inserted, duplicates + (len(values) - inserted)

@@ -1,0 +1,56 @@
+"""Shared fixtures: a fresh database per test, and Streamlit caches cleared between tests."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("NUMBA_CACHE_DIR", str(ROOT / ".numba_cache"))
+
+from analysis import store  # noqa: E402
+
+TEST_DATA = Path(__file__).resolve().parent / "data"
+
+
+@pytest.fixture
+def db_path(tmp_path, monkeypatch) -> Path:
+    """Path of a fresh, empty store; the app and CLI see it through CLOSELOOP_DB."""
+    path = tmp_path / "closeloop.db"
+    monkeypatch.setenv("CLOSELOOP_DB", str(path))
+    monkeypatch.setenv("CLOSELOOP_MODEL_DIR", str(tmp_path / "models"))
+    return path
+
+
+@pytest.fixture
+def db(db_path):
+    database = store.connect(db_path)
+    yield database
+    database.close()
+
+
+@pytest.fixture
+def seeded_db(db, tmp_path):
+    """A store holding a small demo data set (2,000 responses, seed 7)."""
+    from analysis import demo
+
+    demo.generate_demo(db, rows=2000, seed=7, truth_path=tmp_path / "demo_truth.json",
+                       actor="test")
+    return db
+
+
+@pytest.fixture(autouse=True)
+def clear_streamlit_caches():
+    yield
+    if "streamlit" in sys.modules:
+        import streamlit as st
+
+        st.cache_data.clear()
+        st.cache_resource.clear()
