@@ -68,7 +68,7 @@ def import_(file, db_path, mappings, score_type, source, actor):
             db, Path(file), mapping=mapping or None, score_type=score_type, source=source,
             actor=actor or get_settings().actor,
         )
-    except ingest.ImportError_ as exc:
+    except ingest.ImportFileError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(1)
     click.echo(result.summary_line())

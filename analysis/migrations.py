@@ -106,6 +106,19 @@ def m002_sentiment_and_themes(db):
             scored_at TEXT NOT NULL
         )""",
         """CREATE INDEX idx_sentiment_label ON sentiment(label)""",
+        # One row per sentiment scoring run: which method won and how well it did, so the
+        # app can show the classifier's cross-validated accuracy next to its labels.
+        """CREATE TABLE sentiment_runs (
+            id INTEGER PRIMARY KEY,
+            method TEXT NOT NULL,
+            n_scored INTEGER NOT NULL,
+            n_training INTEGER NOT NULL DEFAULT 0,
+            cv_accuracy REAL,
+            cv_macro_f1 REAL,
+            details TEXT NOT NULL DEFAULT '{}',    -- JSON
+            created_at TEXT NOT NULL,
+            created_by TEXT NOT NULL
+        )""",
         # Keyed by text, not feedback id: identical comments share one vector, and a
         # re-import or a new model version never recomputes what is already known.
         """CREATE TABLE embeddings (
