@@ -71,8 +71,10 @@ def insert_feedback(
     created_at = to_iso(now or utcnow())
     columns = FEEDBACK_FIELDS + ("customer_key", "import_batch", "dedup_key", "created_at",
                                  "created_by")
-    sql = (f"INSERT OR IGNORE INTO feedback ({', '.join(columns)}) "
-           f"VALUES ({', '.join('?' * len(columns))})")
+    # ON CONFLICT, not INSERT OR IGNORE: OR IGNORE would also swallow CHECK failures and
+    # count an invalid row as a duplicate.
+    sql = (f"INSERT INTO feedback ({', '.join(columns)}) "
+           f"VALUES ({', '.join('?' * len(columns))}) ON CONFLICT(dedup_key) DO NOTHING")
     values = []
     seen: set[str] = set()
     duplicates = 0

@@ -1,0 +1,164 @@
+"""Figures for the Overview page: headline KPIs against the previous period, volume and NPS
+over time, and a table per location. All aggregation happens in SQL, so the page stays fast
+on 100,000 responses."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+import pandas as pd
+import sqlite_utils
+
+from analysis import metrics
+from analysis.filters import Filters, date_bounds
+from analysis.metrics import Difference, Estimate
+
+DEFAULT_PERIOD_DAYS = 90
+
+
+@dataclass(frozen=True)
+class Kpi:
+    key: str
+    label: str
+    current: Estimate
+    previous: Estimate
+    change: Difference
+    unit: str  # "pts", "%", "" ...
+
+
+def default_period(db: sqlite_utils.Database, *, days: int = DEFAULT_PERIOD_DAYS) -> tuple[date, date] | None:
+    """The last `days` days up to the latest feedback: what a first visit shows."""
+    bounds = date_bounds(db)
+    if bounds is None:
+        return None
+    first, last = bounds
+    return max(first, last - timedelta(days=days - 1)), last
+
+
+_SQL_NEGATIVE_COUNTS = f"""
+    SUM(CASE WHEN {metrics.SQL_IS_NEGATIVE} THEN 1 ELSE 0 END) AS negative,
+    SUM(CASE WHEN {metrics.SQL_IS_NEGATIVE} IS NOT NULL THEN 1 ELSE 0 END) AS judged
+"""
+
+
+def _aggregate(db, filters: Filters, group_by: str | None = None) -> list[dict]:
+    """SQL_COUNTS plus negative counts over filtered feedback, optionally grouped."""
+    where, params = filters.where_sql()
+    select_group = f"{group_by} AS grp, " if group_by else ""
+    cursor = db.execute(
+        f"""SELECT {select_group}{metrics.SQL_COUNTS}, {_SQL_NEGATIVE_COUNTS}
+            FROM feedback f LEFT JOIN sentiment s ON s.feedback_id = f.id
+            WHERE {where}{f" GROUP BY grp" if group_by else ""}""",
+        params,
+    )
+    names = [d[0] for d in cursor.description]
+    return [dict(zip(names, r)) for r in cursor.fetchall()]
+
+
+def _volume_estimate(n: int) -> Estimate:
+    # Volume is a count: a Poisson approximation gives it an interval and a variance.
+    half = metrics.Z95 * n ** 0.5
+    return Estimate("Volume", float(n), max(0.0, n - half), n + half, n,
+                    "count, Poisson interval", float(n))
+
+
+def _estimates(row: dict) -> dict[str, Estimate]:
+    found = metrics.estimates_from_row(row)
+    found["volume"] = _volume_estimate(row.get("volume") or 0)
+    found["negative"] = metrics.share_from_counts("Negative %", row.get("negative") or 0,
+                                                  row.get("judged") or 0)
+    return found
+
+
+KPI_LABELS = {
+    "nps": ("NPS", "pts"),
+    "csat": ("CSAT", "%"),
+    "ces": ("CES (1-7)", ""),
+    "volume": ("Responses", ""),
+    "negative": ("Negative feedback", "%"),
+}
+
+
+def kpis(db: sqlite_utils.Database, filters: Filters) -> list[Kpi]:
+    """Each headline metric for the filtered period, the equally long period before it, and
+    the change with its test. Without dates in the filters there is no previous period."""
+    current = _estimates(_aggregate(db, filters)[0])
+    before_filters = filters.previous_period()
+    if before_filters is not None:
+        previous = _estimates(_aggregate(db, before_filters)[0])
+    else:
+        previous = {k: Estimate(v.name, None, None, None, 0, v.method) for k, v in current.items()}
+    result = []
+    for key, (label, unit) in KPI_LABELS.items():
+        change = metrics.compare(current[key], previous[key])
+        result.append(Kpi(key, label, current[key], previous[key], change, unit))
+    return result
+
+
+_PERIOD_SQL = {
+    "D": "substr(f.received_at, 1, 10)",
+    # Monday of the week: SQLite's 'weekday 0' moves to the next Sunday (or stays), then back 6 days.
+    "W": "date(substr(f.received_at, 1, 10), 'weekday 0', '-6 days')",
+    "M": "substr(f.received_at, 1, 7) || '-01'",
+}
+
+
+def volume_and_nps_over_time(db: sqlite_utils.Database, filters: Filters, freq: str = "W") -> pd.DataFrame:
+    """One row per period: volume, and NPS with its interval (blank where no NPS answers)."""
+    period_sql = _PERIOD_SQL[freq]
+    where, params = filters.where_sql()
+    rows = db.execute(
+        f"""SELECT {period_sql} AS period, {metrics.SQL_COUNTS}
+            FROM feedback f WHERE {where} GROUP BY period ORDER BY period""",
+        params,
+    ).fetchall()
+    records = []
+    for row in rows:
+        promoters, passives, detractors = (row[1] or 0), (row[2] or 0), (row[3] or 0)
+        estimate = metrics.nps_from_counts(promoters, passives, detractors)
+        records.append({
+            "period": pd.Timestamp(row[0]),
+            "volume": row[-1],
+            "nps": estimate.value,
+            "nps_low": estimate.ci_low,
+            "nps_high": estimate.ci_high,
+            "nps_n": estimate.n,
+        })
+    columns = ["period", "volume", "nps", "nps_low", "nps_high", "nps_n"]
+    return pd.DataFrame.from_records(records, columns=columns)
+
+
+def location_table(db: sqlite_utils.Database, filters: Filters) -> pd.DataFrame:
+    """Per location: volume, NPS with interval, CSAT %, CES mean, negative share, and the NPS
+    change against the previous period with its p-value."""
+    def grouped(f: Filters) -> dict[str, dict]:
+        rows = _aggregate(db, f, group_by="COALESCE(NULLIF(f.location, ''), '(no location)')")
+        return {row["grp"]: row for row in rows}
+
+    current = grouped(filters)
+    before = filters.previous_period()
+    previous = grouped(before) if before is not None else {}
+    records = []
+    for location, row in current.items():
+        est = _estimates(row)
+        prev_nps = _estimates(previous[location])["nps"] if location in previous else \
+            metrics.nps_from_counts(0, 0, 0)
+        change = metrics.compare(est["nps"], prev_nps)
+        records.append({
+            "location": location,
+            "responses": row["volume"],
+            "nps": est["nps"].value,
+            "nps_low": est["nps"].ci_low,
+            "nps_high": est["nps"].ci_high,
+            "nps_n": est["nps"].n,
+            "nps_change": change.estimate,
+            "nps_change_p": change.p_value,
+            "csat": est["csat"].value,
+            "ces": est["ces"].value,
+            "negative_pct": est["negative"].value,
+        })
+    columns = ["location", "responses", "nps", "nps_low", "nps_high", "nps_n", "nps_change",
+               "nps_change_p", "csat", "ces", "negative_pct"]
+    frame = pd.DataFrame.from_records(records, columns=columns)
+    return frame.sort_values("responses", ascending=False, ignore_index=True)

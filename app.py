@@ -1,0 +1,97 @@
+"""Closeloop: entry point, navigation and the sidebar filters every page shares.
+
+The filters live in the URL's query string, so any view can be sent as a link; this file
+reads them on a session's first run and writes them back on every run (navigation between
+pages would otherwise drop them). Pages read the parsed filters from
+st.session_state["filters"].
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+import streamlit as st
+
+from analysis import store
+from analysis.filters import NPS_GROUPS, Filters, date_bounds, filter_options
+from analysis.overview import default_period
+from analysis.settings import get_settings
+
+st.set_page_config(page_title="Closeloop", page_icon=":material/sync:", layout="wide")
+
+PAGES = {
+    "Insights": [
+        st.Page("pages/overview.py", title="Overview", icon=":material/dashboard:",
+                url_path="overview", default=True),
+        st.Page("pages/themes.py", title="Themes", icon=":material/topic:", url_path="themes"),
+    ],
+    "Data": [
+        st.Page("pages/import_data.py", title="Import", icon=":material/upload_file:",
+                url_path="import"),
+    ],
+}
+
+_WIDGETS = {  # Filters field -> widget key
+    "locations": "flt_locations",
+    "segments": "flt_segments",
+    "channels": "flt_channels",
+    "touchpoints": "flt_touchpoints",
+    "nps_groups": "flt_nps_groups",
+}
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def _options(db_path: str, revision: int) -> tuple[dict, tuple[date, date] | None]:
+    db = store.connect(db_path)
+    return filter_options(db), date_bounds(db)
+
+
+def _load_filters_from_url(options: dict, bounds) -> None:
+    """First run of a session: seed the widgets from the link that opened it."""
+    url = Filters.from_query_params({k: st.query_params.get_all(k) for k in st.query_params})
+    for name, key in _WIDGETS.items():
+        allowed = NPS_GROUPS if name == "nps_groups" else options.get(name, [])
+        st.session_state[key] = [v for v in getattr(url, name) if v in allowed]
+    if bounds is not None:
+        start, end = url.start, url.end
+        if start is None and end is None:
+            db = store.connect()
+            start, end = default_period(db) or bounds
+        st.session_state["flt_dates"] = (start or bounds[0], end or bounds[1])
+
+
+def sidebar_filters(db) -> Filters:
+    options, bounds = _options(str(get_settings().db_path), store.revision(db))
+    if "_filters_from_url" not in st.session_state:
+        _load_filters_from_url(options, bounds)
+        st.session_state["_filters_from_url"] = True
+    with st.sidebar:
+        st.header("Filters")
+        start = end = None
+        if bounds is None:
+            st.caption("No feedback yet: filters appear once data is imported.")
+        else:
+            if "flt_dates" not in st.session_state:
+                st.session_state["flt_dates"] = default_period(db) or bounds
+            picked = st.date_input("Date range", key="flt_dates", format="YYYY-MM-DD")
+            if isinstance(picked, (list, tuple)) and len(picked) == 2:
+                start, end = picked
+            elif isinstance(picked, (list, tuple)) and len(picked) == 1:
+                start = picked[0]  # the second click of a range pick has not happened yet
+        st.multiselect("Location", options.get("locations", []), key=_WIDGETS["locations"])
+        st.multiselect("Segment", options.get("segments", []), key=_WIDGETS["segments"])
+        st.multiselect("Channel", options.get("channels", []), key=_WIDGETS["channels"])
+        st.multiselect("Touchpoint", options.get("touchpoints", []), key=_WIDGETS["touchpoints"])
+        st.multiselect("NPS group", list(NPS_GROUPS), key=_WIDGETS["nps_groups"],
+                       format_func=str.capitalize)
+    filters = Filters(
+        start=start, end=end,
+        **{name: tuple(st.session_state.get(key, [])) for name, key in _WIDGETS.items()},
+    )
+    st.query_params.from_dict(filters.to_query_params())
+    return filters
+
+
+navigation = st.navigation(PAGES)
+st.session_state["filters"] = sidebar_filters(store.connect())
+navigation.run()
