@@ -95,3 +95,38 @@ def demo(db_path, rows, seed, truth_path, if_empty, actor):
     result = demo_module.generate_demo(db, rows=rows, seed=seed, truth_path=truth_file,
                                        actor=actor or get_settings().actor)
     click.echo(f"demo: {result.rows} feedback rows written, truth in {truth_file}")
+
+
+@cli.command()
+@db_option
+@click.option("--refit", is_flag=True, help="Fit the theme model again on all comments (explicit; slower).")
+@click.option("--skip-sentiment", is_flag=True, help="Only refresh themes.")
+@actor_option
+def themes(db_path, refit, skip_sentiment, actor):
+    """Score sentiment of new comments and assign themes (fit a model on first run)."""
+    from analysis import sentiment, themes as themes_module
+
+    db = _open(db_path)
+    actor = actor or get_settings().actor
+    if not skip_sentiment:
+        summary = sentiment.score_feedback(db, actor=actor)
+        click.echo(summary.summary_line())
+    result = themes_module.refresh_themes(db, refit=refit, actor=actor,
+                                          progress=_echo_progress)
+    click.echo(result.message)
+
+
+def _echo_progress(fraction: float, message: str) -> None:
+    click.echo(f"  {fraction:4.0%} {message}", err=True)
+
+
+@cli.command()
+@db_option
+@click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False),
+              help="CSV file to write.")
+def export(db_path, out_path):
+    """Export every feedback with its sentiment and themes as CSV."""
+    from analysis import export as export_module
+
+    count = export_module.export_feedback(_open(db_path), Path(out_path))
+    click.echo(f"exported {count} feedback rows to {out_path}")
