@@ -1,0 +1,802 @@
+"""Importing feedback files: read, map columns to feedback fields, validate, write.
+
+    result = import_file(db, Path("survey.csv"), mapping=None, score_type=None,
+                         source=None, actor="ana")
+    print(result.summary_line())
+
+The flow is `read_table` (bytes -> DataFrame of strings) -> `detect_mapping` (column names ->
+feedback fields) -> `import_frame` (convert and validate every row, then write the batch,
+its feedback rows and its rejects in one transaction).
+
+Rules the rest of the app relies on:
+- nothing the user gave is silently dropped: every data row is imported, counted as a
+  duplicate, or kept in `import_rejects` with its row number, field, reason and raw values,
+  so `rows_read == imported + duplicates + rejected`;
+- only lines that are entirely blank are skipped (they hold no data and are not counted);
+- `source` defaults to the file name's stem and, with `external_id`, identifies a response,
+  so re-importing the same file (or an overlapping export of the same name) adds nothing;
+- timestamps without an offset are in the settings' time zone (`CLOSELOOP_TZ`) and are
+  stored in UTC; slashed dates are read day-first only when the column proves it
+  (some first part above 12 and no second part above 12), otherwise month-first;
+- an import is one `store.write_transaction`: it lands whole or not at all.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import hashlib
+import io
+import itertools
+import json
+import math
+import re
+import sys
+from dataclasses import dataclass, field as dataclass_field
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import pandas as pd
+import sqlite_utils
+from dateutil import parser as dateutil_parser
+from pandas.tseries.api import guess_datetime_format
+
+from analysis import store
+from analysis.feedback import FEEDBACK_FIELDS, SCORE_SCALES, insert_feedback
+from analysis.settings import get_settings
+
+# Columns that read_table adds for rows it could not split into fields (bad JSON line, wrong
+# number of CSV values): the reason, and the row as read. They are not data columns.
+READ_ERROR = "_closeloop_read_error"
+READ_RAW = "_closeloop_read_raw"
+_RESERVED = (READ_ERROR, READ_RAW)
+
+SCORE_TYPES = tuple(SCORE_SCALES)
+_SCALE_NAMES = {"nps": "NPS", "csat": "CSAT", "ces": "CES", "rating": "rating"}
+
+csv.field_size_limit(min(sys.maxsize, 2**31 - 1))  # long narratives are normal
+
+
+class ImportFileError(Exception):
+    """The whole file cannot be imported (as opposed to one row, which becomes a reject)."""
+
+
+@dataclass
+class ImportResult:
+    batch_id: int
+    file_name: str
+    rows_read: int
+    imported: int
+    duplicates: int
+    rejected: int
+    mapping: dict[str, str] = dataclass_field(default_factory=dict)
+    score_type: str | None = None
+
+    def summary_line(self) -> str:
+        return (f"imported {self.imported}, duplicates skipped {self.duplicates}, "
+                f"rejected {self.rejected} (batch {self.batch_id}, {self.file_name})")
+
+
+# --------------------------------------------------------------------------- reading
+
+def read_table(source: str | Path | bytes, *, name: str | None = None) -> pd.DataFrame:
+    """Read a CSV (any of , ; tab | as delimiter) or JSON Lines file into a frame of strings.
+
+    Encodings: UTF-8 (with or without BOM), UTF-16 with BOM, else cp1252, else latin-1.
+    Rows that cannot be split into fields are kept, flagged in the READ_ERROR column with
+    the raw text in READ_RAW; all other cells are strings ("" when empty).
+    """
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        data = bytes(source)
+        name = name or "upload"
+    else:
+        path = Path(source)
+        name = name or path.name
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise ImportFileError(f"{name}: cannot read the file ({exc.strerror or exc})") from exc
+    text = _decode(data, name)
+    kind = _sniff_kind(text, name)
+    if kind == "jsonl":
+        frame = _read_json_lines(text)
+    elif kind == "json":
+        frame = _read_json_array(text, name)
+    else:
+        frame = _read_csv(text, name)
+    frame.attrs["file_name"] = name
+    return frame
+
+
+def data_columns(frame: pd.DataFrame) -> list[str]:
+    """The file's own columns (without read_table's bookkeeping columns)."""
+    return [c for c in frame.columns if c not in _RESERVED]
+
+
+def _decode(data: bytes, name: str) -> str:
+    if not data.strip():
+        raise ImportFileError(f"{name}: the file is empty")
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        try:
+            return data.decode("utf-16")
+        except UnicodeDecodeError as exc:
+            raise ImportFileError(f"{name}: not valid UTF-16 text ({exc.reason})") from exc
+    if data.startswith(b"PK\x03\x04"):
+        raise ImportFileError(f"{name}: this looks like an Excel workbook or a zip archive, "
+                              "not a CSV or JSON Lines file; save it as CSV first")
+    if b"\x00" in data[:4096]:
+        raise ImportFileError(f"{name}: not a text file (it holds binary data); "
+                              "expected CSV or JSON Lines")
+    if data.startswith(codecs.BOM_UTF8):
+        data = data[len(codecs.BOM_UTF8):]
+    # UTF-8 first: it almost never decodes text written in another encoding by accident.
+    for encoding in ("utf-8", "cp1252"):
+        try:
+            return data.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    return data.decode("latin-1")  # every byte is a latin-1 character: never fails
+
+
+def _sniff_kind(text: str, name: str) -> str:
+    suffix = Path(name).suffix.lower()
+    if suffix in (".jsonl", ".ndjson"):
+        return "jsonl"
+    head = text.lstrip()[:1]
+    if suffix == ".json":
+        return "json" if head == "[" else "jsonl"
+    if suffix in (".xlsx", ".xls", ".xlsm", ".ods", ".parquet", ".pdf", ".zip", ".gz"):
+        raise ImportFileError(f"{name}: unknown format {suffix!r}; expected CSV or JSON Lines")
+    if head == "{":
+        first = text.lstrip().split("\n", 1)[0]
+        try:
+            if isinstance(json.loads(first), dict):
+                return "jsonl"
+        except ValueError:
+            pass
+    if head == "[":
+        try:
+            if isinstance(json.loads(text), list):
+                return "json"
+        except ValueError:
+            pass
+    return "csv"
+
+
+def _sniff_delimiter(text: str, name: str) -> str:
+    suffix = Path(name).suffix.lower()
+    if suffix == ".tsv":
+        return "\t"
+    sample = text[:65536]
+    truncated = len(text) > len(sample)
+    best, best_score = ",", None
+    for delimiter in (",", ";", "\t", "|"):
+        records = [r for r in itertools.islice(
+            csv.reader(io.StringIO(sample, newline=""), delimiter=delimiter), 60) if r]
+        if truncated and len(records) > 1:
+            records = records[:-1]  # the sample may cut the last record short
+        if not records:
+            continue
+        width = len(records[0])
+        consistent = sum(len(r) == width for r in records) / len(records)
+        score = (width > 1, consistent, width)
+        if best_score is None or score > best_score:
+            best, best_score = delimiter, score
+    return best
+
+
+def _unique_names(names: list[str]) -> list[str]:
+    out, seen = [], {}
+    for i, raw in enumerate(names):
+        label = raw.strip() or f"column {i + 1}"
+        if label in seen:
+            seen[label] += 1
+            label = f"{label}.{seen[label]}"
+        seen.setdefault(label, 0)
+        out.append(label)
+    return out
+
+
+def _frame(columns: list[str], cells: dict[str, list], errors: list, raws: list) -> pd.DataFrame:
+    frame = pd.DataFrame({c: pd.Series(cells[c], dtype="str") for c in columns})
+    if any(errors):
+        frame[READ_ERROR] = pd.Series(errors, dtype="str")
+        frame[READ_RAW] = pd.Series(raws, dtype="str")
+    return frame
+
+
+def _read_csv(text: str, name: str) -> pd.DataFrame:
+    delimiter = _sniff_delimiter(text, name)
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    try:
+        header = next(r for r in reader if r)
+    except StopIteration:
+        raise ImportFileError(f"{name}: the file has no header row") from None
+    except csv.Error as exc:
+        raise ImportFileError(f"{name}: cannot read the header row ({exc})") from exc
+    columns = _unique_names(header)
+    width = len(columns)
+    records: list[list[str]] = []
+    errors: list[str] = []
+    raws: list[str] = []
+    try:
+        for record in reader:
+            if not record:
+                continue  # a blank line holds no data
+            if len(record) == width:
+                records.append(record)
+                errors.append("")
+                raws.append("")
+            else:
+                records.append([""] * width)
+                errors.append(f"the row has {len(record)} values but the header has "
+                              f"{width} columns")
+                raws.append(json.dumps(record, ensure_ascii=False))
+    except csv.Error as exc:
+        raise ImportFileError(f"{name}: cannot read the CSV after data row {len(records)} "
+                              f"({exc})") from exc
+    cells = dict(zip(columns, (list(col) for col in zip(*records)))) if records else {
+        c: [] for c in columns}
+    return _frame(columns, cells, errors, raws)
+
+
+def _cell(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _objects_to_frame(items: list[tuple[object, str, str]]) -> pd.DataFrame:
+    """items: (parsed object or None, error, raw text) per row."""
+    columns: dict[str, None] = {}
+    for obj, _, _ in items:
+        if isinstance(obj, dict):
+            columns.update(dict.fromkeys(str(k).strip() for k in obj))
+    names = list(columns)
+    cells = {c: [] for c in names}
+    errors, raws = [], []
+    for obj, error, raw in items:
+        if not error and not isinstance(obj, dict):
+            error = f"the line is a JSON {type(obj).__name__}, not an object"
+        if error:
+            for c in names:
+                cells[c].append("")
+            errors.append(error)
+            raws.append(json.dumps(raw, ensure_ascii=False))
+            continue
+        row = {str(k).strip(): v for k, v in obj.items()}
+        for c in names:
+            cells[c].append(_cell(row.get(c)))
+        errors.append("")
+        raws.append("")
+    return _frame(names, cells, errors, raws)
+
+
+_JSON_TYPE = {"dict": "object", "list": "array", "str": "string", "int": "number",
+              "float": "number", "bool": "boolean", "NoneType": "null"}
+
+
+def _read_json_lines(text: str) -> pd.DataFrame:
+    items = []
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except ValueError as exc:
+            msg = getattr(exc, "msg", str(exc))
+            col = getattr(exc, "colno", None)
+            items.append((None, f"the line is not valid JSON: {msg}"
+                                + (f" (column {col})" if col else ""), line))
+            continue
+        if not isinstance(obj, dict):
+            kind = _JSON_TYPE.get(type(obj).__name__, type(obj).__name__)
+            items.append((None, f"the line is a JSON {kind}, not an object", line))
+            continue
+        items.append((obj, "", line))
+    return _objects_to_frame(items)
+
+
+def _read_json_array(text: str, name: str) -> pd.DataFrame:
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        raise ImportFileError(f"{name}: not valid JSON ({exc})") from exc
+    if not isinstance(data, list):
+        raise ImportFileError(f"{name}: expected a JSON array of objects or JSON Lines")
+    items = []
+    for obj in data:
+        if isinstance(obj, dict):
+            items.append((obj, "", ""))
+        else:
+            kind = _JSON_TYPE.get(type(obj).__name__, type(obj).__name__)
+            items.append((None, f"the item is a JSON {kind}, not an object",
+                          json.dumps(obj, ensure_ascii=False)))
+    return _objects_to_frame(items)
+
+
+# --------------------------------------------------------------------------- mapping
+
+def _norm(name: str) -> str:
+    return re.sub(r"[^0-9a-z]+", "", str(name).casefold())
+
+
+# Exact names (normalised: lower case, letters and digits only), best first.
+_SYNONYMS: dict[str, tuple[str, ...]] = {
+    "received_at": ("receivedat", "date", "recordeddate", "datereceived", "createdat",
+                    "created", "timestamp", "submitted", "submittedat", "submitteddate",
+                    "responsedate", "reviewdate", "surveydate", "feedbackdate", "datetime",
+                    "enddate", "completedat", "completed", "time", "startdate"),
+    "comment": ("comment", "comments", "text", "review", "reviewtext", "feedback",
+                "feedbacktext", "verbatim", "consumercomplaintnarrative", "narrative",
+                "body", "message", "content", "response", "openended", "reason", "remarks"),
+    "score": ("score", "nps", "npsscore", "rating", "stars", "starrating", "csat",
+              "csatscore", "ces", "cesscore", "likelihoodtorecommend", "recommend", "ltr",
+              "overallrating", "satisfaction", "effort", "value"),
+    "location": ("location", "store", "branch", "site", "storename", "branchname",
+                 "locationname", "sitename", "outlet", "shop", "restaurant", "hotel"),
+    "external_id": ("externalid", "id", "responseid", "complaintid", "reviewid",
+                    "feedbackid", "surveyresponseid", "recordid", "ticketid", "uuid"),
+    "segment": ("segment", "tier", "plan", "customersegment", "customertier",
+                "customertype", "membership"),
+    "channel": ("channel", "submittedvia", "source", "medium", "platform", "via"),
+    "touchpoint": ("touchpoint", "journeystage", "stage", "journey", "journeystep", "step"),
+    "customer_id": ("customerid", "clientid", "userid", "accountid", "memberid", "custid"),
+    "customer_name": ("customername", "name", "fullname", "clientname", "reviewername",
+                      "author", "username", "reviewer"),
+    "customer_email": ("customeremail", "email", "emailaddress", "mail", "clientemail",
+                       "useremail"),
+    "score_type": ("scoretype", "surveytype", "metric", "scale", "scoretypename"),
+}
+# Second pass for headers like "How likely are you to recommend us? (0-10)".
+_CONTAINS: dict[str, tuple[str, ...]] = {
+    "received_at": ("date", "timestamp", "time"),
+    "comment": ("comment", "feedback", "narrative", "verbatim", "review", "text"),
+    "score": ("recommend", "score", "rating", "nps", "csat", "stars"),
+    "customer_email": ("email",),
+}
+
+
+def detect_mapping(columns) -> dict[str, str]:
+    """Guess which column holds which feedback field from the usual export headers.
+
+    Exact names (case and punctuation ignored) first, then names that contain a telling
+    word; a column serves one field. `source` and "Company" columns are never guessed.
+    """
+    columns = [c for c in columns if c not in _RESERVED]
+    normalised = {c: _norm(c) for c in columns}
+    mapping: dict[str, str] = {}
+    used: set[str] = set()
+    for field_name, names in _SYNONYMS.items():
+        for wanted in names:
+            hit = next((c for c in columns if c not in used and normalised[c] == wanted), None)
+            if hit is not None:
+                mapping[field_name] = hit
+                used.add(hit)
+                break
+    for field_name, words in _CONTAINS.items():
+        if field_name in mapping:
+            continue
+        for word in words:
+            hit = next((c for c in columns if c not in used and word in normalised[c]
+                        and not normalised[c].endswith("id")), None)
+            if hit is not None:
+                mapping[field_name] = hit
+                used.add(hit)
+                break
+    return {f: mapping[f] for f in FEEDBACK_FIELDS if f in mapping}
+
+
+_SCORE_TYPE_WORDS = {
+    "nps": "nps", "netpromoter": "nps", "netpromoterscore": "nps", "recommend": "nps",
+    "likelihoodtorecommend": "nps", "ltr": "nps",
+    "csat": "csat", "satisfaction": "csat", "customersatisfaction": "csat",
+    "ces": "ces", "effort": "ces", "customereffort": "ces", "customereffortscore": "ces",
+    "rating": "rating", "ratings": "rating", "stars": "rating", "star": "rating",
+    "starrating": "rating", "review": "rating", "reviews": "rating",
+}
+
+
+def infer_score_type(column: str | None) -> str | None:
+    """The scale a score column's name announces ("NPS", "CSAT score", "Star rating"), if any."""
+    if not column:
+        return None
+    words = [w for w in re.split(r"[^0-9a-z]+", re.sub(r"([a-z])([A-Z])", r"\1 \2", column)
+                                  .casefold()) if w]
+    for word in words:
+        if word in _SCORE_TYPE_WORDS:
+            return _SCORE_TYPE_WORDS[word]
+    joined = "".join(words)
+    for key in ("netpromoter", "likelihoodtorecommend", "customersatisfaction",
+                "customereffort", "starrating"):
+        if key in joined:
+            return _SCORE_TYPE_WORDS[key]
+    return None
+
+
+def normalise_score_type(value: str | None) -> str | None:
+    """'NPS', 'Net Promoter', 'stars' ... -> one of SCORE_TYPES; None when unknown."""
+    key = _norm(value or "")
+    if key in SCORE_TYPES:
+        return key
+    return _SCORE_TYPE_WORDS.get(key) or ({"5star": "rating", "starrating": "rating",
+                                           "customereffortscore": "ces",
+                                           "customersatisfactionscore": "csat"}).get(key)
+
+
+def resolve_mapping(columns, mapping: dict[str, str | None] | None, *,
+                    file_name: str) -> dict[str, str]:
+    """Detected mapping overridden by the given one; a given field mapped to None or ""
+    means "not in the file". Raises ImportFileError for unknown fields or columns."""
+    columns = [c for c in columns if c not in _RESERVED]
+    given = dict(mapping or {})
+    for field_name in given:
+        if field_name not in FEEDBACK_FIELDS:
+            raise ImportFileError(
+                f"{field_name!r} is not a feedback field; fields are: "
+                + ", ".join(FEEDBACK_FIELDS))
+    for field_name, column in given.items():
+        if column and column not in columns:
+            raise ImportFileError(
+                f"column {column!r} (mapped to {field_name}) is not in {file_name}; "
+                f"its columns are: " + ", ".join(repr(c) for c in columns))
+    taken = {c for c in given.values() if c}
+    detected = detect_mapping([c for c in columns if c not in taken])
+    resolved = {f: c for f, c in detected.items() if f not in given}
+    resolved.update({f: c for f, c in given.items() if c})
+    return {f: resolved[f] for f in FEEDBACK_FIELDS if f in resolved}
+
+
+# --------------------------------------------------------------------------- dates
+
+_EPOCH_S = re.compile(r"^\d{9,10}(\.\d+)?$")
+_EPOCH_MS = re.compile(r"^\d{12,13}$")
+_ISO_SHAPE = re.compile(r"^9999-99-99")
+_AWARE_ISO_SHAPE = re.compile(r"99:99(:99(\.9+)?)?\s*(a|[+-]99(:?99)?)$")
+_NUMERIC_DATE = re.compile(r"^\s*(\d{1,2})([/.-])(\d{1,2})[/.-]\d{2,4}\b")
+
+_TIMES = ("", " %H:%M", " %H:%M:%S", " %I:%M %p", " %I:%M:%S %p", " %I:%M%p")
+_MONTH_FIRST = tuple(f"%m{s}%d{s}{y}{t}" for s in "/-" for y in ("%Y", "%y") for t in _TIMES)
+_DAY_FIRST = tuple(f"%d{s}%m{s}{y}{t}" for s in "/.-" for y in ("%Y", "%y") for t in _TIMES)
+_OTHER_FORMATS = (
+    "%Y/%m/%d", "%Y/%m/%d %H:%M", "%Y/%m/%d %H:%M:%S", "%Y.%m.%d", "%Y%m%d",
+    "%b %d, %Y", "%B %d, %Y", "%b %d, %Y %H:%M", "%b %d, %Y %I:%M %p", "%B %d, %Y %I:%M %p",
+    "%b %d %Y", "%B %d %Y", "%d %b %Y", "%d %B %Y", "%d %b %Y %H:%M", "%d-%b-%Y", "%d-%b-%y",
+    "%a, %d %b %Y %H:%M:%S %z", "%a %b %d %H:%M:%S %Y", "%A, %B %d, %Y",
+)
+_DATEUTIL_DEFAULTS = (datetime(2000, 1, 1), datetime(2001, 2, 2))
+
+
+def _day_first(values: pd.Series) -> bool:
+    parts = values.str.extract(_NUMERIC_DATE)
+    if parts.empty or parts[0].isna().all():
+        return False
+    first = pd.to_numeric(parts[0], errors="coerce")
+    second = pd.to_numeric(parts[2], errors="coerce")
+    if (second > 12).any():
+        return False
+    if (first > 12).any():
+        return True
+    # Ambiguous throughout: dotted dates are a day-first convention, slashes month-first.
+    return bool((parts[1] == ".").mean() > 0.5)
+
+
+def _to_utc_seconds(parsed: pd.Series, tz: str) -> np.ndarray:
+    """datetime Series (naive: local time in tz; aware: any zone) -> UTC datetime64[s]."""
+    if parsed.dt.tz is None:
+        parsed = parsed.dt.tz_localize(tz, ambiguous=np.zeros(len(parsed), dtype=bool),
+                                       nonexistent="shift_forward")
+    return parsed.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy().astype("datetime64[s]")
+
+
+def _parse_with(values: pd.Series, fmt: str) -> pd.Series:
+    aware = "%z" in fmt or fmt == "ISO8601-aware"
+    fmt = "ISO8601" if fmt.startswith("ISO8601") else fmt
+    return pd.to_datetime(values, format=fmt, errors="coerce", utc=aware)
+
+
+def _candidate_formats(shape: str, sample: list[str], day_first: bool) -> list[str]:
+    if _ISO_SHAPE.match(shape):
+        return ["ISO8601-aware" if _AWARE_ISO_SHAPE.search(shape) else "ISO8601"]
+    guessed = [guess_datetime_format(v, dayfirst=day_first) for v in sample[:3]]
+    slashed = (_DAY_FIRST + _MONTH_FIRST) if day_first else (_MONTH_FIRST + _DAY_FIRST)
+    out = []
+    for fmt in [g for g in guessed if g] + list(slashed) + list(_OTHER_FORMATS):
+        if fmt not in out:
+            out.append(fmt)
+    return out
+
+
+def _fallback_parse(value: str, tz: ZoneInfo, day_first: bool) -> datetime | None:
+    """One value that no vectorised format read. Reject values that lack a day, month or
+    year (dateutil would fill them from a default date) rather than guess them."""
+    try:
+        first, second = (dateutil_parser.parse(value, dayfirst=day_first, default=d)
+                         for d in _DATEUTIL_DEFAULTS)
+    except (ValueError, OverflowError, TypeError):
+        return None
+    if first.date() != second.date():
+        return None
+    if first.tzinfo is None:
+        first = first.replace(tzinfo=tz)
+    return first
+
+
+def parse_dates(values, *, tz: str | None = None) -> list[str | None]:
+    """Timestamps in mixed formats -> UTC 'YYYY-MM-DDTHH:MM:SSZ' strings (None: unreadable).
+
+    Vectorised: each distinct value is parsed once; values are grouped by shape (digits and
+    letters blurred) and each group is read with one format; only values that no format
+    reads go through dateutil one by one.
+    """
+    tz = tz or get_settings().timezone
+    zone = ZoneInfo(tz)
+    strings = pd.Series(values, dtype="str").fillna("").str.strip()
+    codes, uniques = pd.factorize(strings)
+    u = pd.Series(np.asarray(uniques, dtype=object), dtype="str")
+    parsed = np.full(len(u), np.datetime64("NaT"), dtype="datetime64[s]")
+    todo = u.ne("").to_numpy(dtype=bool, copy=True)
+
+    epoch_s = u.str.match(_EPOCH_S).to_numpy(dtype=bool)
+    if epoch_s.any():
+        seconds = pd.to_numeric(u[epoch_s])
+        parsed[epoch_s] = pd.to_datetime(seconds, unit="s", utc=True).dt.tz_localize(
+            None).to_numpy().astype("datetime64[s]")
+        todo &= ~epoch_s
+    epoch_ms = u.str.match(_EPOCH_MS).to_numpy(dtype=bool)
+    if epoch_ms.any():
+        parsed[epoch_ms] = pd.to_datetime(pd.to_numeric(u[epoch_ms]), unit="ms", utc=True
+                                          ).dt.tz_localize(None).to_numpy().astype(
+            "datetime64[s]")
+        todo &= ~epoch_ms
+
+    if todo.any():
+        rest = u[todo]
+        day_first = _day_first(rest)
+        shapes = rest.str.replace(r"\d", "9", regex=True).str.replace(
+            r"[A-Za-z]+", "a", regex=True)
+        groups = shapes.groupby(shapes, sort=False).groups
+        if len(groups) <= 200:  # beyond that the column is free text: go value by value
+            for shape, index in groups.items():
+                group = rest.loc[index]
+                sample = group.iloc[:20]
+                best, best_hits = None, 0
+                for fmt in _candidate_formats(shape, sample.tolist(), day_first):
+                    hits = int(_parse_with(sample, fmt).notna().sum())
+                    if hits > best_hits:
+                        best, best_hits = fmt, hits
+                    if hits == len(sample):
+                        break
+                if best is None:
+                    continue
+                result = _parse_with(group, best)
+                ok = result.notna().to_numpy()
+                if ok.any():
+                    positions = group.index.to_numpy()[ok]
+                    parsed[positions] = _to_utc_seconds(result[ok], tz)
+                    todo[positions] = False
+        for position in np.flatnonzero(todo):
+            moment = _fallback_parse(u.iloc[position], zone, day_first)
+            if moment is not None:
+                parsed[position] = np.datetime64(store.to_iso(moment)[:-1], "s")
+
+    iso = np.datetime_as_string(parsed, unit="s")
+    iso_uniques = np.where(np.isnat(parsed), None, np.char.add(iso.astype(str), "Z"))
+    return iso_uniques[codes].tolist() if len(codes) else []
+
+
+# --------------------------------------------------------------------------- importing
+
+def _format_score(raw: str) -> str:
+    return raw.strip()
+
+
+def _column_values(frame: pd.DataFrame, column: str | None) -> list:
+    if column is None:
+        return [""] * len(frame)
+    return frame[column].fillna("").tolist()
+
+
+def _raw_row(frame_columns: list[str], values: list) -> str:
+    return json.dumps(dict(zip(frame_columns, values)), ensure_ascii=False)
+
+
+def import_frame(
+    db: sqlite_utils.Database,
+    frame: pd.DataFrame,
+    *,
+    file_name: str,
+    mapping: dict[str, str | None] | None = None,
+    score_type: str | None = None,
+    source: str | None = None,
+    actor: str,
+    now: datetime | None = None,
+    file_sha256: str | None = None,
+) -> ImportResult:
+    """Validate every row of `frame` (strings, as from read_table) and write the batch.
+
+    `mapping`: field -> column; fields it leaves out are detected, fields it maps to None
+    are not imported. `score_type`: the scale of the score column when rows do not say
+    (default: from the column's name). `source`: default the file name's stem.
+    """
+    started = now or store.utcnow()
+    if score_type is not None and score_type not in SCORE_TYPES:
+        raise ImportFileError(f"unknown score type {score_type!r}; expected one of "
+                              + ", ".join(SCORE_TYPES))
+    columns = data_columns(frame)
+    resolved = resolve_mapping(columns, mapping, file_name=file_name)
+    if "received_at" not in resolved:
+        raise ImportFileError(
+            f"{file_name}: no date column found (columns: "
+            + ", ".join(repr(c) for c in columns)
+            + "); say which one holds the date, e.g. --map received_at='Date received'")
+    if "comment" not in resolved and "score" not in resolved:
+        raise ImportFileError(
+            f"{file_name}: neither a comment nor a score column found (columns: "
+            + ", ".join(repr(c) for c in columns)
+            + "); map one, e.g. --map comment=COLUMN or --map score=COLUMN")
+    file_score_type = score_type or infer_score_type(resolved.get("score"))
+    if "score" in resolved and not file_score_type and "score_type" not in resolved:
+        raise ImportFileError(
+            f"{file_name}: the score column {resolved['score']!r} does not say its scale; "
+            "give the score type (nps, csat, ces or rating), e.g. --score-type nps")
+    source_name = (source or "").strip() or Path(file_name).stem or file_name
+
+    n = len(frame)
+    values = {f: _column_values(frame, c) for f, c in resolved.items()}
+    dates = parse_dates(values["received_at"])
+    read_errors = frame[READ_ERROR].fillna("").tolist() if READ_ERROR in frame else [""] * n
+    read_raws = frame[READ_RAW].fillna("").tolist() if READ_RAW in frame else [""] * n
+    frame_rows = None  # raw rows for rejects, materialised only if needed
+
+    text_fields = [f for f in resolved if f not in ("received_at", "score", "score_type",
+                                                     "comment", "source")]
+    raw_scores = values.get("score")
+    numbers = None
+    if raw_scores is not None:
+        cleaned = pd.Series(raw_scores, dtype="str").str.strip().str.replace(
+            r"^([+-]?\d+),(\d+)$", r"\1.\2", regex=True)
+        numbers = pd.to_numeric(cleaned, errors="coerce").tolist()
+    row_types = values.get("score_type")
+    comments = values.get("comment")
+    sources = values.get("source")
+
+    rows: list[dict] = []
+    rejects: list[tuple[int, str | None, str, int]] = []  # (row_number, field, reason, index)
+    for i in range(n):
+        if read_errors[i]:
+            rejects.append((i + 1, None, read_errors[i], i))
+            continue
+        received_at = dates[i]
+        if received_at is None:
+            raw_date = values["received_at"][i].strip()
+            reason = (f"the date is empty (column {resolved['received_at']!r})" if not raw_date
+                      else f"cannot read the date {raw_date!r}")
+            rejects.append((i + 1, "received_at", reason, i))
+            continue
+        row_type = file_score_type
+        if row_types is not None and row_types[i].strip():
+            row_type = normalise_score_type(row_types[i])
+            if row_type is None:
+                rejects.append((i + 1, "score_type",
+                                f"unknown score type {row_types[i].strip()!r} "
+                                "(expected nps, csat, ces or rating)", i))
+                continue
+        score = None
+        if raw_scores is not None and raw_scores[i].strip():
+            number = numbers[i]
+            if number is None or not math.isfinite(number):
+                rejects.append((i + 1, "score",
+                                f"the score {_format_score(raw_scores[i])!r} is not a number",
+                                i))
+                continue
+            if row_type is None:
+                rejects.append((i + 1, "score_type",
+                                f"score {_format_score(raw_scores[i])} has no score type "
+                                "(expected nps, csat, ces or rating)", i))
+                continue
+            low, high = SCORE_SCALES[row_type]
+            if not low <= number <= high:
+                rejects.append((i + 1, "score",
+                                f"score {_format_score(raw_scores[i])} is outside the "
+                                f"{_SCALE_NAMES[row_type]} scale {low}-{high}", i))
+                continue
+            score = float(number)
+        comment = comments[i].strip() if comments is not None else ""
+        if not comment and score is None:
+            rejects.append((i + 1, "comment", "the comment is empty and there is no score", i))
+            continue
+        row = {
+            "source": (sources[i].strip() if sources is not None else "") or source_name,
+            "received_at": received_at,
+            "score": score,
+            "score_type": row_type if score is not None else None,
+            "comment": comment or None,
+        }
+        for f in text_fields:
+            row[f] = values[f][i].strip() or None
+        rows.append(row)
+
+    reject_rows = []
+    if rejects:
+        frame_rows = frame[columns].fillna("")
+        for row_number, field_name, reason, index in rejects:
+            raw = read_raws[index] or _raw_row(columns, frame_rows.iloc[index].tolist())
+            reject_rows.append((row_number, field_name, reason, raw))
+
+    mapping_json = json.dumps(resolved, ensure_ascii=False)
+    with store.write_transaction(db):
+        cursor = db.execute(
+            "INSERT INTO import_batches (file_name, source, file_sha256, mapping, score_type,"
+            " started_at, rows_read, actor) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [file_name, source_name, file_sha256, mapping_json, file_score_type,
+             store.to_iso(started), n, actor],
+        )
+        batch_id = cursor.lastrowid
+        imported, duplicates = insert_feedback(db, rows, batch_id=batch_id, actor=actor,
+                                               now=started)
+        db.conn.executemany(
+            "INSERT INTO import_rejects (batch_id, row_number, field, reason, raw) "
+            "VALUES (?, ?, ?, ?, ?)",
+            [(batch_id, *r) for r in reject_rows],
+        )
+        finished = now or store.utcnow()
+        db.execute(
+            "UPDATE import_batches SET finished_at = ?, imported = ?, duplicates = ?, "
+            "rejected = ? WHERE id = ?",
+            [store.to_iso(finished), imported, duplicates, len(reject_rows), batch_id],
+        )
+    return ImportResult(batch_id=batch_id, file_name=file_name, rows_read=n,
+                        imported=imported, duplicates=duplicates, rejected=len(reject_rows),
+                        mapping=resolved, score_type=file_score_type)
+
+
+def import_file(
+    db: sqlite_utils.Database,
+    path: Path,
+    *,
+    mapping: dict[str, str | None] | None = None,
+    score_type: str | None = None,
+    source: str | None = None,
+    actor: str,
+    now: datetime | None = None,
+) -> ImportResult:
+    """Read and import one file; see import_frame."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ImportFileError(f"{path.name}: cannot read the file ({exc.strerror or exc})"
+                              ) from exc
+    frame = read_table(data, name=path.name)
+    return import_frame(db, frame, file_name=path.name, mapping=mapping,
+                        score_type=score_type, source=source, actor=actor, now=now,
+                        file_sha256=hashlib.sha256(data).hexdigest())
+
+
+# --------------------------------------------------------------------------- reading back
+
+def rejects_frame(db: sqlite_utils.Database, batch_id: int) -> pd.DataFrame:
+    """The rejected rows of one batch, in file order."""
+    rows = db.execute(
+        "SELECT row_number, field, reason, raw FROM import_rejects WHERE batch_id = ? "
+        "ORDER BY row_number, id", [batch_id]).fetchall()
+    return pd.DataFrame(rows, columns=["row_number", "field", "reason", "raw"])
+
+
+def recent_batches(db: sqlite_utils.Database, limit: int = 20) -> pd.DataFrame:
+    """The latest import batches, newest first."""
+    columns = ["id", "file_name", "source", "started_at", "finished_at", "rows_read",
+               "imported", "duplicates", "rejected", "score_type", "actor"]
+    rows = db.execute(
+        f"SELECT {', '.join(columns)} FROM import_batches ORDER BY id DESC LIMIT ?",
+        [int(limit)]).fetchall()
+    return pd.DataFrame(rows, columns=columns)
