@@ -1,0 +1,554 @@
+"""Read-only figures for the Themes explorer: theme table, drill-downs, comment search, map.
+
+    table = theme_table(db, Filters(start=date(2025, 3, 1), end=date(2025, 3, 31)))
+    table.frame            # one row per active theme, plus "Unthemed"
+    table.period.note      # which periods the "change" column compares
+
+Definitions the page and any later report rely on:
+- *Commented feedback* is feedback whose comment is not blank; it is the denominator of
+  every share here (a theme can only be found in a comment).
+- A *mention* of a theme is one assignment row, primary or secondary: a comment about
+  queues and about staff counts once for each, so shares across themes add up to more
+  than 100%. `primary_mentions` counts primary assignments only.
+- Only `active` themes are shown; *Unthemed* is commented feedback with no assignment to
+  an active theme, shown as its own row so the table never hides what the model missed.
+- *Deduplicated mentions* count near-duplicate comments (`near_duplicates`) once, under
+  their canonical comment; *customers* counts distinct `customer_key` (unknown customers,
+  whose key is NULL, are not counted).
+
+Everything aggregates in SQL so the page stays fast at 100,000 rows; pandas only holds the
+aggregated result (one row per theme, location or week). Every comparison carries its
+test and p-value (`metrics.Difference`), every share its Wilson interval and n.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass, replace
+from datetime import date, datetime, timedelta
+
+import pandas as pd
+import sqlite_utils
+from scipy import stats
+
+from analysis import metrics
+from analysis.filters import Filters
+
+DEFAULT_WINDOW_DAYS = 28
+UNTHEMED = "Unthemed"
+SHORT_COMMENT_CHARS = 140
+
+COMMENTED = "(f.comment IS NOT NULL AND TRIM(f.comment) != '')"
+# Queries below write `feedback f CROSS JOIN theme_assignments ta`: SQLite then always drives
+# from the filtered feedback rows (date index, then assignment primary key), instead of
+# walking assignments theme by theme and jumping around the feedback table, which is
+# several times slower at 100,000 rows.
+# Assignments to merged or retired themes do not count: their comments belong elsewhere now.
+_HAS_ACTIVE_THEME = """EXISTS (
+    SELECT 1 FROM theme_assignments ta0 JOIN themes t0 ON t0.id = ta0.theme_id
+    WHERE ta0.feedback_id = f.id AND t0.status = 'active')"""
+_FREQ_BUCKETS = {
+    "D": "date(f.received_at)",
+    # Monday on or before the day: step back six days, then forward to the next Monday.
+    "W": "date(f.received_at, '-6 days', 'weekday 1')",
+    "M": "date(f.received_at, 'start of month')",
+}
+
+
+# --------------------------------------------------------------------------- periods
+
+@dataclass(frozen=True)
+class Period:
+    """The two periods a "change" compares, and a sentence saying which they are."""
+
+    current: Filters
+    previous: Filters
+    explicit: bool  # True when the user chose the dates; False when a default window was used
+    note: str
+
+
+def comparison_period(db: sqlite_utils.Database, filters: Filters, *,
+                      now: datetime | None = None) -> Period:
+    """filters.start..end vs the equally long period before; without a full date range,
+    the last 28 days (to `now`, else to the latest matching feedback) vs the 28 before."""
+    if filters.start and filters.end:
+        previous = filters.previous_period()
+        assert previous is not None
+        return Period(filters, previous, True,
+                      f"Change compares {_span(filters)} with {_span(previous)}.")
+    if filters.end:
+        end = filters.end
+    elif now is not None:
+        end = now.date()
+    else:
+        where, params = filters.where_sql(with_dates=False)
+        latest = db.execute(f"SELECT MAX(f.received_at) FROM feedback f WHERE {where}",
+                            params).fetchone()[0]
+        end = date.fromisoformat(latest[:10]) if latest else date.today()
+    start = filters.start if filters.start and filters.start <= end else \
+        end - timedelta(days=DEFAULT_WINDOW_DAYS - 1)
+    current = replace(filters, start=start, end=end)
+    previous = current.previous_period()
+    assert previous is not None
+    days = (end - start).days + 1
+    return Period(current, previous, False,
+                  f"No full date range selected: change compares the last {days} days "
+                  f"({_span(current)}) with the {days} days before ({_span(previous)}).")
+
+
+def _span(f: Filters) -> str:
+    return f"{f.start.isoformat()} to {f.end.isoformat()}"
+
+
+# --------------------------------------------------------------------------- statistics
+
+def two_proportion_test(name: str, hits: int, n: int, prev_hits: int,
+                        prev_n: int) -> metrics.Difference:
+    """Current minus previous share in percentage points: pooled two-proportion z test
+    (as statsmodels' proportions_ztest) for the p-value, Wald 95% interval for the change."""
+    test = "two-proportion z test (pooled), Wald 95% interval"
+    if n == 0 or prev_n == 0:
+        return metrics.Difference(name, None, None, None, None, test)
+    p1, p0 = hits / n, prev_hits / prev_n
+    diff = (p1 - p0) * 100
+    pooled = (hits + prev_hits) / (n + prev_n)
+    se_pooled = math.sqrt(pooled * (1 - pooled) * (1 / n + 1 / prev_n))
+    # Both shares 0% or both 100%: no variation, and no evidence of any change.
+    p_value = 1.0 if se_pooled == 0 else float(2 * stats.norm.sf(abs(p1 - p0) / se_pooled))
+    se = math.sqrt(p1 * (1 - p1) / n + p0 * (1 - p0) / prev_n) * 100
+    return metrics.Difference(name, diff, diff - metrics.Z95 * se, diff + metrics.Z95 * se,
+                              p_value, test)
+
+
+# --------------------------------------------------------------------------- helpers
+
+def _base(filters: Filters) -> tuple[str, list]:
+    where, params = filters.where_sql()
+    return f"({where}) AND {COMMENTED}", list(params)
+
+
+def _theme_condition(theme_id: int | None) -> tuple[str, list]:
+    """SQL over `feedback f`: the comment mentions the theme (None: has no active theme)."""
+    if theme_id is None:
+        return f"NOT {_HAS_ACTIVE_THEME}", []
+    return ("EXISTS (SELECT 1 FROM theme_assignments tx WHERE tx.feedback_id = f.id "
+            "AND tx.theme_id = ?)", [int(theme_id)])
+
+
+def _rows(db, sql: str, params) -> list[dict]:
+    cursor = db.execute(sql, params)
+    names = [d[0] for d in cursor.description]
+    return [dict(zip(names, row)) for row in cursor.fetchall()]
+
+
+def _keywords(raw: str | None) -> list[str]:
+    try:
+        words = json.loads(raw or "[]")
+    except (TypeError, ValueError):
+        return []
+    if not isinstance(words, list):
+        return []
+    # Models store either plain words or [word, weight] pairs.
+    return [str(w[0] if isinstance(w, (list, tuple)) and w else w) for w in words]
+
+
+def _normalise(text: str) -> str:
+    return " ".join(text.split()).casefold()
+
+
+def _commented_count(db, filters: Filters) -> int:
+    where, params = _base(filters)
+    return db.execute(f"SELECT COUNT(*) FROM feedback f WHERE {where}", params).fetchone()[0]
+
+
+def _mentions_by_theme(db, filters: Filters) -> tuple[dict[int, int], int, int]:
+    """(mentions per active theme, unthemed count, commented count) for one period."""
+    where, params = _base(filters)
+    per_theme = dict(db.execute(
+        f"""SELECT ta.theme_id, COUNT(*) FROM feedback f
+            CROSS JOIN theme_assignments ta ON ta.feedback_id = f.id
+            JOIN themes t ON t.id = ta.theme_id AND t.status = 'active'
+            WHERE {where} GROUP BY ta.theme_id""", params).fetchall())
+    commented, themed = db.execute(
+        f"SELECT COUNT(*), COALESCE(SUM({_HAS_ACTIVE_THEME}), 0) FROM feedback f WHERE {where}",
+        params).fetchone()
+    return per_theme, commented - themed, commented
+
+
+# --------------------------------------------------------------------------- theme table
+
+@dataclass(frozen=True)
+class ThemeTable:
+    frame: pd.DataFrame
+    commented: int   # commented feedback matching the filters: the denominator of `share_pct`
+    period: Period
+
+
+THEME_TABLE_COLUMNS = [
+    "theme_id", "name", "is_unthemed", "mentions", "primary_mentions", "dedup_mentions",
+    "customers", "share_pct", "share_ci_low", "share_ci_high",
+    "change_pts", "change_ci_low", "change_ci_high", "change_p_value", "change_test",
+    "period_share_pct", "previous_share_pct", "sentiment_mean", "sentiment_n",
+    "nps", "nps_ci_low", "nps_ci_high", "nps_n", "keywords", "quotes",
+]
+
+
+def theme_table(db: sqlite_utils.Database, filters: Filters, *,
+                now: datetime | None = None) -> ThemeTable:
+    """One row per active theme (most mentioned first) and a last "Unthemed" row.
+
+    Mentions count primary and secondary assignments. Share = mentions / commented
+    feedback under the filters. The change in share compares `comparison_period`.
+    """
+    where, params = _base(filters)
+    commented = _commented_count(db, filters)
+    themes = _rows(db, "SELECT id, name, keywords FROM themes WHERE status = 'active'", [])
+
+    stats_sql = f"""
+        COUNT(*) AS mentions,
+        COUNT(DISTINCT COALESCE(nd.canonical_id, f.id)) AS dedup_mentions,
+        COUNT(DISTINCT f.customer_key) AS customers,
+        AVG(s.score) AS sentiment_mean,
+        COUNT(s.feedback_id) AS sentiment_n,
+        {metrics.SQL_COUNTS}"""
+    per_theme = {r["theme_id"]: r for r in _rows(db, f"""
+        SELECT ta.theme_id AS theme_id, SUM(ta.is_primary) AS primary_mentions, {stats_sql}
+        FROM feedback f
+        CROSS JOIN theme_assignments ta ON ta.feedback_id = f.id
+        JOIN themes t ON t.id = ta.theme_id AND t.status = 'active'
+        LEFT JOIN near_duplicates nd ON nd.feedback_id = f.id
+        LEFT JOIN sentiment s ON s.feedback_id = f.id
+        WHERE {where} GROUP BY ta.theme_id""", params)}
+    unthemed = _rows(db, f"""
+        SELECT 0 AS primary_mentions, {stats_sql}
+        FROM feedback f
+        LEFT JOIN near_duplicates nd ON nd.feedback_id = f.id
+        LEFT JOIN sentiment s ON s.feedback_id = f.id
+        WHERE {where} AND NOT {_HAS_ACTIVE_THEME}""", params)[0]
+
+    period = comparison_period(db, filters, now=now)
+    if period.explicit:  # the current period is the filtered one: reuse its counts
+        cur_mentions = {tid: r["mentions"] for tid, r in per_theme.items()}
+        cur_unthemed, cur_n = unthemed["mentions"], commented
+    else:
+        cur_mentions, cur_unthemed, cur_n = _mentions_by_theme(db, period.current)
+    prev_mentions, prev_unthemed, prev_n = _mentions_by_theme(db, period.previous)
+    quotes = _top_quotes(db, filters)
+
+    records = []
+    for theme in themes:
+        tid = theme["id"]
+        records.append(_table_row(
+            tid, theme["name"], False, per_theme.get(tid, {}), commented,
+            (cur_mentions.get(tid, 0), cur_n, prev_mentions.get(tid, 0), prev_n),
+            _keywords(theme["keywords"]), quotes.get(tid, [])))
+    records.sort(key=lambda r: (-r["mentions"], r["name"].casefold(), r["theme_id"]))
+    records.append(_table_row(
+        None, UNTHEMED, True, unthemed if unthemed["mentions"] else {}, commented,
+        (cur_unthemed, cur_n, prev_unthemed, prev_n), [], _unthemed_quotes(db, filters)))
+
+    frame = pd.DataFrame.from_records(records, columns=THEME_TABLE_COLUMNS)
+    frame["theme_id"] = frame["theme_id"].astype("Int64")
+    return ThemeTable(frame, commented, period)
+
+
+def _table_row(theme_id, name, is_unthemed, row: dict, commented: int, change_counts,
+               keywords: list[str], quotes: list[str]) -> dict:
+    g = lambda key: row.get(key) or 0  # noqa: E731 - SUM over no rows is NULL
+    mentions = g("mentions")
+    share = metrics.share_from_counts("Share %", mentions, commented)
+    hits, n, prev_hits, prev_n = change_counts
+    change = two_proportion_test("Change in share (points)", hits, n, prev_hits, prev_n)
+    nps = metrics.nps_from_counts(g("promoters"), g("passives"), g("detractors"))
+    return {
+        "theme_id": theme_id, "name": name, "is_unthemed": is_unthemed,
+        "mentions": mentions, "primary_mentions": g("primary_mentions"),
+        "dedup_mentions": g("dedup_mentions"), "customers": g("customers"),
+        "share_pct": share.value, "share_ci_low": share.ci_low, "share_ci_high": share.ci_high,
+        "change_pts": change.estimate, "change_ci_low": change.ci_low,
+        "change_ci_high": change.ci_high, "change_p_value": change.p_value,
+        "change_test": change.test,
+        "period_share_pct": hits / n * 100 if n else None,
+        "previous_share_pct": prev_hits / prev_n * 100 if prev_n else None,
+        "sentiment_mean": row.get("sentiment_mean"), "sentiment_n": g("sentiment_n"),
+        "nps": nps.value, "nps_ci_low": nps.ci_low, "nps_ci_high": nps.ci_high, "nps_n": nps.n,
+        "keywords": keywords, "quotes": quotes,
+    }
+
+
+def _dedup_texts(rows, k: int) -> dict:
+    """Keep the first k rows per group whose normalised text has not been seen yet."""
+    out: dict = {}
+    seen: dict = {}
+    for group, text in rows:
+        texts = out.setdefault(group, [])
+        norm = _normalise(text)
+        if len(texts) < k and norm not in seen.setdefault(group, set()):
+            seen[group].add(norm)
+            texts.append(text)
+    return out
+
+
+def _top_quotes(db, filters: Filters, k: int = 3, candidates: int = 24) -> dict[int, list[str]]:
+    """Per active theme, the k most probable comments, one per near-duplicate cluster.
+
+    One window sort picks each theme's `candidates` most probable comments; clusters and
+    repeated texts are collapsed in Python on that short list (a second window over every
+    (theme, cluster) pair costs seconds at 100,000 rows)."""
+    where, params = _base(filters)
+    # Only ids go through the sort; comment text is fetched for the few rows kept.
+    rows = db.execute(f"""
+        SELECT w.theme_id, COALESCE(nd.canonical_id, w.id) AS canon, fc.comment FROM (
+            SELECT ta.theme_id, f.id,
+                   ROW_NUMBER() OVER (PARTITION BY ta.theme_id
+                                      ORDER BY ta.probability DESC, f.id) AS r
+            FROM feedback f
+            CROSS JOIN theme_assignments ta ON ta.feedback_id = f.id
+            JOIN themes t ON t.id = ta.theme_id AND t.status = 'active'
+            WHERE {where}) w
+        JOIN feedback fc ON fc.id = w.id
+        LEFT JOIN near_duplicates nd ON nd.feedback_id = w.id
+        WHERE w.r <= ? ORDER BY w.theme_id, w.r""", params + [candidates]).fetchall()
+    seen_canon: dict[int, set] = {}
+    kept = []
+    for theme_id, canon, comment in rows:
+        if canon not in seen_canon.setdefault(theme_id, set()):
+            seen_canon[theme_id].add(canon)
+            kept.append((theme_id, comment))
+    return _dedup_texts(kept, k)
+
+
+def _unthemed_quotes(db, filters: Filters, k: int = 3) -> list[str]:
+    """Most recent distinct unthemed comments: no probability to rank them by."""
+    where, params = _base(filters)
+    rows = db.execute(f"""
+        SELECT 0, f.comment FROM feedback f
+        WHERE {where} AND NOT {_HAS_ACTIVE_THEME}
+          AND NOT EXISTS (SELECT 1 FROM near_duplicates nd
+                          WHERE nd.feedback_id = f.id AND nd.canonical_id != f.id)
+        ORDER BY f.received_at DESC, f.id DESC LIMIT ?""", params + [k * 4]).fetchall()
+    return _dedup_texts(rows, k).get(0, [])
+
+
+def theme_quotes(db: sqlite_utils.Database, filters: Filters, theme_id: int,
+                 k: int = 3) -> pd.DataFrame:
+    """The representative quotes of one theme with their feedback ids (for drill-down)."""
+    where, params = _base(filters)
+    rows = _rows(db, f"""
+        WITH m AS (
+            SELECT f.id AS feedback_id, f.comment, ta.probability,
+                   ROW_NUMBER() OVER (PARTITION BY COALESCE(nd.canonical_id, f.id)
+                                      ORDER BY ta.probability DESC, f.id) AS in_cluster
+            FROM feedback f
+            JOIN theme_assignments ta ON ta.feedback_id = f.id AND ta.theme_id = ?
+            LEFT JOIN near_duplicates nd ON nd.feedback_id = f.id
+            WHERE {where})
+        SELECT feedback_id, comment, probability FROM m WHERE in_cluster = 1
+        ORDER BY probability DESC, feedback_id LIMIT ?""", [int(theme_id)] + params + [k * 4])
+    kept, seen = [], set()
+    for row in rows:
+        norm = _normalise(row["comment"])
+        if norm not in seen and len(kept) < k:
+            seen.add(norm)
+            kept.append(row)
+    return pd.DataFrame(kept, columns=["feedback_id", "comment", "probability"])
+
+
+# --------------------------------------------------------------------------- drill-downs
+
+def theme_by_location(db: sqlite_utils.Database, filters: Filters,
+                      theme_id: int | None) -> pd.DataFrame:
+    """Share of commented feedback mentioning the theme, per location, with Wilson
+    intervals and n. `theme_id=None` gives the unthemed share. Highest share first."""
+    where, params = _base(filters)
+    condition, cparams = _theme_condition(theme_id)
+    rows = db.execute(f"""
+        SELECT COALESCE(NULLIF(TRIM(f.location), ''), '(no location)') AS location,
+               COUNT(*) AS n, SUM({condition}) AS mentions
+        FROM feedback f WHERE {where} GROUP BY 1""", cparams + params).fetchall()
+    records = []
+    for location, n, mentions in rows:
+        share = metrics.share_from_counts("Share %", mentions or 0, n)
+        records.append({"location": location, "n": n, "mentions": mentions or 0,
+                        "share_pct": share.value, "ci_low": share.ci_low,
+                        "ci_high": share.ci_high, "method": share.method})
+    frame = pd.DataFrame(records, columns=["location", "n", "mentions", "share_pct", "ci_low",
+                                           "ci_high", "method"])
+    return frame.sort_values(["share_pct", "n"], ascending=False, ignore_index=True)
+
+
+def theme_share_over_time(db: sqlite_utils.Database, filters: Filters, theme_id: int | None,
+                          freq: str = "W") -> pd.DataFrame:
+    """Share per period (freq "D", "W" weeks starting Monday, or "M") = mentions /
+    commented feedback in that period, with n and a Wilson interval. Periods without
+    commented feedback are left out rather than shown as 0%."""
+    if freq not in _FREQ_BUCKETS:
+        raise ValueError(f"freq must be one of {sorted(_FREQ_BUCKETS)}, got {freq!r}")
+    where, params = _base(filters)
+    condition, cparams = _theme_condition(theme_id)
+    rows = db.execute(f"""
+        SELECT {_FREQ_BUCKETS[freq]} AS period, COUNT(*) AS n, SUM({condition}) AS mentions
+        FROM feedback f WHERE {where} GROUP BY 1 ORDER BY 1""", cparams + params).fetchall()
+    records = []
+    for period, n, mentions in rows:
+        share = metrics.share_from_counts("Share %", mentions or 0, n)
+        records.append({"period": date.fromisoformat(period), "n": n, "mentions": mentions or 0,
+                        "share_pct": share.value, "ci_low": share.ci_low,
+                        "ci_high": share.ci_high})
+    return pd.DataFrame(records, columns=["period", "n", "mentions", "share_pct", "ci_low",
+                                          "ci_high"])
+
+
+SENTIMENT_LABELS = ("negative", "neutral", "positive")
+
+
+def theme_sentiment_mix(db: sqlite_utils.Database, filters: Filters,
+                        theme_id: int | None) -> pd.DataFrame:
+    """Comments of the theme per sentiment label (plus "unscored" when some have none)."""
+    where, params = _base(filters)
+    condition, cparams = _theme_condition(theme_id)
+    counts = dict(db.execute(f"""
+        SELECT COALESCE(s.label, 'unscored'), COUNT(*) FROM feedback f
+        LEFT JOIN sentiment s ON s.feedback_id = f.id
+        WHERE {where} AND {condition} GROUP BY 1""", params + cparams).fetchall())
+    labels = list(SENTIMENT_LABELS) + (["unscored"] if counts.get("unscored") else [])
+    total = sum(counts.values())
+    return pd.DataFrame({
+        "label": labels,
+        "count": [counts.get(label, 0) for label in labels],
+        "share_pct": [counts.get(label, 0) / total * 100 if total else None for label in labels],
+    })
+
+
+_WORD = re.compile(r"\w", re.UNICODE)
+
+
+def fts_query(text: str | None) -> str | None:
+    """The user's words as a safe FTS5 query: each word quoted (so AND, OR, NEAR, quotes,
+    brackets and colons are plain text), all words required; a trailing * keeps prefix
+    search. None when no word is left, meaning "no search"."""
+    terms = []
+    for raw in (text or "").split():
+        prefix = raw.endswith("*")
+        word = raw.replace('"', "").rstrip("*")
+        if not _WORD.search(word):
+            continue
+        terms.append(f'"{word}"' + ("*" if prefix else ""))
+    return " ".join(terms) or None
+
+
+COMMENT_COLUMNS = ["feedback_id", "received_at", "location", "score_type", "score",
+                   "sentiment_label", "sentiment_score", "probability", "is_primary", "comment"]
+
+
+def _comments_where(filters, theme_id, search):
+    where, params = _base(filters)
+    if theme_id is None:
+        condition, cparams = _theme_condition(None)
+        where, params = f"{where} AND {condition}", params + cparams
+    query = fts_query(search)
+    if query:
+        where += " AND f.id IN (SELECT rowid FROM feedback_fts WHERE feedback_fts MATCH ?)"
+        params.append(query)
+    return where, params
+
+
+def theme_comments(db: sqlite_utils.Database, filters: Filters, theme_id: int | None, *,
+                   search: str | None = None, limit: int = 200, offset: int = 0,
+                   order: str = "probability") -> pd.DataFrame:
+    """The theme's comments (`theme_id=None`: unthemed ones), most probable first (or
+    `order="recent"`), optionally narrowed by a full-text search of the user's words."""
+    where, params = _comments_where(filters, theme_id, search)
+    if theme_id is None:
+        join, jparams = "", []
+        probability = "NULL AS probability, 0 AS is_primary"
+    else:
+        join = "JOIN theme_assignments ta ON ta.feedback_id = f.id AND ta.theme_id = ?"
+        jparams = [int(theme_id)]
+        probability = "ta.probability AS probability, ta.is_primary AS is_primary"
+    order_sql = ("f.received_at DESC, f.id DESC" if order == "recent" or theme_id is None
+                 else "ta.probability DESC, f.received_at DESC, f.id DESC")
+    rows = _rows(db, f"""
+        SELECT f.id AS feedback_id, f.received_at, f.location, f.score_type, f.score,
+               s.label AS sentiment_label, s.score AS sentiment_score, {probability},
+               f.comment
+        FROM feedback f {join}
+        LEFT JOIN sentiment s ON s.feedback_id = f.id
+        WHERE {where} ORDER BY {order_sql} LIMIT ? OFFSET ?""",
+        jparams + params + [int(limit), int(offset)])
+    frame = pd.DataFrame(rows, columns=COMMENT_COLUMNS)
+    frame["received_at"] = pd.to_datetime(frame["received_at"], utc=True)
+    return frame
+
+
+def theme_comment_count(db: sqlite_utils.Database, filters: Filters, theme_id: int | None, *,
+                        search: str | None = None) -> int:
+    """How many comments `theme_comments` would page through."""
+    where, params = _comments_where(filters, theme_id, search)
+    if theme_id is None:
+        sql = f"SELECT COUNT(*) FROM feedback f WHERE {where}"
+    else:
+        sql = (f"SELECT COUNT(*) FROM feedback f JOIN theme_assignments ta "
+               f"ON ta.feedback_id = f.id AND ta.theme_id = ? WHERE {where}")
+        params = [int(theme_id)] + params
+    return db.execute(sql, params).fetchone()[0]
+
+
+# --------------------------------------------------------------------------- map and choices
+
+@dataclass(frozen=True)
+class MapPoints:
+    frame: pd.DataFrame  # feedback_id, x, y, theme, comment
+    total: int           # points matching the filters before sampling
+
+    @property
+    def sampled(self) -> bool:
+        return self.total > len(self.frame)
+
+
+def comment_map_points(db: sqlite_utils.Database, filters: Filters, *,
+                       limit: int = 20000) -> MapPoints:
+    """2-D positions of comments (from the active model's `comment_map`) with their primary
+    theme's name ("Unthemed" without one) and a short comment. Above `limit` points, a
+    fixed pseudo-random sample (the same one every time, so the map does not jump)."""
+    where, params = _base(filters)
+    model = db.execute("""SELECT COALESCE(
+        (SELECT id FROM theme_models WHERE is_active = 1 ORDER BY id DESC LIMIT 1),
+        (SELECT MAX(model_id) FROM comment_map))""").fetchone()[0]
+    columns = ["feedback_id", "x", "y", "theme", "comment"]
+    if model is None:
+        return MapPoints(pd.DataFrame(columns=columns), 0)
+    joins = "FROM comment_map cm JOIN feedback f ON f.id = cm.feedback_id"
+    total = db.execute(f"SELECT COUNT(*) {joins} WHERE cm.model_id = ? AND {where}",
+                       [model] + params).fetchone()[0]
+    order = "f.id" if total <= limit else "(f.id * 2654435761) % 4294967296"
+    rows = db.execute(f"""
+        SELECT f.id, cm.x, cm.y,
+               COALESCE((SELECT t.name FROM theme_assignments ta JOIN themes t ON t.id = ta.theme_id
+                         WHERE ta.feedback_id = f.id AND ta.is_primary = 1
+                           AND t.status = 'active' LIMIT 1), ?),
+               SUBSTR(f.comment, 1, ?)
+        {joins} WHERE cm.model_id = ? AND {where} ORDER BY {order} LIMIT ?""",
+        [UNTHEMED, SHORT_COMMENT_CHARS, model] + params + [int(limit)]).fetchall()
+    return MapPoints(pd.DataFrame(rows, columns=columns), total)
+
+
+def theme_choices(db: sqlite_utils.Database) -> dict[int, str]:
+    """Active themes, id -> name, ordered by name, for select boxes."""
+    rows = db.execute("SELECT id, name FROM themes WHERE status = 'active' "
+                      "ORDER BY name COLLATE NOCASE, id").fetchall()
+    return {tid: name for tid, name in rows}
+
+
+def theme_status(db: sqlite_utils.Database) -> dict:
+    """What exists yet, so a page can tell an empty store from one awaiting a refresh."""
+    row = db.execute(f"""SELECT
+        (SELECT COUNT(*) FROM feedback),
+        (SELECT COUNT(*) FROM feedback f WHERE {COMMENTED}),
+        (SELECT COUNT(*) FROM themes WHERE status = 'active'),
+        (SELECT COUNT(DISTINCT feedback_id) FROM theme_assignments),
+        (SELECT MAX(assigned_at) FROM theme_assignments)""").fetchone()
+    return {"feedback": row[0], "commented": row[1], "themes": row[2],
+            "assigned": row[3], "last_assigned_at": row[4]}
