@@ -23,12 +23,10 @@ draws the structure (vectorised), a `random.Random` seeded from it writes the te
 
 from __future__ import annotations
 
-import contextlib
 import json
 import random
 import re
 import string
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
@@ -626,9 +624,8 @@ def generate_demo(
             "rows_read": len(data.records), "imported": 0, "duplicates": 0, "rejected": 0,
             "actor": actor,
         }).last_pk
-        with _fts_in_bulk(db):
-            inserted, duplicates = insert_feedback(db, data.records, batch_id=batch_id,
-                                                   actor=actor, now=now)
+        inserted, duplicates = insert_feedback(db, data.records, batch_id=batch_id,
+                                               actor=actor, now=now)
         db.execute("UPDATE import_batches SET imported = ?, duplicates = ? WHERE id = ?",
                    [inserted, duplicates, batch_id])
     truth = data.truth
@@ -639,37 +636,6 @@ def generate_demo(
     if truth_path is not None:
         write_truth(truth, Path(truth_path))
     return DemoResult(rows=inserted, truth=truth, batch_id=batch_id, duplicates=duplicates)
-
-
-# The full-text index trigger as sqlite-utils creates it (migration m001).
-_FTS_TRIGGER_SQL = (
-    'CREATE TRIGGER "feedback_ai" AFTER INSERT ON "feedback" BEGIN\n'
-    '  INSERT INTO "feedback_fts" (rowid, "comment") VALUES (new.rowid, new."comment");\nEND'
-)
-
-
-@contextlib.contextmanager
-def _fts_in_bulk(db: sqlite_utils.Database) -> Iterator[None]:
-    """Index the new comments in one statement instead of one trigger call per row.
-
-    FTS5 flushes its pending terms at the end of every statement, so the per-row insert
-    trigger turns 100k rows into 100k tiny index segments: about two thirds of the demo's
-    write time. Inside the caller's transaction we drop that one trigger, insert, index the
-    new rows exactly as the trigger would have, and put the trigger back; an error rolls
-    all of it back. Only the trigger text we know is touched; anything else (a changed
-    trigger, other triggers) takes the ordinary path.
-    """
-    row = db.execute("SELECT sql FROM sqlite_master WHERE type = 'trigger' AND name = ?",
-                     ["feedback_ai"]).fetchone()
-    if not db.conn.in_transaction or row is None or row[0] != _FTS_TRIGGER_SQL:
-        yield
-        return
-    last_id = db.execute("SELECT COALESCE(MAX(id), 0) FROM feedback").fetchone()[0]
-    db.execute('DROP TRIGGER "feedback_ai"')
-    yield
-    db.execute('INSERT INTO "feedback_fts" (rowid, "comment") '
-               "SELECT id, comment FROM feedback WHERE id > ?", [last_id])
-    db.execute(_FTS_TRIGGER_SQL)
 
 
 def write_truth(truth: dict, path: Path) -> None:

@@ -113,3 +113,13 @@ def test_iso_round_trip_is_utc():
     moment = datetime(2025, 3, 3, 9, 30, tzinfo=timezone(timedelta(hours=2)))
     assert store.to_iso(moment) == "2025-03-03T07:30:00Z"
     assert store.from_iso("2025-03-03T07:30:00Z") == moment
+
+
+def test_bulk_insert_indexes_every_comment_and_keeps_the_trigger(db):
+    rows = [_row(i, comment=f"refund number {i}") for i in range(50)]
+    with store.write_transaction(db):
+        feedback.insert_feedback(db, rows, batch_id=None, actor="t")
+    hits = db.execute("SELECT COUNT(*) FROM feedback_fts WHERE feedback_fts MATCH 'refund'").fetchone()[0]
+    assert hits == 50
+    assert db.execute("SELECT 1 FROM sqlite_master WHERE name = 'feedback_ai'").fetchone()
+    db.execute("INSERT INTO feedback_fts(feedback_fts, rank) VALUES('integrity-check', 1)")
