@@ -223,3 +223,30 @@ def m002_sentiment_and_themes(db):
             actor TEXT NOT NULL
         )""",
     ])
+
+
+@closeloop()
+def m003_theme_centroids_and_coverage(db):
+    _run(db, [
+        # Each theme's centroid in embedding space from the last model that produced it: a
+        # refit matches its new topics against these to keep theme ids stable. Merged themes
+        # keep their centroid, so a later topic that matches a merged source lands on its
+        # target.
+        """CREATE TABLE theme_centroids (
+            theme_id INTEGER PRIMARY KEY REFERENCES themes(id),
+            model_id INTEGER NOT NULL REFERENCES theme_models(id),
+            embedder TEXT NOT NULL,
+            dim INTEGER NOT NULL,
+            vector BLOB NOT NULL,                  -- float32, little-endian
+            updated_at TEXT NOT NULL
+        )""",
+        # Which comments a model has already looked at, themed or not: an unthemed comment has
+        # no assignment row, and without this every refresh would try it again.
+        """CREATE TABLE theme_coverage (
+            feedback_id INTEGER PRIMARY KEY REFERENCES feedback(id) ON DELETE CASCADE,
+            model_id INTEGER NOT NULL REFERENCES theme_models(id) ON DELETE CASCADE,
+            considered_at TEXT NOT NULL
+        )""",
+        """CREATE INDEX idx_theme_coverage_model ON theme_coverage(model_id)""",
+        """CREATE INDEX idx_jobs_kind ON jobs(kind, started_at)""",
+    ])

@@ -1,0 +1,78 @@
+"""Text as the theme model sees it: what people say, not where they said it or who they are.
+
+Themes are found in cleaned text; the stored comment is never changed. Cleaning removes what
+would make a cluster about a place or a person rather than a subject: @handles, URLs, e-mail
+addresses, the names of locations and customers (whole words, any case), and the '#' of
+hashtags (the word stays: "#refund" is about refunds). A theme named after a branch or a
+handle is a defect, so the theme model also treats the words of those names as stop words.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from functools import lru_cache
+
+# A URL's trailing punctuation belongs to the sentence, not the URL.
+_URL = re.compile(r"(?:https?://|www\.)\S*[^\s.,;:!?)\]'\"]", re.IGNORECASE)
+_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+_HANDLE = re.compile(r"(?<![\w@])@\w+")
+_HASH = re.compile(r"(?<![\w#])#(?=\w)")
+_SPACE = re.compile(r"\s+")
+_WORD = re.compile(r"\w+")
+
+
+def _normalise_names(names: Iterable[str]) -> tuple[str, ...]:
+    found = {_SPACE.sub(" ", str(n)).strip() for n in names if n is not None}
+    # Longest first, so "North Park Mall" goes before "North Park".
+    return tuple(sorted((n for n in found if n), key=lambda n: (-len(n), n.casefold())))
+
+
+@lru_cache(maxsize=32)
+def _names_pattern(names: tuple[str, ...]) -> re.Pattern | None:
+    if not names:
+        return None
+    parts = []
+    for name in names:
+        # Inner spaces match any run of whitespace; \b only where the name starts/ends with
+        # a word character, so "O'Hare" or "#1 Store" still match as whole words.
+        body = r"\s+".join(re.escape(piece) for piece in name.split(" "))
+        start = r"\b" if re.match(r"\w", name) else r"(?<!\w)"
+        end = r"\b" if re.search(r"\w$", name) else r"(?!\w)"
+        parts.append(f"{start}{body}{end}")
+    return re.compile("|".join(parts), re.IGNORECASE)
+
+
+def names_pattern(names: Iterable[str]) -> re.Pattern | None:
+    """A compiled pattern matching any of `names` as whole words (cached per name set)."""
+    return _names_pattern(_normalise_names(names))
+
+
+def clean_for_clustering(text: str | None, *, names: Iterable[str] = ()) -> str:
+    """`text` without handles, URLs, e-mails, '#' marks and the given names; spaces collapsed."""
+    if not text:
+        return ""
+    text = _URL.sub(" ", str(text))
+    text = _EMAIL.sub(" ", text)
+    text = _HANDLE.sub(" ", text)
+    text = _HASH.sub("", text)
+    pattern = names if isinstance(names, re.Pattern) else names_pattern(names)
+    if pattern is not None:
+        text = pattern.sub(" ", text)
+    return _SPACE.sub(" ", text).strip()
+
+
+def clean_many(texts: Iterable[str | None], *, names: Iterable[str] = ()) -> list[str]:
+    """`clean_for_clustering` over many texts, compiling the name pattern once."""
+    pattern = names_pattern(names)
+    return [clean_for_clustering(t, names=pattern if pattern is not None else ()) for t in texts]
+
+
+def name_words(names: Iterable[str]) -> set[str]:
+    """Lower-cased words of the names, for the theme vectorizer's stop words: a name the
+    cleaner missed (a misspelling, a possessive) still never becomes a theme keyword."""
+    words: set[str] = set()
+    for name in names:
+        if name:
+            words.update(w.casefold() for w in _WORD.findall(str(name)) if len(w) > 1)
+    return words

@@ -1,0 +1,28 @@
+from analysis.text_cleaning import clean_for_clustering, clean_many, name_words
+
+
+def test_handles_urls_emails_and_hash_marks_are_removed():
+    text = "@closeloop_help see https://x.co/abc or www.example.com, mail jo.b+1@mail.example.org #refund"
+    assert clean_for_clustering(text, names=[]) == "see or , mail refund"
+
+
+def test_location_and_customer_names_removed_as_whole_words_any_case():
+    names = ["Leeds Central", "Anna Smith", "Bury"]
+    text = "LEEDS  central was slow; anna smith waited. Buryside is fine, bury is not."
+    assert clean_for_clustering(text, names=names) == "was slow; waited. Buryside is fine, is not."
+
+
+def test_longest_name_first_and_punctuated_names():
+    names = ["North Park", "North Park Mall", "O'Hare"]
+    assert clean_for_clustering("At north park mall and O'Hare queues", names=names) == "At and queues"
+
+
+def test_empty_and_none_give_empty_string():
+    assert clean_for_clustering(None, names=["x"]) == ""
+    assert clean_for_clustering("   ", names=[]) == ""
+
+
+def test_clean_many_matches_single_and_name_words_lowercase():
+    names = ["Leeds Central"]
+    assert clean_many(["Leeds Central rocks", None], names=names) == ["rocks", ""]
+    assert name_words(["Leeds Central", "A B"]) == {"leeds", "central"}
