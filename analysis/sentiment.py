@@ -24,7 +24,33 @@ How `score_feedback` labels a response:
   (and `min_per_class` per class) exist and its CV macro-F1 reaches `min_cv_macro_f1`;
   otherwise the fallback text method (DEFAULT_TEXT_METHOD).
 
-Defaults: chosen with `bench/sentiment_quality.py`; figures pending the bench run.
+Defaults, from `bench/sentiment_quality.py` (all-MiniLM-L6-v2; 5,000 demo rows, seed 7,
+4,349 comments; and 60 short comments written and hand-labelled by us, not by customers),
+accuracy / macro-F1:
+
+                                     demo truth       hand-labelled (ours)
+    vader                            0.578 / 0.545    0.467 / 0.460  (0 of 11 sarcastic)
+    prototype                        0.609 / 0.549    0.633 / 0.620  (6 of 11 sarcastic)
+    score alone (scored comments)    0.712 / 0.625    -
+    fused with vader                 0.709 / 0.635    -
+    fused with prototype             0.719 / 0.645    -
+    classifier, comments w/o score   0.709 / 0.653    0.433 / 0.432  (trained on demo scores)
+    (vader / prototype on those 375: 0.595 / 0.553, 0.611 / 0.535)
+
+- Text method (fusion and fallback): `prototype`. It beats VADER by 3 points of accuracy on
+  the demo (macro-F1 level) and by 17 points on our hand-labelled set, mostly on sarcasm
+  ("great, another delay") and complaints without lexicon words ("nobody picked up"),
+  which VADER reads as positive or neutral. VADER stays available (`text_method="vader"`)
+  for machines without the embedding model.
+- Fusion with the prototype text adds 0.7 points of accuracy and 2 of macro-F1 over the
+  score alone; the score carries most of the signal, as it should.
+- Classifier for comments without a score: on the demo it beats the prototype method by
+  10 points of accuracy and 12 of macro-F1 on held-out unscored comments, so it comes first
+  when it can be trained. Caveat: trained on demo templates it transfers badly to other
+  text (0.43 on our set); in production it trains on the organisation's own comments,
+  which is the situation the demo figure measures. Its cross-validated agreement with the
+  score labels (what the app shows) is lower, 0.586 / 0.533, because scores themselves
+  disagree with the text ~30% of the time; `min_cv_macro_f1` = 0.5 sits just under that.
 """
 
 from __future__ import annotations
