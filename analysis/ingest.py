@@ -24,6 +24,7 @@ Rules the rest of the app relies on:
 from __future__ import annotations
 
 import codecs
+import contextlib
 import csv
 import hashlib
 import io
@@ -39,6 +40,8 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import sqlite_utils
 from dateutil import parser as dateutil_parser
 from pandas.tseries.api import guess_datetime_format
@@ -200,7 +203,12 @@ def _unique_names(names: list[str]) -> list[str]:
 
 
 def _frame(columns: list[str], cells: dict[str, list], errors: list, raws: list) -> pd.DataFrame:
-    frame = pd.DataFrame({c: pd.Series(cells[c], dtype="str") for c in columns})
+    n = len(errors) if errors else len(cells[columns[0]]) if columns else 0
+    if columns:
+        # Through Arrow: several times faster than pandas' own string constructor.
+        frame = pa.table({c: pa.array(cells[c], type=pa.string()) for c in columns}).to_pandas()
+    else:
+        frame = pd.DataFrame(index=pd.RangeIndex(n))
     if any(errors):
         frame[READ_ERROR] = pd.Series(errors, dtype="str")
         frame[READ_RAW] = pd.Series(raws, dtype="str")
@@ -218,27 +226,22 @@ def _read_csv(text: str, name: str) -> pd.DataFrame:
         raise ImportFileError(f"{name}: cannot read the header row ({exc})") from exc
     columns = _unique_names(header)
     width = len(columns)
-    records: list[list[str]] = []
+    try:
+        records = [r for r in reader if r]  # a blank line holds no data
+    except csv.Error as exc:
+        raise ImportFileError(f"{name}: cannot read the CSV after line {reader.line_num} "
+                              f"({exc})") from exc
     errors: list[str] = []
     raws: list[str] = []
-    try:
-        for record in reader:
-            if not record:
-                continue  # a blank line holds no data
-            if len(record) == width:
-                records.append(record)
-                errors.append("")
-                raws.append("")
-            else:
-                records.append([""] * width)
-                errors.append(f"the row has {len(record)} values but the header has "
-                              f"{width} columns")
-                raws.append(json.dumps(record, ensure_ascii=False))
-    except csv.Error as exc:
-        raise ImportFileError(f"{name}: cannot read the CSV after data row {len(records)} "
-                              f"({exc})") from exc
-    cells = dict(zip(columns, (list(col) for col in zip(*records)))) if records else {
-        c: [] for c in columns}
+    wrong = [i for i, r in enumerate(records) if len(r) != width]
+    if wrong:
+        errors, raws = [""] * len(records), [""] * len(records)
+        for i in wrong:
+            errors[i] = (f"the row has {len(records[i])} values but the header has "
+                         f"{width} columns")
+            raws[i] = json.dumps(records[i], ensure_ascii=False)
+            records[i] = [""] * width
+    cells = dict(zip(columns, zip(*records))) if records else {c: () for c in columns}
     return _frame(columns, cells, errors, raws)
 
 
@@ -461,7 +464,6 @@ _EPOCH_S = re.compile(r"^\d{9,10}(\.\d+)?$")
 _EPOCH_MS = re.compile(r"^\d{12,13}$")
 _ISO_SHAPE = re.compile(r"^9999-99-99")
 _AWARE_ISO_SHAPE = re.compile(r"99:99(:99(\.9+)?)?\s*(a|[+-]99(:?99)?)$")
-_NUMERIC_DATE = re.compile(r"^\s*(\d{1,2})([/.-])(\d{1,2})[/.-]\d{2,4}\b")
 
 _TIMES = ("", " %H:%M", " %H:%M:%S", " %I:%M %p", " %I:%M:%S %p", " %I:%M%p")
 _MONTH_FIRST = tuple(f"%m{s}%d{s}{y}{t}" for s in "/-" for y in ("%Y", "%y") for t in _TIMES)
@@ -476,17 +478,21 @@ _DATEUTIL_DEFAULTS = (datetime(2000, 1, 1), datetime(2001, 2, 2))
 
 
 def _day_first(values: pd.Series) -> bool:
-    parts = values.str.extract(_NUMERIC_DATE)
-    if parts.empty or parts[0].isna().all():
+    candidates = values[values.str.contains(r"^\s*\d{1,2}[/.-]\d{1,2}[/.-]\d{2,4}\b",
+                                            regex=True)]
+    if candidates.empty:
         return False
-    first = pd.to_numeric(parts[0], errors="coerce")
-    second = pd.to_numeric(parts[2], errors="coerce")
-    if (second > 12).any():
+    parts = pc.extract_regex(pa.array(candidates.tolist(), type=pa.string()),
+                             r"^\s*(?P<first>\d{1,2})(?P<sep>[/.-])(?P<second>\d{1,2})")
+    first = pc.cast(pc.struct_field(parts, "first"), pa.int32())
+    second = pc.cast(pc.struct_field(parts, "second"), pa.int32())
+    if pc.any(pc.greater(second, 12)).as_py():
         return False
-    if (first > 12).any():
+    if pc.any(pc.greater(first, 12)).as_py():
         return True
     # Ambiguous throughout: dotted dates are a day-first convention, slashes month-first.
-    return bool((parts[1] == ".").mean() > 0.5)
+    dotted = pc.sum(pc.equal(pc.struct_field(parts, "sep"), ".")).as_py() or 0
+    return dotted * 2 > len(candidates)
 
 
 def _to_utc_seconds(parsed: pd.Series, tz: str) -> np.ndarray:
@@ -655,7 +661,6 @@ def import_frame(
     dates = parse_dates(values["received_at"])
     read_errors = frame[READ_ERROR].fillna("").tolist() if READ_ERROR in frame else [""] * n
     read_raws = frame[READ_RAW].fillna("").tolist() if READ_RAW in frame else [""] * n
-    frame_rows = None  # raw rows for rejects, materialised only if needed
 
     text_fields = [f for f in resolved if f not in ("received_at", "score", "score_type",
                                                      "comment", "source")]
@@ -727,9 +732,10 @@ def import_frame(
 
     reject_rows = []
     if rejects:
-        frame_rows = frame[columns].fillna("")
-        for row_number, field_name, reason, index in rejects:
-            raw = read_raws[index] or _raw_row(columns, frame_rows.iloc[index].tolist())
+        picked = frame[columns].iloc[[r[3] for r in rejects]].fillna("")
+        for (row_number, field_name, reason, index), cells in zip(
+                rejects, picked.itertuples(index=False, name=None)):
+            raw = read_raws[index] or _raw_row(columns, list(cells))
             reject_rows.append((row_number, field_name, reason, raw))
 
     mapping_json = json.dumps(resolved, ensure_ascii=False)
@@ -741,8 +747,9 @@ def import_frame(
              store.to_iso(started), n, actor],
         )
         batch_id = cursor.lastrowid
-        imported, duplicates = insert_feedback(db, rows, batch_id=batch_id, actor=actor,
-                                               now=started)
+        with _bulk_fts(db):
+            imported, duplicates = insert_feedback(db, rows, batch_id=batch_id, actor=actor,
+                                                   now=started)
         db.conn.executemany(
             "INSERT INTO import_rejects (batch_id, row_number, field, reason, raw) "
             "VALUES (?, ?, ?, ?, ?)",
@@ -757,6 +764,42 @@ def import_frame(
     return ImportResult(batch_id=batch_id, file_name=file_name, rows_read=n,
                         imported=imported, duplicates=duplicates, rejected=len(reject_rows),
                         mapping=resolved, score_type=file_score_type)
+
+
+_FTS_TRIGGER = "feedback_ai"
+_BULK_CACHE_KIB = 262_144
+
+
+@contextlib.contextmanager
+def _bulk_fts(db: sqlite_utils.Database):
+    """Index the new comments for full-text search in one statement instead of row by row.
+
+    The AFTER INSERT trigger that keeps feedback_fts current costs about twice the insert
+    itself when it fires 100,000 times; feeding the index once with INSERT ... SELECT does
+    the same work in a fraction of the time. The trigger is dropped and re-created inside
+    the caller's write transaction, so a failure anywhere rolls both back and other
+    connections never see feedback without its trigger. A larger page cache for the
+    duration keeps the random-order unique index from spilling to the WAL mid-import.
+    """
+    if not db.conn.in_transaction:
+        raise RuntimeError("_bulk_fts must run inside store.write_transaction")
+    row = db.execute("SELECT sql FROM sqlite_master WHERE type = 'trigger' AND name = ? "
+                     "AND tbl_name = 'feedback'", [_FTS_TRIGGER]).fetchone()
+    trigger_sql = row[0] if row and "feedback_fts" in row[0] else None
+    cache = db.execute("PRAGMA cache_size").fetchone()[0]
+    db.execute(f"PRAGMA cache_size = -{_BULK_CACHE_KIB}")
+    try:
+        if trigger_sql is None:  # schema changed: leave indexing to whatever is there
+            yield
+            return
+        last_id = db.execute("SELECT COALESCE(MAX(id), 0) FROM feedback").fetchone()[0]
+        db.execute(f'DROP TRIGGER "{_FTS_TRIGGER}"')
+        yield
+        db.execute('INSERT INTO feedback_fts (rowid, "comment") '
+                   'SELECT id, "comment" FROM feedback WHERE id > ?', [last_id])
+        db.execute(trigger_sql)
+    finally:
+        db.execute(f"PRAGMA cache_size = {int(cache)}")
 
 
 def import_file(

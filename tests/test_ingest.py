@@ -471,3 +471,19 @@ def test_cfpb_rows_with_an_empty_narrative_are_rejected(db, tmp_path):
     got = ingest.rejects_frame(db, result.batch_id)
     assert got["row_number"].tolist() == [1, 8, 100]
     assert set(got["field"]) == {"comment"}
+
+
+def test_csv_row_with_too_few_values_is_rejected(db, tmp_path):
+    path = write(tmp_path, "short.csv", "date,comment,store\n2024-03-05,ok,Paris\n2024-03-05,cut\n")
+    result = run(db, path)
+    [reject] = rejects(db, result.batch_id)
+    assert (reject["row_number"], reject["reason"]) == (
+        2, "the row has 2 values but the header has 3 columns")
+    assert json.loads(reject["raw"]) == ["2024-03-05", "cut"]
+    assert result.imported == 1
+
+
+def test_blank_lines_are_skipped_and_quoted_newlines_kept(tmp_path):
+    frame = ingest.read_table(b'date,comment\n\n2024-03-05,"line one\nline two"\n\n',
+                              name="q.csv")
+    assert frame.to_dict("records") == [{"date": "2024-03-05", "comment": "line one\nline two"}]
