@@ -2,7 +2,8 @@
 
 Themes are found in cleaned text; the stored comment is never changed. Cleaning removes what
 would make a cluster about a place or a person rather than a subject: @handles, URLs, e-mail
-addresses, the names of locations and customers (whole words, any case), and the '#' of
+addresses, redaction masks ("XXXX"), the names of locations and customers (whole words, any
+case), and the '#' of
 hashtags (the word stays: "#refund" is about refunds). A theme named after a branch or a
 handle is a defect, so the theme model also treats the words of those names as stop words.
 """
@@ -19,6 +20,9 @@ _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 _HANDLE = re.compile(r"(?<![\w@])@\w+")
 _HASH = re.compile(r"(?<![\w#])#(?=\w)")
 _SPACE = re.compile(r"\s+")
+# Redaction masks left by exports (CFPB's "XX/XX/XXXX", "XXXX", "****"): without this they
+# become the most frequent "word" of every theme. Upper-case X only, so "xx" slang stays.
+_REDACTED = re.compile(r"\b(?:X{2,}[/-]?)+\b|\*{3,}")
 _WORD = re.compile(r"\w+")
 
 
@@ -56,6 +60,7 @@ def clean_for_clustering(text: str | None, *, names: Iterable[str] = ()) -> str:
     text = _EMAIL.sub(" ", text)
     text = _HANDLE.sub(" ", text)
     text = _HASH.sub("", text)
+    text = _REDACTED.sub(" ", text)
     pattern = names if isinstance(names, re.Pattern) else names_pattern(names)
     if pattern is not None:
         text = pattern.sub(" ", text)

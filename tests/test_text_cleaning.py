@@ -26,3 +26,8 @@ def test_clean_many_matches_single_and_name_words_lowercase():
     names = ["Leeds Central"]
     assert clean_many(["Leeds Central rocks", None], names=names) == ["rocks", ""]
     assert name_words(["Leeds Central", "A B"]) == {"leeds", "central"}
+
+
+def test_redaction_masks_are_removed():
+    text = "On XX/XX/XXXX I paid {$1400.00} to XXXX and **** said no; XXL fits, xx ok"
+    assert clean_for_clustering(text, names=[]) == "On I paid {$1400.00} to and said no; XXL fits, xx ok"
