@@ -110,7 +110,10 @@ def themes(db_path, refit, skip_sentiment, actor):
     actor = actor or get_settings().actor
     if not skip_sentiment:
         summary = sentiment.score_feedback(db, actor=actor)
-        click.echo(summary.summary_line())
+        accuracy = ("" if summary.cv_accuracy is None else
+                    f", classifier cross-validated accuracy {summary.cv_accuracy:.0%}")
+        click.echo(f"sentiment: {summary.n_scored} scored, unscored comments by "
+                   f"{summary.method}{accuracy}")
     result = themes_module.refresh_themes(db, refit=refit, actor=actor,
                                           progress=_echo_progress)
     click.echo(result.message)
