@@ -42,6 +42,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.csv as pa_csv
 import sqlite_utils
 from dateutil import parser as dateutil_parser
 from pandas.tseries.api import guess_datetime_format
@@ -215,8 +216,48 @@ def _frame(columns: list[str], cells: dict[str, list], errors: list, raws: list)
     return frame
 
 
+def _read_csv_arrow(text: str, delimiter: str) -> pd.DataFrame | None:
+    """Arrow's multithreaded CSV reader, for the common case of a well-formed file.
+
+    Returns None (and the csv-module path reads the file row by row, to say which rows are
+    wrong) when any row has the wrong number of values or Arrow cannot read the file.
+    """
+    invalid = []
+
+    def on_invalid_row(row):
+        invalid.append(row)
+        return "skip"
+
+    try:
+        first = next(r for r in csv.reader(io.StringIO(text[:1_000_000], newline=""),
+                                           delimiter=delimiter) if r)
+        width = len(first)
+        table = pa_csv.read_csv(
+            pa.BufferReader(text.encode("utf-8")),
+            read_options=pa_csv.ReadOptions(autogenerate_column_names=True,
+                                            block_size=1 << 22),
+            parse_options=pa_csv.ParseOptions(delimiter=delimiter, newlines_in_values=True,
+                                              invalid_row_handler=on_invalid_row),
+            convert_options=pa_csv.ConvertOptions(
+                column_types={f"f{i}": pa.string() for i in range(width)},
+                strings_can_be_null=False, quoted_strings_can_be_null=False),
+        )
+    except (pa.ArrowException, StopIteration, csv.Error, UnicodeError, ValueError):
+        return None
+    if invalid or table.num_columns != width or table.num_rows == 0:
+        return None
+    header = [v or "" for v in table.slice(0, 1).to_pylist()[0].values()]
+    if header != first:
+        return None  # Arrow and the csv module disagree on the header: trust the latter
+    table = table.slice(1).rename_columns(_unique_names(header))
+    return table.to_pandas()
+
+
 def _read_csv(text: str, name: str) -> pd.DataFrame:
     delimiter = _sniff_delimiter(text, name)
+    fast = _read_csv_arrow(text, delimiter)
+    if fast is not None:
+        return fast
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
     try:
         header = next(r for r in reader if r)
@@ -463,6 +504,9 @@ def resolve_mapping(columns, mapping: dict[str, str | None] | None, *,
 _EPOCH_S = re.compile(r"^\d{9,10}(\.\d+)?$")
 _EPOCH_MS = re.compile(r"^\d{12,13}$")
 _ISO_SHAPE = re.compile(r"^9999-99-99")
+_ISO_PREFIX = re.compile(r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?"
+                         r"\s*(Z|[+-]\d{2}(:?\d{2})?)?$")
+_ISO_AWARE_END = re.compile(r"\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?\s*(?:Z|[+-]\d{2}(?::?\d{2})?)$")
 _AWARE_ISO_SHAPE = re.compile(r"99:99(:99(\.9+)?)?\s*(a|[+-]99(:?99)?)$")
 
 _TIMES = ("", " %H:%M", " %H:%M:%S", " %I:%M %p", " %I:%M:%S %p", " %I:%M%p")
@@ -563,6 +607,21 @@ def parse_dates(values, *, tz: str | None = None) -> list[str | None]:
                                           ).dt.tz_localize(None).to_numpy().astype(
             "datetime64[s]")
         todo &= ~epoch_ms
+
+    # Fast lane for ISO 8601, the most common export format: no shape grouping needed.
+    iso_like = todo & u.str.match(_ISO_PREFIX).to_numpy(dtype=bool)
+    if iso_like.any():
+        candidates = u[iso_like]
+        aware = candidates.str.contains(_ISO_AWARE_END).to_numpy(dtype=bool)
+        for mask, fmt in ((aware, "ISO8601-aware"), (~aware, "ISO8601")):
+            if mask.any():
+                group = candidates[mask]
+                result = _parse_with(group, fmt)
+                ok = result.notna().to_numpy()
+                if ok.any():
+                    positions = group.index.to_numpy()[ok]
+                    parsed[positions] = _to_utc_seconds(result[ok], tz)
+                    todo[positions] = False
 
     if todo.any():
         rest = u[todo]

@@ -487,3 +487,15 @@ def test_blank_lines_are_skipped_and_quoted_newlines_kept(tmp_path):
     frame = ingest.read_table(b'date,comment\n\n2024-03-05,"line one\nline two"\n\n',
                               name="q.csv")
     assert frame.to_dict("records") == [{"date": "2024-03-05", "comment": "line one\nline two"}]
+
+
+def test_fast_and_row_by_row_csv_readers_agree(monkeypatch):
+    text = (DATA / "cfpb_sample.csv").read_text(encoding="utf-8")
+    text += '07/01/23,x,,,,"multi\r\nline ""quoted""",,Company,ST,,,,Web,,,,,999\r\n'
+    fast = ingest._read_csv(text, "cfpb.csv")
+    assert ingest.READ_ERROR not in fast
+    monkeypatch.setattr(ingest, "_read_csv_arrow", lambda *a: None)
+    slow = ingest._read_csv(text, "cfpb.csv")
+    assert fast.equals(slow)
+    assert fast.iloc[-1]["Consumer complaint narrative"] == 'multi\r\nline "quoted"'
+    assert len(fast) == 401
