@@ -697,6 +697,9 @@ def import_frame(
         raise ImportFileError(f"unknown score type {score_type!r}; expected one of "
                               + ", ".join(SCORE_TYPES))
     columns = data_columns(frame)
+    if not columns and READ_ERROR in frame and len(frame):
+        raise ImportFileError(f"{file_name}: no row could be read; the first problem: "
+                              f"{frame[READ_ERROR].iloc[0]}")
     resolved = resolve_mapping(columns, mapping, file_name=file_name)
     if "received_at" not in resolved:
         raise ImportFileError(

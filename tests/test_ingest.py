@@ -499,3 +499,14 @@ def test_fast_and_row_by_row_csv_readers_agree(monkeypatch):
     assert fast.equals(slow)
     assert fast.iloc[-1]["Consumer complaint narrative"] == 'multi\r\nline "quoted"'
     assert len(fast) == 401
+
+
+def test_header_only_file_records_an_empty_batch(db, tmp_path):
+    result = run(db, write(tmp_path, "h.csv", "Date,Comment\n"))
+    assert (result.rows_read, result.imported, result.rejected) == (0, 0, 0)
+    assert ingest.recent_batches(db).loc[0, "file_name"] == "h.csv"
+
+
+def test_file_where_no_line_is_json_raises(db, tmp_path):
+    with pytest.raises(ingest.ImportFileError, match="no row could be read"):
+        run(db, write(tmp_path, "x.jsonl", "not json\n{bad\n"))
