@@ -667,7 +667,8 @@ def _format_score(raw: str) -> str:
 def _column_values(frame: pd.DataFrame, column: str | None) -> list:
     if column is None:
         return [""] * len(frame)
-    return frame[column].fillna("").tolist()
+    # Stripped once, vectorised: every field ignores surrounding white space.
+    return frame[column].fillna("").str.strip().tolist()
 
 
 def _raw_row(frame_columns: list[str], values: list) -> str:
@@ -726,6 +727,7 @@ def import_frame(
 
     text_fields = [f for f in resolved if f not in ("received_at", "score", "score_type",
                                                      "comment", "source")]
+    text_columns = [(f, values[f]) for f in text_fields]
     raw_scores = values.get("score")
     numbers = None
     if raw_scores is not None:
@@ -744,21 +746,21 @@ def import_frame(
             continue
         received_at = dates[i]
         if received_at is None:
-            raw_date = values["received_at"][i].strip()
+            raw_date = values["received_at"][i]
             reason = (f"the date is empty (column {resolved['received_at']!r})" if not raw_date
                       else f"cannot read the date {raw_date!r}")
             rejects.append((i + 1, "received_at", reason, i))
             continue
         row_type = file_score_type
-        if row_types is not None and row_types[i].strip():
+        if row_types is not None and row_types[i]:
             row_type = normalise_score_type(row_types[i])
             if row_type is None:
                 rejects.append((i + 1, "score_type",
-                                f"unknown score type {row_types[i].strip()!r} "
+                                f"unknown score type {row_types[i]!r} "
                                 "(expected nps, csat, ces or rating)", i))
                 continue
         score = None
-        if raw_scores is not None and raw_scores[i].strip():
+        if raw_scores is not None and raw_scores[i]:
             number = numbers[i]
             if number is None or not math.isfinite(number):
                 rejects.append((i + 1, "score",
@@ -777,19 +779,19 @@ def import_frame(
                                 f"{_SCALE_NAMES[row_type]} scale {low}-{high}", i))
                 continue
             score = float(number)
-        comment = comments[i].strip() if comments is not None else ""
+        comment = comments[i] if comments is not None else ""
         if not comment and score is None:
             rejects.append((i + 1, "comment", "the comment is empty and there is no score", i))
             continue
         row = {
-            "source": (sources[i].strip() if sources is not None else "") or source_name,
+            "source": (sources[i] if sources is not None else "") or source_name,
             "received_at": received_at,
             "score": score,
             "score_type": row_type if score is not None else None,
             "comment": comment or None,
         }
-        for f in text_fields:
-            row[f] = values[f][i].strip() or None
+        for f, column_values in text_columns:
+            row[f] = column_values[i] or None
         rows.append(row)
 
     reject_rows = []
