@@ -85,10 +85,11 @@ def insert_feedback(
             duplicates += 1
             continue
         seen.add(key)
-        values.append(tuple(row.get(f) for f in FEEDBACK_FIELDS) + (
-            customer_key(row.get("customer_id"), row.get("customer_email")),
-            batch_id, key, created_at, actor,
-        ))
+        get = row.get
+        record = [get(f) for f in FEEDBACK_FIELDS]
+        record += (customer_key(get("customer_id"), get("customer_email")),
+                   batch_id, key, created_at, actor)
+        values.append(record)
     # Ids only grow, so rows past the previous maximum are exactly the ones just inserted.
     last_id = db.execute("SELECT COALESCE(MAX(id), 0) FROM feedback").fetchone()[0]
     with _fts_in_bulk(db, last_id):

@@ -24,7 +24,6 @@ Rules the rest of the app relies on:
 from __future__ import annotations
 
 import codecs
-import contextlib
 import csv
 import hashlib
 import io
@@ -811,9 +810,8 @@ def import_frame(
              store.to_iso(started), n, actor],
         )
         batch_id = cursor.lastrowid
-        with _bulk_fts(db):
-            imported, duplicates = insert_feedback(db, rows, batch_id=batch_id, actor=actor,
-                                                   now=started)
+        imported, duplicates = insert_feedback(db, rows, batch_id=batch_id, actor=actor,
+                                               now=started)
         db.conn.executemany(
             "INSERT INTO import_rejects (batch_id, row_number, field, reason, raw) "
             "VALUES (?, ?, ?, ?, ?)",
@@ -828,42 +826,6 @@ def import_frame(
     return ImportResult(batch_id=batch_id, file_name=file_name, rows_read=n,
                         imported=imported, duplicates=duplicates, rejected=len(reject_rows),
                         mapping=resolved, score_type=file_score_type)
-
-
-_FTS_TRIGGER = "feedback_ai"
-_BULK_CACHE_KIB = 262_144
-
-
-@contextlib.contextmanager
-def _bulk_fts(db: sqlite_utils.Database):
-    """Index the new comments for full-text search in one statement instead of row by row.
-
-    The AFTER INSERT trigger that keeps feedback_fts current costs about twice the insert
-    itself when it fires 100,000 times; feeding the index once with INSERT ... SELECT does
-    the same work in a fraction of the time. The trigger is dropped and re-created inside
-    the caller's write transaction, so a failure anywhere rolls both back and other
-    connections never see feedback without its trigger. A larger page cache for the
-    duration keeps the random-order unique index from spilling to the WAL mid-import.
-    """
-    if not db.conn.in_transaction:
-        raise RuntimeError("_bulk_fts must run inside store.write_transaction")
-    row = db.execute("SELECT sql FROM sqlite_master WHERE type = 'trigger' AND name = ? "
-                     "AND tbl_name = 'feedback'", [_FTS_TRIGGER]).fetchone()
-    trigger_sql = row[0] if row and "feedback_fts" in row[0] else None
-    cache = db.execute("PRAGMA cache_size").fetchone()[0]
-    db.execute(f"PRAGMA cache_size = -{_BULK_CACHE_KIB}")
-    try:
-        if trigger_sql is None:  # schema changed: leave indexing to whatever is there
-            yield
-            return
-        last_id = db.execute("SELECT COALESCE(MAX(id), 0) FROM feedback").fetchone()[0]
-        db.execute(f'DROP TRIGGER "{_FTS_TRIGGER}"')
-        yield
-        db.execute('INSERT INTO feedback_fts (rowid, "comment") '
-                   'SELECT id, "comment" FROM feedback WHERE id > ?', [last_id])
-        db.execute(trigger_sql)
-    finally:
-        db.execute(f"PRAGMA cache_size = {int(cache)}")
 
 
 def import_file(

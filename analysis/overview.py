@@ -49,7 +49,7 @@ def _aggregate(db, filters: Filters, group_by: str | None = None) -> list[dict]:
     cursor = db.execute(
         f"""SELECT {select_group}{metrics.SQL_COUNTS}, {_SQL_NEGATIVE_COUNTS}
             FROM feedback f LEFT JOIN sentiment s ON s.feedback_id = f.id
-            WHERE {where}{f" GROUP BY grp" if group_by else ""}""",
+            WHERE {where}{" GROUP BY grp" if group_by else ""}""",
         params,
     )
     names = [d[0] for d in cursor.description]
