@@ -32,6 +32,32 @@ CFPB = Path("/work/shared/data/cfpb_complaints_sample.csv")
 REDACTION = re.compile(r"\b[X]{2,}(?:/[X]{2,})*\b|\{\$[\d,.]+\}")
 
 
+def copy_embeddings(source: Path, target_db, *, into_cache: bool) -> int:
+    """Share computed vectors between bench runs: `--cache FILE` keeps an embeddings table.
+    Into the bench database before a run (into_cache False), back into FILE after (True)."""
+    import sqlite3
+
+    cache = sqlite3.connect(str(source))
+    cache.execute("CREATE TABLE IF NOT EXISTS embeddings (model TEXT NOT NULL, text_sha1 TEXT "
+                  "NOT NULL, dim INTEGER NOT NULL, vector BLOB NOT NULL, PRIMARY KEY (model, text_sha1))")
+    if into_cache:
+        rows = target_db.execute("SELECT model, text_sha1, dim, vector FROM embeddings").fetchall()
+        cache.executemany("INSERT OR IGNORE INTO embeddings VALUES (?, ?, ?, ?)", rows)
+        cache.commit()
+    else:
+        rows = cache.execute("SELECT model, text_sha1, dim, vector FROM embeddings").fetchall()
+        with store_write(target_db):
+            target_db.conn.executemany("INSERT OR IGNORE INTO embeddings VALUES (?, ?, ?, ?)", rows)
+    cache.close()
+    return len(rows)
+
+
+def store_write(db):
+    from analysis.store import write_transaction
+
+    return write_transaction(db)
+
+
 def _scores(truth, predicted) -> dict:
     from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 
@@ -93,10 +119,12 @@ def _evaluate(db, label_of: dict[int, str], name: str, embedder) -> dict:
     return out
 
 
-def demo_part(tmp: Path, rows: int, seed: int, embedder) -> dict:
+def demo_part(tmp: Path, rows: int, seed: int, embedder, cache: Path | None = None) -> dict:
     from analysis import demo, store
 
     db = store.connect(tmp / "demo.db")
+    if cache is not None:
+        copy_embeddings(cache, db, into_cache=False)
     result = demo.generate_demo(db, rows=rows, seed=seed, actor="bench")
     truth = {r["external_id"]: r["themes"] for r in result.truth["rows"]}
     label_of = {}
@@ -104,10 +132,13 @@ def demo_part(tmp: Path, rows: int, seed: int, embedder) -> dict:
         themes_ = truth.get(external_id) or []
         if len(themes_) == 1:
             label_of[fid] = themes_[0]
-    return _evaluate(db, label_of, "demo truth", embedder)
+    out = _evaluate(db, label_of, "demo truth", embedder)
+    if cache is not None:
+        copy_embeddings(cache, db, into_cache=True)
+    return out
 
 
-def cfpb_part(tmp: Path, embedder) -> dict:
+def cfpb_part(tmp: Path, embedder, cache: Path | None = None) -> dict:
     import pandas as pd
 
     from analysis import feedback, store
@@ -116,6 +147,8 @@ def cfpb_part(tmp: Path, embedder) -> dict:
     texts = frame["Consumer complaint narrative"].to_numpy(object)
     issues = frame["Issue"].to_numpy(object)
     db = store.connect(tmp / "cfpb.db")
+    if cache is not None:
+        copy_embeddings(cache, db, into_cache=False)
     records = []
     for i, (text, issue) in enumerate(zip(texts, issues)):
         if not isinstance(text, str) or not isinstance(issue, str):
@@ -128,7 +161,10 @@ def cfpb_part(tmp: Path, embedder) -> dict:
     issue_of_ext = {r["external_id"]: r["label"] for r in records}
     label_of = {fid: issue_of_ext[ext] for fid, ext in db.execute(
         "SELECT id, external_id FROM feedback")}
-    return _evaluate(db, label_of, "CFPB issues", embedder)
+    out = _evaluate(db, label_of, "CFPB issues", embedder)
+    if cache is not None:
+        copy_embeddings(cache, db, into_cache=True)
+    return out
 
 
 def main() -> None:
@@ -136,6 +172,8 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=20000)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--skip-cfpb", action="store_true")
+    parser.add_argument("--cache", type=Path, default=None,
+                        help="SQLite file keeping embeddings between bench runs")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
@@ -144,9 +182,10 @@ def main() -> None:
         from analysis import embeddings
 
         embedder = embeddings.default_embedder()
-        figures = {"rows": args.rows, "demo": demo_part(tmp, args.rows, args.seed, embedder)}
+        figures = {"rows": args.rows, "demo": demo_part(tmp, args.rows, args.seed, embedder,
+                                                        args.cache)}
         if not args.skip_cfpb and CFPB.exists():
-            figures["cfpb"] = cfpb_part(tmp, embedder)
+            figures["cfpb"] = cfpb_part(tmp, embedder, args.cache)
     parts = [v for k, v in figures.items() if isinstance(v, dict)]
     figures["ours_beats_default"] = all(p["ours"]["nmi"] > p["default"]["nmi"] for p in parts)
     figures["unthemed_ok"] = all(p["ours"]["unthemed_share"] <= 0.10 for p in parts)

@@ -369,6 +369,17 @@ def test_model_outside_model_dir_or_tampered_is_refused(corpus_db, tmp_path):
         themes.load_active_model(db, embedder=HashingEmbedder(dim=256))
 
 
+def test_missing_saved_model_leads_to_a_refit_not_a_crash(corpus_db):
+    db, _, _ = corpus_db
+    themes.refresh_themes(db, pipeline=tiny(), actor="test")
+    themes._model_cache.clear()
+    path = db.execute("SELECT path FROM theme_models WHERE is_active = 1").fetchone()[0]
+    os.remove(os.path.join(path, "model.pkl"))
+    insert(db, make_comments(n_per=2, seed=8), start=900)
+    result = themes.refresh_themes(db, pipeline=tiny(), actor="test")
+    assert result.refit and "could not be used" in result.message
+
+
 def test_auto_name_skips_repeated_words():
     assert themes.auto_name(["wait", "time", "wait time", "queue"]) == "wait / time / queue"
     assert themes.auto_name([]) == "misc"
@@ -376,7 +387,7 @@ def test_auto_name_skips_repeated_words():
 
 def test_min_cluster_size_scales_with_corpus():
     assert themes.default_min_cluster_size(300) == 10
-    assert themes.default_min_cluster_size(50_000) > 300
+    assert themes.default_min_cluster_size(50_000) == 1000
     assert 3 <= themes.default_min_cluster_size(40) <= 10
 
 
