@@ -11,7 +11,7 @@ import textwrap
 
 import numpy as np
 import pytest
-from sklearn.metrics import normalized_mutual_info_score
+from sklearn.metrics import homogeneity_score, normalized_mutual_info_score
 
 from analysis import feedback, store, theme_admin, themes
 from analysis.embeddings import HashingEmbedder
@@ -410,13 +410,17 @@ def test_real_model_finds_subjects_offline(db):
     for label, options in templates.items():
         for i in range(100):
             text = rng.choice(options).format(n=rng.randint(5, 60))
-            rows.append({"comment": f"{text} at {rng.choice(LOCATIONS)}", "label": label})
+            location = rng.choice(LOCATIONS)
+            rows.append({"comment": f"{text} at {location}", "label": label, "location": location})
     rng.shuffle(rows)
     ids = insert(db, rows)
     result = themes.refresh_themes(db, actor="test")
     prim = primaries(db)
-    nmi = normalized_mutual_info_score([r["label"] for r in rows], [prim.get(i, -1) for i in ids])
-    assert nmi > 0.6, result.message
+    truth, found = [r["label"] for r in rows], [prim.get(i, -1) for i in ids]
+    # Three sentence patterns per subject may become themes of their own (a finer split is
+    # fine); what must not happen is a theme mixing subjects.
+    assert homogeneity_score(truth, found) > 0.8, result.message
+    assert normalized_mutual_info_score(truth, found) > 0.5
     keywords = " ".join(r[0] for r in db.execute("SELECT keywords FROM themes"))
     assert "riverside" not in keywords.lower() and "oakfield" not in keywords.lower()
     assert result.unthemed_share <= 0.10
