@@ -1,0 +1,292 @@
+"""User journeys in headless Chromium against the real app (streamlit run app.py).
+
+Streamlit renders asynchronously over a websocket: every step waits for a specific element
+or text (Playwright's auto-retrying `expect`), never for a fixed time.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from datetime import date, timedelta
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from playwright.sync_api import expect
+
+from .conftest import screenshot, start_app
+
+pytestmark = pytest.mark.browser
+KPI_LABELS = ["NPS", "CSAT", "CES (1-7)", "Responses", "Negative feedback"]
+NAV_PAGES = ["Overview", "Themes", "Import"]
+
+
+# ------------------------------------------------------------------------------ helpers
+
+def number(text: str) -> float:
+    match = re.search(r"[-+\u2212]?[\d,]*\.?\d+", text)
+    assert match, f"no number in {text!r}"
+    return float(match.group(0).replace(",", "").replace("\u2212", "-"))
+
+
+def metric_values(page) -> dict[str, str]:
+    """Label -> shown value of every st.metric, once all KPI tiles are on the page."""
+    metrics = page.get_by_test_id("stMetric")
+    expect(metrics).to_have_count(len(KPI_LABELS))
+    return {m.get_by_test_id("stMetricLabel").inner_text().strip():
+            m.get_by_test_id("stMetricValue").inner_text().strip() for m in metrics.all()}
+
+
+def wait_for_app_idle(page) -> None:
+    """The script run has finished: Streamlit's "Running..." status widget is gone."""
+    expect(page.get_by_test_id("stStatusWidget")).to_have_count(0)
+
+
+def expect_navigation(page) -> None:
+    nav = page.get_by_test_id("stSidebarNav")
+    expect(nav).to_be_visible()
+    for name in NAV_PAGES:
+        expect(nav.get_by_role("link", name=name)).to_be_visible()
+
+
+def selected_tags(page, label: str) -> list[str]:
+    box = page.get_by_test_id("stMultiSelect").filter(has=page.get_by_text(label, exact=True))
+    expect(box).to_have_count(1)
+    return [t.strip() for t in box.locator("[data-tag] span[title]").all_inner_texts()]
+
+
+def date_range(page) -> tuple[str, str]:
+    inputs = page.get_by_test_id("stSidebar").get_by_test_id("stDateInput").locator("input[type=date]")
+    expect(inputs).to_have_count(2)
+    return inputs.nth(0).get_attribute("value"), inputs.nth(1).get_attribute("value")
+
+
+def assert_no_traceback(page, *, strict: bool = False) -> None:
+    """No exception box, no traceback, no JavaScript error. `strict`: not even the word
+    "Error" (pages with data legitimately say "Error bars: 95% Wilson intervals")."""
+    main = page.get_by_test_id("stMain")
+    expect(page.get_by_test_id("stException")).to_have_count(0)
+    expect(main).not_to_contain_text("Traceback")
+    expect(main).not_to_contain_text(re.compile(r"\w+Error\b|Exception"))
+    if strict:
+        expect(main).not_to_contain_text("Error")
+    assert not page.js_errors, page.js_errors
+
+
+def query(url: str) -> dict[str, list[str]]:
+    return parse_qs(urlsplit(url).query)
+
+
+def sql(db_path, statement: str, params=()) -> list[tuple]:
+    with sqlite3.connect(db_path) as conn:
+        return conn.execute(statement, params).fetchall()
+
+
+# ------------------------------------------------------------------------------ journeys
+
+@pytest.fixture
+def fresh_demo_app(demo_db):
+    """A server nobody has opened yet: its very first session is the newcomer's."""
+    server = start_app(demo_db, name="fresh")
+    yield server
+    server.stop()
+
+
+def test_journey_1_a_newcomer_sees_the_overview(page, fresh_demo_app, demo_db):
+    page.goto(fresh_demo_app.url + "/")
+    # The first session on a fresh server must show the navigation (st.navigation).
+    expect_navigation(page)
+    expect(page.get_by_role("heading", name="Overview")).to_be_visible()
+    shown = metric_values(page)
+    assert list(shown) == KPI_LABELS
+    for label, value in shown.items():
+        assert re.search(r"\d", value), f"{label} shows no number: {value!r}"
+    responses = number(shown["Responses"])
+    assert responses > 0
+    # The numbers are the store's: Responses in the default period, counted here in SQL.
+    start, end = date_range(page)
+    expected = sql(demo_db, "SELECT COUNT(*) FROM feedback WHERE received_at >= ? AND received_at < ?",
+                   [f"{start}T00:00:00Z",
+                    f"{date.fromisoformat(end) + timedelta(days=1)}T00:00:00Z"])[0][0]
+    assert responses == expected
+    table = page.get_by_test_id("stDataFrame")
+    expect(table).to_be_visible()
+    expect(page.get_by_role("heading", name="Locations")).to_be_visible()
+    busiest = sql(demo_db, "SELECT location FROM feedback GROUP BY location ORDER BY COUNT(*) DESC")
+    # The grid draws on a canvas; its accessible table carries the cell text.
+    expect(table.locator("[role=columnheader]").first).to_have_text("Location")
+    expect(table.locator("td[role=gridcell]").first).to_be_attached()
+    cells = table.locator("td[aria-colindex='1']").all_text_contents()
+    assert set(cells) & {row[0] for row in busiest}, cells
+    wait_for_app_idle(page)
+    assert_no_traceback(page)
+    screenshot(page, "journey1-overview")
+
+
+BAD_CSV = (
+    "id,received_at,location,nps,comment\n"
+    "e2e-1,2026-01-05,E2E Harbour,9,The new self-checkout saved me ten minutes\n"
+    "e2e-2,2026-01-06,E2E Harbour,3,Queue at the till was far too long\n"
+    "e2e-3,not-a-date,E2E Harbour,8,This row has a broken date\n"
+    "e2e-4,2026-01-07,E2E Harbour,15,Score outside the NPS scale\n"
+    "e2e-5,2026-01-08,E2E Harbour,10,Staff were kind and quick\n"
+)
+
+
+def test_journey_2_an_analyst_imports_then_explores_themes(page, demo_app, demo_db, tmp_path):
+    upload = tmp_path / "survey_with_bad_rows.csv"
+    upload.write_text(BAD_CSV, encoding="utf-8")
+    batches_before = sql(demo_db, "SELECT COUNT(*) FROM import_batches")[0][0]
+
+    # In through the front door, as an analyst would (a direct /import link can raise a
+    # "Page not found" dialog: see test_direct_links_open_their_page_without_a_dialog).
+    page.goto(demo_app.url + "/")
+    expect_navigation(page)
+    page.get_by_test_id("stSidebarNav").get_by_role("link", name="Import").click()
+    expect(page).to_have_url(re.compile(r"/import"))
+    uploader = page.get_by_test_id("stFileUploader")
+    expect(uploader).to_be_visible()
+    uploader.locator("input[type=file]").set_input_files(str(upload))
+    # The page may import on upload or after a confirming button (mapping preview first).
+    main = page.get_by_test_id("stMain")
+    summary = re.compile(r"imported\s+3", re.IGNORECASE)
+    button = main.get_by_role("button", name=re.compile(r"^Import", re.IGNORECASE))
+    expect(main.get_by_text(summary).or_(button).first).to_be_visible()
+    if not main.get_by_text(summary).count():
+        button.first.click()
+    expect(main).to_contain_text(summary)
+    expect(main).to_contain_text(re.compile(r"rejected\s+2", re.IGNORECASE))
+    # The reject reasons name the row and the field, and show what was wrong.
+    expect(main).to_contain_text("not-a-date")
+    expect(main).to_contain_text(re.compile(r"score 15 is outside the NPS scale"))
+    rejects = sql(demo_db, "SELECT r.row_number, r.field FROM import_rejects r JOIN import_batches b "
+                           "ON b.id = r.batch_id WHERE b.file_name = ? ORDER BY r.row_number",
+                  [upload.name])
+    assert rejects == [(3, "received_at"), (4, "score")]
+    assert sql(demo_db, "SELECT COUNT(*) FROM import_batches")[0][0] == batches_before + 1
+    rejects_table = main.get_by_test_id("stDataFrame").filter(has_text="cannot read the date")
+    reject_row = rejects_table.locator("tr", has_text="not-a-date")
+    if reject_row.count():  # rejects in a st.dataframe: the row's cells hold number and field
+        cells = [c.strip() for c in reject_row.first.locator("td").all_text_contents()]
+        assert "3" in cells and any("received_at" in c or "date" in c for c in cells), cells
+    else:  # rejects written out as text
+        expect(main).to_contain_text(re.compile(r"row 3\b.*(received_at|date)", re.IGNORECASE | re.DOTALL))
+    wait_for_app_idle(page)
+    assert_no_traceback(page)
+    screenshot(page, "journey2-import")
+
+    # Then the themes: find a theme and read its quotes.
+    page.get_by_test_id("stSidebarNav").get_by_role("link", name="Themes").click()
+    expect(page.get_by_role("heading", name="Themes").first).to_be_visible()
+    theme = sql(demo_db, "SELECT t.id, t.name FROM themes t JOIN theme_assignments a "
+                         "ON a.theme_id = t.id WHERE t.status = 'active' GROUP BY t.id "
+                         "ORDER BY COUNT(*) DESC LIMIT 1")
+    assert theme, "the demo database has no fitted theme (see build_demo_db)"
+    theme_name = theme[0][1]
+    picker = page.get_by_test_id("stSelectbox").filter(has_text="Theme to explore")
+    expect(picker).to_be_visible()
+    picker.click()
+    page.get_by_role("option", name=theme_name, exact=True).first.click()
+    expect(main.get_by_role("heading", name="Theme detail")).to_be_visible()
+    expect(main.get_by_test_id("stText").filter(has_text=theme_name).first).to_be_visible()
+    expect(main).to_contain_text("Representative comments")
+    quotes = main.get_by_test_id("stText").filter(has_text=re.compile("^\u201c"))
+    expect(quotes.first).to_be_visible()
+    quote = quotes.first.inner_text().strip().strip("\u201c\u201d")
+    assert quote, "an empty quote"
+    known = sql(demo_db, "SELECT COUNT(*) FROM feedback f JOIN theme_assignments a ON a.feedback_id = f.id "
+                         "WHERE a.theme_id = ? AND f.comment = ?", [theme[0][0], quote])[0][0]
+    assert known >= 1, f"quote {quote!r} is not a comment of theme {theme_name!r}"
+    wait_for_app_idle(page)
+    assert_no_traceback(page)
+    screenshot(page, "journey2-themes")
+
+
+def test_journey_3_a_shared_link_applies_its_filters_everywhere(page, demo_app, demo_db):
+    location, = sql(demo_db, "SELECT location FROM feedback WHERE location LIKE '% %' "
+                             "GROUP BY location ORDER BY COUNT(*) DESC LIMIT 1")[0]
+    last = date.fromisoformat(sql(demo_db, "SELECT MAX(substr(received_at, 1, 10)) FROM feedback")[0][0])
+    start, end = last - timedelta(days=59), last - timedelta(days=10)
+    window = [f"{start}T00:00:00Z", f"{end + timedelta(days=1)}T00:00:00Z"]
+    expected_all = sql(demo_db, "SELECT COUNT(*) FROM feedback WHERE received_at >= ? "
+                                "AND received_at < ?", window)[0][0]
+    expected = sql(demo_db, "SELECT COUNT(*) FROM feedback WHERE received_at >= ? "
+                            "AND received_at < ? AND location = ?", window + [location])[0][0]
+    promoters, detractors, n = sql(
+        demo_db, "SELECT SUM(score >= 9), SUM(score <= 6), COUNT(*) FROM feedback WHERE "
+                 "score_type = 'nps' AND received_at >= ? AND received_at < ? AND location = ?",
+        window + [location])[0]
+    assert 0 < expected < expected_all
+
+    # First the same period without the location, to see the numbers change.
+    page.goto(f"{demo_app.url}/?start={start}&end={end}")
+    expect_navigation(page)
+    expect(page.get_by_test_id("stMetric").filter(has_text="Responses")).to_contain_text(
+        f"{expected_all:,}")
+
+    page.goto(f"{demo_app.url}/?location={location.replace(' ', '+')}&start={start}&end={end}")
+    expect_navigation(page)
+    expect(page.get_by_test_id("stMetric").filter(has_text="Responses")).to_contain_text(f"{expected:,}")
+    shown = metric_values(page)
+    assert number(shown["Responses"]) == expected
+    assert number(shown["NPS"]) == pytest.approx(100 * (promoters - detractors) / n, abs=0.051)
+    assert selected_tags(page, "Location") == [location]
+    assert date_range(page) == (start.isoformat(), end.isoformat())
+    table = page.get_by_test_id("stDataFrame")
+    expect(table.locator("td[aria-colindex='1']")).to_have_count(1)
+    expect(table.locator("td[aria-colindex='1']")).to_have_text(location)
+    wait_for_app_idle(page)
+    assert query(page.url).get("location") == [location]
+
+    # Another page: same filters in the sidebar and in the URL.
+    page.get_by_test_id("stSidebarNav").get_by_role("link", name="Themes").click()
+    expect(page).to_have_url(re.compile(r"/themes\?"))
+    expect(page.get_by_role("heading", name="Themes").first).to_be_visible()
+    wait_for_app_idle(page)
+    params = query(page.url)
+    assert params.get("location") == [location]
+    assert params.get("start") == [start.isoformat()] and params.get("end") == [end.isoformat()]
+    assert selected_tags(page, "Location") == [location]
+    assert date_range(page) == (start.isoformat(), end.isoformat())
+    assert_no_traceback(page)
+
+    # And back: the overview still shows the filtered numbers.
+    page.get_by_test_id("stSidebarNav").get_by_role("link", name="Overview").click()
+    expect(page.get_by_test_id("stMetric").filter(has_text="Responses")).to_contain_text(f"{expected:,}")
+    assert query(page.url).get("location") == [location]
+    screenshot(page, "journey3-shared-link")
+
+
+@pytest.mark.parametrize("path", ["/", "/themes", "/import"])
+def test_every_page_works_on_an_empty_database(page, empty_app, path):
+    page.goto(empty_app.url + path)
+    expect_navigation(page)
+    main = page.get_by_test_id("stMain")
+    expect(main.get_by_role("heading").first).to_be_visible()
+    if path == "/":
+        expect(main).to_contain_text("No feedback yet")
+        expect(main).to_contain_text(re.compile(r"import", re.IGNORECASE))
+        expect(main.get_by_role("button", name=re.compile("Load demo data"))).to_be_visible()
+    expect(page.get_by_test_id("stSidebar")).to_contain_text("No feedback yet")
+    wait_for_app_idle(page)
+    assert_no_traceback(page, strict=True)
+    screenshot(page, f"empty{path.replace('/', '-') if path != '/' else '-overview'}")
+
+
+@pytest.mark.parametrize("path", [
+    pytest.param("/overview", marks=pytest.mark.xfail(
+        strict=True, reason="app.py gives the default page url_path='overview', but Streamlit "
+        "serves the default page at / only: /overview always opens a 'Page not found' dialog")),
+    pytest.param("/import", marks=pytest.mark.xfail(
+        strict=False, reason="first sessions opened on /import sometimes get a 'Page not found' "
+        "dialog and the URL briefly becomes / (race at the first script run; see report)")),
+    "/themes",
+])
+def test_direct_links_open_their_page_without_a_dialog(page, demo_app, path):
+    page.goto(f"{demo_app.url}{path}?nps_group=promoters")
+    expect_navigation(page)
+    expect(page.get_by_test_id("stMain").get_by_role("heading").first).to_be_visible()
+    wait_for_app_idle(page)
+    # The dialog, when it comes, comes with the first script run: the heading is after it.
+    expect(page.get_by_role("dialog")).to_have_count(0)
+    assert query(page.url).get("nps_group") == ["promoters"]
