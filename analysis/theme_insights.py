@@ -552,3 +552,151 @@ def theme_status(db: sqlite_utils.Database) -> dict:
         (SELECT MAX(assigned_at) FROM theme_assignments)""").fetchone()
     return {"feedback": row[0], "commented": row[1], "themes": row[2],
             "assigned": row[3], "last_assigned_at": row[4]}
+
+
+# --------------------------------------------------------------------------- page helpers
+# Reads, shaping and wording for the Themes page, kept here so the page holds widgets only.
+# Select boxes key themes by text: the theme id as a string, or UNTHEMED_KEY.
+
+UNTHEMED_KEY = "unthemed"
+COMMENTS_PAGE_SIZE = 200
+
+
+def theme_header_figures(db: sqlite_utils.Database) -> dict:
+    """What the page header shows: `theme_status`, the audited theme accuracy (an
+    `Estimate`, or None) and the latest sentiment classifier's cross-validated accuracy."""
+    figures = {"status": theme_status(db), "accuracy": None, "sentiment_cv": None}
+    # Both modules are optional in a trimmed installation: the header then says so.
+    try:
+        from analysis import theme_admin
+        figures["accuracy"] = theme_admin.audited_accuracy(db)
+    except ImportError:
+        pass
+    try:
+        from analysis import sentiment
+        run = sentiment.latest_run(db, with_classifier=True)
+        figures["sentiment_cv"] = run.get("cv_accuracy") if run else None
+    except ImportError:
+        pass
+    return figures
+
+
+def theme_drilldown(db: sqlite_utils.Database, filters: Filters, theme_id: int | None) -> dict:
+    """Everything a theme's detail view draws (`theme_id=None`: unthemed comments, which
+    have no ranked quotes, so "quotes" is None and the page uses the table's)."""
+    return {
+        "quotes": theme_quotes(db, filters, theme_id) if theme_id is not None else None,
+        "locations": theme_by_location(db, filters, theme_id),
+        "weekly": theme_share_over_time(db, filters, theme_id, freq="W"),
+        "sentiment": theme_sentiment_mix(db, filters, theme_id),
+    }
+
+
+def theme_comments_page(db: sqlite_utils.Database, filters: Filters, theme_id: int | None,
+                        search: str, offset: int) -> tuple[pd.DataFrame, int]:
+    """One page of `theme_comments` and the count of all matching comments; an empty
+    search means no search."""
+    return (theme_comments(db, filters, theme_id, search=search or None, offset=offset),
+            theme_comment_count(db, filters, theme_id, search=search or None))
+
+
+def format_pct(value, digits: int = 0) -> str:
+    return "n/a" if value is None or pd.isna(value) else f"{value:.{digits}f}%"
+
+
+def header_metrics(figures: dict) -> list[tuple[str, str, str | None]]:
+    """(label, value, help) of the page header's three metrics, from `theme_header_figures`."""
+    accuracy, cv, status = figures["accuracy"], figures["sentiment_cv"], figures["status"]
+    if accuracy is not None and accuracy.value is not None:
+        interval = (f"{accuracy.method}: 95% interval {format_pct(accuracy.ci_low)} to "
+                    f"{format_pct(accuracy.ci_high)}, {accuracy.n} audited comments.")
+        audited = (format_pct(accuracy.value), interval)
+    else:
+        audited = ("no audits yet", "Confirm or correct comments below to measure it.")
+    return [
+        ("Audited theme accuracy", *audited),
+        ("Sentiment classifier accuracy",
+         "not available" if cv is None else f"{cv * 100:.0f}%",
+         "Cross-validated accuracy of the latest sentiment classifier."),
+        ("Comments with a theme", f"{status['assigned']:,} of {status['commented']:,}", None),
+    ]
+
+
+def theme_id_from_key(key: str | None) -> int | None:
+    return None if key in (None, UNTHEMED_KEY) else int(key)
+
+
+def theme_names_by_key(frame: pd.DataFrame) -> dict[str, str]:
+    """Select-box key -> theme name for the rows of a theme table frame, in table order."""
+    keys = [UNTHEMED_KEY if unthemed else str(int(tid))
+            for tid, unthemed in zip(frame["theme_id"], frame["is_unthemed"])]
+    return dict(zip(keys, frame["name"]))
+
+
+def with_nps_interval(frame: pd.DataFrame) -> pd.DataFrame:
+    """A copy of a theme table frame with "nps_interval" as text ("" without an interval)."""
+    frame = frame.copy()
+    frame["nps_interval"] = [
+        "" if pd.isna(lo) else f"{lo:.0f} to {hi:.0f} (n={n})"
+        for lo, hi, n in zip(frame["nps_ci_low"], frame["nps_ci_high"], frame["nps_n"])]
+    return frame
+
+
+def theme_row(frame: pd.DataFrame, theme_id: int | None) -> pd.Series | None:
+    """The theme table row of a theme (None: the Unthemed row), or None if it is gone."""
+    # theme_id is a nullable Int64 column: the Unthemed row compares as NA.
+    mask = (frame["is_unthemed"] if theme_id is None
+            else frame["theme_id"].eq(theme_id).fillna(False).astype(bool))
+    rows = frame[mask]
+    return None if rows.empty else rows.iloc[0]
+
+
+def share_summary(row: pd.Series) -> str:
+    return (f"{int(row['mentions']):,} mentions, {format_pct(row['share_pct'], 1)} of "
+            f"commented feedback (95% interval {format_pct(row['share_ci_low'], 1)} to "
+            f"{format_pct(row['share_ci_high'], 1)}).")
+
+
+def change_summary(row: pd.Series) -> str | None:
+    """The change in share with its interval and test, or None when there is no change."""
+    if row["change_pts"] is None or pd.isna(row["change_pts"]):
+        return None
+    return (f"Change vs previous period: {row['change_pts']:+.1f} points "
+            f"(95% interval {row['change_ci_low']:+.1f} to {row['change_ci_high']:+.1f}; "
+            f"{row['change_test']}, p = {row['change_p_value']:.3g}).")
+
+
+def comments_offset(page: int) -> int:
+    """Offset of a 1-based page of comments."""
+    return (int(page) - 1) * COMMENTS_PAGE_SIZE
+
+
+def comments_summary(total: int, shown: int, page: int) -> str:
+    first = comments_offset(page) + 1 if shown else 0
+    return f"{total:,} comments; showing {shown:,} from number {first:,}."
+
+
+def merge_candidates(frame: pd.DataFrame, theme_id: int) -> dict[int, str]:
+    """Other active themes of a theme table frame (id -> name) that can merge into it."""
+    others = frame[~frame["is_unthemed"] & frame["theme_id"].ne(theme_id).fillna(False)]
+    return {int(t): str(n) for t, n in zip(others["theme_id"], others["name"])}
+
+
+def correction_keys(choices: dict[int, str], theme_id: int) -> list[str]:
+    """Where a comment wrongly put in `theme_id` can go: no theme, or another theme."""
+    return [UNTHEMED_KEY] + [str(t) for t in choices if t != theme_id]
+
+
+def job_view(status) -> tuple[str, float, str]:
+    """(state, progress 0..1, message) of a refresh job status, a dict or an object; a
+    missing status reads as failed."""
+    def field(name, default=None):
+        if status is None:
+            return default
+        if isinstance(status, dict):
+            return status.get(name, default)
+        return getattr(status, name, default)
+
+    progress = float(field("progress", 0) or 0)
+    return (field("status", "failed"), min(max(progress, 0.0), 1.0),
+            str(field("message", "") or ""))

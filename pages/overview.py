@@ -1,9 +1,8 @@
 """Overview: headline KPIs with intervals and change, volume and NPS over time, locations."""
 
-import plotly.graph_objects as go
 import streamlit as st
 
-from analysis import overview, store
+from analysis import charts, overview, store
 from analysis.filters import Filters
 from analysis.settings import get_settings
 
@@ -85,23 +84,7 @@ series = _series(db_key, filters, freq or "W")
 if series.empty:
     st.info("No feedback matches the filters.")
 else:
-    figure = go.Figure()
-    figure.add_bar(x=series["period"], y=series["volume"], name="Responses",
-                   marker_color="#c7d2fe", yaxis="y2")
-    figure.add_scatter(x=series["period"], y=series["nps_high"], mode="lines", line_width=0,
-                       showlegend=False, hoverinfo="skip")
-    figure.add_scatter(x=series["period"], y=series["nps_low"], mode="lines", line_width=0,
-                       fill="tonexty", fillcolor="rgba(79,70,229,0.15)", name="NPS 95% CI",
-                       hoverinfo="skip")
-    figure.add_scatter(x=series["period"], y=series["nps"], mode="lines+markers", name="NPS",
-                       line_color="#4f46e5", customdata=series["nps_n"],
-                       hovertemplate="%{x|%d %b %Y}<br>NPS %{y:.1f} (n=%{customdata})<extra></extra>")
-    figure.update_layout(
-        height=360, margin=dict(l=10, r=10, t=10, b=10), legend_orientation="h",
-        yaxis=dict(title="NPS", range=[-100, 100]),
-        yaxis2=dict(title="Responses", overlaying="y", side="right", showgrid=False),
-    )
-    st.plotly_chart(figure, width="stretch")
+    st.plotly_chart(charts.nps_volume_figure(series), width="stretch")
 
 st.subheader("Locations")
 locations = _locations(db_key, filters)

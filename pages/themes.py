@@ -1,26 +1,24 @@
 """Themes explorer: what customers talk about, how much, where, since when, and how they feel.
 
-Thin page: every figure comes from `analysis.theme_insights`; writes go through
-`analysis.theme_admin` and `analysis.themes`. Theme names and comments are user text (an
-analyst can rename a theme to anything, a customer can write anything), so they are shown
-only through st.dataframe, st.text, widget options and escaped plotly text: never Markdown.
+Thin page: figures and wording come from `analysis.theme_insights`, plotly figures from
+`analysis.charts`; writes go through `analysis.theme_admin` and `analysis.themes`. Theme names
+and comments are user text (an analyst can rename a theme to anything, a customer can write
+anything), so they are shown only through st.dataframe, st.text, widget options and plotly
+figures that escape them: never Markdown.
 """
 
 from __future__ import annotations
 
-import html
 import json
 from datetime import timedelta
 
-import pandas as pd
-import plotly.graph_objects as go
 import streamlit as st
 
-from analysis import store, theme_insights as ti
+from analysis import charts, store, theme_insights as ti
 from analysis.filters import Filters
 from analysis.settings import get_settings
 
-UNTHEMED_KEY = "unthemed"
+UNTHEMED_KEY = ti.UNTHEMED_KEY
 JOB_KEY = "themes_job_id"
 FLASH_KEY = "themes_flash"
 CACHE = {"max_entries": 32, "ttl": timedelta(hours=1), "show_spinner": False}
@@ -42,71 +40,43 @@ def _with_db(db_path: str, fn, *args, **kwargs):
         db.close()
 
 
+def _filtered(db_path: str, filters_key: str, fn, *args):
+    """fn(db, filters, *args) with the filters decoded from their cache key."""
+    return _with_db(db_path, fn, Filters.from_query_params(json.loads(filters_key)), *args)
+
+
 @st.cache_data(**CACHE)
 def _theme_table(db_path: str, revision: int, filters_key: str):
-    return _with_db(db_path, ti.theme_table, Filters.from_query_params(json.loads(filters_key)))
+    return _filtered(db_path, filters_key, ti.theme_table)
 
 
 @st.cache_data(**CACHE)
 def _drilldown(db_path: str, revision: int, filters_key: str, theme_id: int | None):
-    filters = Filters.from_query_params(json.loads(filters_key))
-
-    def read(db):
-        return {
-            "quotes": (ti.theme_quotes(db, filters, theme_id) if theme_id is not None else None),
-            "locations": ti.theme_by_location(db, filters, theme_id),
-            "weekly": ti.theme_share_over_time(db, filters, theme_id, freq="W"),
-            "sentiment": ti.theme_sentiment_mix(db, filters, theme_id),
-        }
-    return _with_db(db_path, read)
+    return _filtered(db_path, filters_key, ti.theme_drilldown, theme_id)
 
 
 @st.cache_data(**CACHE)
 def _comments(db_path: str, revision: int, filters_key: str, theme_id: int | None,
               search: str, offset: int):
-    filters = Filters.from_query_params(json.loads(filters_key))
-
-    def read(db):
-        return (ti.theme_comments(db, filters, theme_id, search=search or None, offset=offset),
-                ti.theme_comment_count(db, filters, theme_id, search=search or None))
-    return _with_db(db_path, read)
+    return _filtered(db_path, filters_key, ti.theme_comments_page, theme_id, search, offset)
 
 
 @st.cache_data(max_entries=4, ttl=timedelta(hours=1), show_spinner=False)
 def _map_points(db_path: str, revision: int, filters_key: str):
-    return _with_db(db_path, ti.comment_map_points,
-                    Filters.from_query_params(json.loads(filters_key)))
+    return _filtered(db_path, filters_key, ti.comment_map_points)
 
 
 @st.cache_data(max_entries=8, ttl=timedelta(hours=1), show_spinner=False)
 def _header_figures(db_path: str, revision: int):
-    def read(db):
-        figures = {"status": ti.theme_status(db), "accuracy": None, "sentiment_cv": None}
-        try:
-            from analysis import theme_admin
-            figures["accuracy"] = theme_admin.audited_accuracy(db)
-        except ImportError:
-            pass
-        try:
-            from analysis import sentiment
-            run = sentiment.latest_run(db, with_classifier=True)
-            figures["sentiment_cv"] = run.get("cv_accuracy") if run else None
-        except ImportError:
-            pass
-        return figures
-    return _with_db(db_path, read)
+    return _with_db(db_path, ti.theme_header_figures)
+
+
+@st.cache_data(max_entries=8, ttl=timedelta(hours=1), show_spinner=False)
+def _choices(db_path: str, revision: int) -> dict[int, str]:
+    return _with_db(db_path, ti.theme_choices)
 
 
 # ----------------------------------------------------------------------------- helpers
-
-def _plain(text) -> str:
-    """User text made inert for plotly, which renders a subset of HTML in labels."""
-    return html.escape(str(text), quote=False)
-
-
-def _pct(value, digits: int = 0) -> str:
-    return "n/a" if value is None or pd.isna(value) else f"{value:.{digits}f}%"
-
 
 def _actor() -> str:
     return st.session_state.get("user") or get_settings().actor
@@ -132,6 +102,10 @@ def _admin():
     except ImportError:
         return None
     return theme_admin
+
+
+def _selected_rows(event) -> list[int]:
+    return list(getattr(getattr(event, "selection", None), "rows", []) or [])
 
 
 # ----------------------------------------------------------------------------- callbacks
@@ -167,8 +141,7 @@ def _merge(theme_id: int) -> None:
 def _correct(theme_id: int) -> None:
     admin = _admin()
     feedback_id = st.session_state.get(f"fix_comment_{theme_id}")
-    right = st.session_state.get(f"fix_right_{theme_id}")
-    right_id = None if right in (None, UNTHEMED_KEY) else int(right)
+    right_id = ti.theme_id_from_key(st.session_state.get(f"fix_right_{theme_id}"))
     if feedback_id is None:
         _flash("error", "Not done: choose a comment first.")
         return
@@ -205,14 +178,6 @@ def _start_job(refit: bool) -> None:
 
 # ----------------------------------------------------------------------------- sections
 
-def _job_field(status, name, default=None):
-    if status is None:
-        return default
-    if isinstance(status, dict):
-        return status.get(name, default)
-    return getattr(status, name, default)
-
-
 @st.fragment(run_every=2)
 def _job_progress(db_path: str) -> None:
     """Polls the running job every 2 s without rerunning the whole page."""
@@ -221,16 +186,9 @@ def _job_progress(db_path: str) -> None:
         return
     from analysis import themes
 
-    db = store.connect(db_path)
-    try:
-        status = themes.job_status(db, job_id)
-    finally:
-        db.close()
-    state = _job_field(status, "status", "failed")
-    message = str(_job_field(status, "message", "") or "")
+    state, progress, message = ti.job_view(_with_db(db_path, themes.job_status, job_id))
     if state == "running":
-        progress = float(_job_field(status, "progress", 0) or 0)
-        st.progress(min(max(progress, 0.0), 1.0), text="Theme refresh running…")
+        st.progress(progress, text="Theme refresh running…")
         if message:
             st.text(message)
         return
@@ -245,21 +203,9 @@ def _job_progress(db_path: str) -> None:
 def _header(db_path: str, revision: int) -> dict:
     st.title("Themes")
     figures = _header_figures(db_path, revision)
-    accuracy, cv = figures["accuracy"], figures["sentiment_cv"]
-    col1, col2, col3 = st.columns(3)
-    if accuracy is not None and accuracy.value is not None:
-        col1.metric("Audited theme accuracy", _pct(accuracy.value),
-                    help=f"{accuracy.method}: 95% interval {_pct(accuracy.ci_low)} to "
-                         f"{_pct(accuracy.ci_high)}, {accuracy.n} audited comments.")
-    else:
-        col1.metric("Audited theme accuracy", "no audits yet",
-                    help="Confirm or correct comments below to measure it.")
-    col2.metric("Sentiment classifier accuracy",
-                "not available" if cv is None else f"{cv * 100:.0f}%",
-                help="Cross-validated accuracy of the latest sentiment classifier.")
-    status = figures["status"]
-    col3.metric("Comments with a theme", f"{status['assigned']:,} of {status['commented']:,}")
-    return status
+    for column, (label, value, help_text) in zip(st.columns(3), ti.header_metrics(figures)):
+        column.metric(label, value, help=help_text)
+    return figures["status"]
 
 
 def _refresh_controls(db_path: str) -> None:
@@ -301,21 +247,17 @@ TABLE_COLUMNS = {
 
 def _theme_list(table: ti.ThemeTable) -> str | None:
     """The theme table; returns the key of the theme the user picked (table row or box)."""
-    frame = table.frame.copy()
-    frame["nps_interval"] = [
-        "" if pd.isna(lo) else f"{lo:.0f} to {hi:.0f} (n={n})"
-        for lo, hi, n in zip(frame["nps_ci_low"], frame["nps_ci_high"], frame["nps_n"])]
     event = st.dataframe(
-        frame, key="themes_table", on_select="rerun", selection_mode="single-row",
-        hide_index=True, column_order=list(TABLE_COLUMNS), column_config=TABLE_COLUMNS)
+        ti.with_nps_interval(table.frame), key="themes_table", on_select="rerun",
+        selection_mode="single-row", hide_index=True, column_order=list(TABLE_COLUMNS),
+        column_config=TABLE_COLUMNS)
     st.caption(f"Shares are of {table.commented:,} commented responses; a comment can carry "
                f"several themes, so shares add up to more than 100%. "
                f"{table.period.note} Unthemed: comments no theme fits yet.")
 
-    keys = [UNTHEMED_KEY if u else str(int(t)) for t, u in
-            zip(frame["theme_id"], frame["is_unthemed"])]
-    names = dict(zip(keys, frame["name"]))
-    rows = list(getattr(getattr(event, "selection", None), "rows", []) or [])
+    names = ti.theme_names_by_key(table.frame)
+    keys = list(names)
+    rows = _selected_rows(event)
     picked_row = keys[rows[0]] if rows and rows[0] < len(keys) else None
     # A new click in the table moves the select box; otherwise the box is free to change.
     if picked_row != st.session_state.get("themes_last_row"):
@@ -329,67 +271,26 @@ def _theme_list(table: ti.ThemeTable) -> str | None:
                         placeholder="Select a row in the table, or choose here")
 
 
-def _location_chart(frame: pd.DataFrame) -> None:
+def _chart(frame, build, key: str) -> None:
     if frame.empty:
         st.caption("No data.")
-        return
-    fig = go.Figure(go.Bar(
-        x=[_plain(v) for v in frame["location"]], y=frame["share_pct"],
-        error_y={"type": "data", "array": frame["ci_high"] - frame["share_pct"],
-                 "arrayminus": frame["share_pct"] - frame["ci_low"]},
-        customdata=frame["n"],
-        hovertemplate="%{x}: %{y:.1f}% (n=%{customdata})<extra></extra>"))
-    fig.update_layout(yaxis_title="Share of comments (%)", height=320,
-                      margin={"l": 10, "r": 10, "t": 10, "b": 10})
-    st.plotly_chart(fig, key="themes_location_chart")
-    st.caption("Error bars: 95% Wilson intervals. Small locations have wide bars.")
-
-
-def _time_chart(frame: pd.DataFrame) -> None:
-    if frame.empty:
-        st.caption("No data.")
-        return
-    fig = go.Figure(go.Scatter(
-        x=frame["period"], y=frame["share_pct"], mode="lines+markers", customdata=frame["n"],
-        hovertemplate="Week of %{x|%Y-%m-%d}: %{y:.1f}% (n=%{customdata})<extra></extra>"))
-    fig.add_trace(go.Scatter(
-        x=list(frame["period"]) + list(frame["period"])[::-1],
-        y=list(frame["ci_high"]) + list(frame["ci_low"])[::-1],
-        fill="toself", line={"width": 0}, opacity=0.2, hoverinfo="skip", showlegend=False))
-    fig.update_layout(yaxis_title="Weekly share (%)", showlegend=False, height=320,
-                      margin={"l": 10, "r": 10, "t": 10, "b": 10})
-    st.plotly_chart(fig, key="themes_time_chart")
-
-
-def _sentiment_chart(frame: pd.DataFrame) -> None:
-    colours = {"negative": "#d62728", "neutral": "#7f7f7f", "positive": "#2ca02c",
-               "unscored": "#c7c7c7"}
-    fig = go.Figure(go.Bar(x=frame["label"], y=frame["count"],
-                           marker_color=[colours.get(v, "#999") for v in frame["label"]]))
-    fig.update_layout(yaxis_title="Comments", height=280,
-                      margin={"l": 10, "r": 10, "t": 10, "b": 10})
-    st.plotly_chart(fig, key="themes_sentiment_chart")
+    else:
+        st.plotly_chart(build(frame), key=key)
 
 
 def _drill_down(db_path: str, revision: int, filters: Filters, table: ti.ThemeTable,
                 pick: str) -> None:
-    theme_id = None if pick == UNTHEMED_KEY else int(pick)
-    frame = table.frame
-    row = frame[frame["is_unthemed"] if theme_id is None
-                else frame["theme_id"].eq(theme_id).fillna(False).astype(bool)]
-    if row.empty:
+    theme_id = ti.theme_id_from_key(pick)
+    row = ti.theme_row(table.frame, theme_id)
+    if row is None:
         return
-    row = row.iloc[0]
     st.divider()
     st.subheader("Theme detail")
     st.text(str(row["name"]))
-    st.caption(f"{int(row['mentions']):,} mentions, {_pct(row['share_pct'], 1)} of commented "
-               f"feedback (95% interval {_pct(row['share_ci_low'], 1)} to "
-               f"{_pct(row['share_ci_high'], 1)}).")
-    if row["change_pts"] is not None and not pd.isna(row["change_pts"]):
-        st.caption(f"Change vs previous period: {row['change_pts']:+.1f} points "
-                   f"(95% interval {row['change_ci_low']:+.1f} to {row['change_ci_high']:+.1f}; "
-                   f"{row['change_test']}, p = {row['change_p_value']:.3g}).")
+    st.caption(ti.share_summary(row))
+    change = ti.change_summary(row)
+    if change is not None:
+        st.caption(change)
     data = _drilldown(db_path, revision, _filters_key(filters), theme_id)
 
     st.markdown("**Representative comments**")
@@ -402,12 +303,14 @@ def _drill_down(db_path: str, revision: int, filters: Filters, table: ti.ThemeTa
     left, right = st.columns(2)
     with left:
         st.markdown("**Share by location**")
-        _location_chart(data["locations"])
+        _chart(data["locations"], charts.theme_location_figure, "themes_location_chart")
+        if not data["locations"].empty:
+            st.caption("Error bars: 95% Wilson intervals. Small locations have wide bars.")
     with right:
         st.markdown("**Weekly share**")
-        _time_chart(data["weekly"])
+        _chart(data["weekly"], charts.theme_share_figure, "themes_time_chart")
     st.markdown("**Sentiment mix**")
-    _sentiment_chart(data["sentiment"])
+    st.plotly_chart(charts.sentiment_mix_figure(data["sentiment"]), key="themes_sentiment_chart")
 
     _comments_section(db_path, revision, filters, theme_id)
     if theme_id is not None:
@@ -424,9 +327,8 @@ def _comments_section(db_path: str, revision: int, filters: Filters,
         st.caption("The search has no words to look for, so all comments are shown.")
     page = st.number_input("Page", min_value=1, value=1, step=1, key=f"themes_page_{key}")
     frame, total = _comments(db_path, revision, _filters_key(filters), theme_id, search or "",
-                             (int(page) - 1) * 200)
-    st.caption(f"{total:,} comments; showing {len(frame):,} from number "
-               f"{(int(page) - 1) * 200 + 1 if len(frame) else 0:,}.")
+                             ti.comments_offset(page))
+    st.caption(ti.comments_summary(total, len(frame), page))
     event = st.dataframe(
         frame, key=f"themes_comments_{key}", hide_index=True, on_select="rerun",
         selection_mode="single-row",
@@ -443,7 +345,7 @@ def _comments_section(db_path: str, revision: int, filters: Filters,
     # Correction: pick a comment (table row, or the box AppTest and keyboards can drive).
     ids = [int(v) for v in frame["feedback_id"]]
     texts = dict(zip(ids, frame["comment"]))
-    rows = list(getattr(getattr(event, "selection", None), "rows", []) or [])
+    rows = _selected_rows(event)
     fix_key = f"fix_comment_{theme_id}"
     if rows and rows[0] < len(ids) and st.session_state.get(f"{fix_key}_row") != rows[0]:
         st.session_state[f"{fix_key}_row"] = rows[0]
@@ -456,8 +358,8 @@ def _comments_section(db_path: str, revision: int, filters: Filters,
                      format_func=lambda i: (texts.get(i) or "")[:120],
                      placeholder="Select a row above, or choose here")
         choices = _choices(db_path, revision)
-        options = [UNTHEMED_KEY] + [str(t) for t in choices if t != theme_id]
-        st.selectbox("It is really about", options, key=f"fix_right_{theme_id}",
+        st.selectbox("It is really about", ti.correction_keys(choices, theme_id),
+                     key=f"fix_right_{theme_id}",
                      format_func=lambda k: "No theme" if k == UNTHEMED_KEY
                      else choices.get(int(k), k))
         col1, col2 = st.columns(2)
@@ -467,27 +369,15 @@ def _comments_section(db_path: str, revision: int, filters: Filters,
                     args=(theme_id,), disabled=admin is None)
 
 
-@st.cache_data(max_entries=8, ttl=timedelta(hours=1), show_spinner=False)
-def _choices_cached(db_path: str, revision: int) -> dict[int, str]:
-    return _with_db(db_path, ti.theme_choices)
-
-
-def _choices(db_path: str, revision: int) -> dict[int, str]:
-    return _choices_cached(db_path, revision)
-
-
 def _admin_section(theme_id: int, name: str, table: ti.ThemeTable) -> None:
-    admin = _admin()
-    if admin is None:
+    if _admin() is None:
         st.caption("Renaming and merging are not available in this installation yet.")
         return
     with st.expander("Rename or merge this theme"):
         st.session_state.setdefault(f"rename_{theme_id}", name)
         st.text_input("New name", key=f"rename_{theme_id}", max_chars=120)
         st.button("Rename", key=f"rename_go_{theme_id}", on_click=_rename, args=(theme_id,))
-        frame = table.frame
-        others = frame[~frame["is_unthemed"] & frame["theme_id"].ne(theme_id).fillna(False)]
-        names = {int(t): str(n) for t, n in zip(others["theme_id"], others["name"])}
+        names = ti.merge_candidates(table.frame, theme_id)
         st.multiselect("Merge these themes into this one", list(names),
                        key=f"merge_{theme_id}", format_func=lambda t: names.get(t, str(t)))
         st.button("Merge", key=f"merge_go_{theme_id}", on_click=_merge, args=(theme_id,),
@@ -506,16 +396,7 @@ def _map_section(db_path: str, revision: int, filters: Filters) -> None:
         if points.sampled:
             st.caption(f"Showing a fixed sample of {len(points.frame):,} of "
                        f"{points.total:,} comments.")
-        fig = go.Figure()
-        for theme, group in points.frame.groupby("theme", sort=True):
-            fig.add_trace(go.Scattergl(
-                x=group["x"], y=group["y"], mode="markers", name=_plain(theme),
-                marker={"size": 5, "opacity": 0.7},
-                customdata=[_plain(c) for c in group["comment"]],
-                hovertemplate="%{customdata}<extra>%{fullData.name}</extra>"))
-        fig.update_layout(height=560, xaxis_visible=False, yaxis_visible=False,
-                          margin={"l": 10, "r": 10, "t": 10, "b": 10})
-        st.plotly_chart(fig, key="themes_map_chart")
+        st.plotly_chart(charts.comment_map_figure(points.frame), key="themes_map_chart")
 
 
 # ----------------------------------------------------------------------------- page
@@ -526,11 +407,7 @@ def main() -> None:
         filters = Filters()
     db_path = str(get_settings().db_path)
     st.session_state["_themes_db_path"] = db_path
-    db = store.connect(db_path)
-    try:
-        revision = store.revision(db)
-    finally:
-        db.close()
+    revision = _with_db(db_path, store.revision)
 
     status = _header(db_path, revision)
     _show_flash()

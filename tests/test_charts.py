@@ -1,0 +1,235 @@
+"""Figures from analysis.charts on small frames with known answers, user text escaped; and the
+Themes page helpers that moved from pages/themes.py into analysis.theme_insights."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pandas as pd
+import pytest
+
+from analysis import charts, metrics, theme_insights as ti
+from analysis.filters import Filters
+from test_theme_insights import PARKING, STAFF, WAIT, seed_theme_store
+
+HOSTILE = "<script>alert(1)</script> <b>bold</b> & co"
+ESCAPED = "&lt;script&gt;alert(1)&lt;/script&gt; &lt;b&gt;bold&lt;/b&gt; &amp; co"
+
+
+def _nps_series(periods=2) -> pd.DataFrame:
+    return pd.DataFrame({
+        "period": pd.date_range("2025-01-06", periods=periods, freq="W-MON"),
+        "volume": [10, 20][:periods], "nps": [5.0, 10.0][:periods],
+        "nps_low": [-5.0, 0.0][:periods], "nps_high": [15.0, 20.0][:periods],
+        "nps_n": [9, 19][:periods]})
+
+
+def _locations(names=("North", "South")) -> pd.DataFrame:
+    return pd.DataFrame({"location": list(names), "n": [50, 40], "mentions": [30, 8],
+                         "share_pct": [60.0, 20.0], "ci_low": [46.0, 10.0],
+                         "ci_high": [72.0, 35.0], "method": ["Wilson", "Wilson"]})
+
+
+def _weekly() -> pd.DataFrame:
+    return pd.DataFrame({"period": [date(2025, 3, 3), date(2025, 3, 10), date(2025, 3, 17)],
+                         "n": [10, 20, 30], "mentions": [1, 4, 9],
+                         "share_pct": [10.0, 20.0, 30.0], "ci_low": [2.0, 8.0, 17.0],
+                         "ci_high": [40.0, 42.0, 48.0]})
+
+
+def _map_points(themes=("Staff", "Waiting time", "Staff"),
+                comments=("rude", "long queue", "kind")) -> pd.DataFrame:
+    return pd.DataFrame({"feedback_id": range(1, len(themes) + 1),
+                         "x": [0.0, 1.0, 2.0][:len(themes)], "y": [0.5, 1.5, 2.5][:len(themes)],
+                         "theme": list(themes), "comment": list(comments)})
+
+
+# --------------------------------------------------------------------------- nps_volume_figure
+
+def test_nps_volume_figure_has_bars_band_and_nps_line():
+    figure = charts.nps_volume_figure(_nps_series())
+    kinds = [(t.type, t.name) for t in figure.data]
+    assert kinds == [("bar", "Responses"), ("scatter", None), ("scatter", "NPS 95% CI"),
+                     ("scatter", "NPS")]
+    assert list(figure.data[0].y) == [10, 20] and figure.data[0].yaxis == "y2"
+    assert list(figure.data[1].y) == [15.0, 20.0] and list(figure.data[2].y) == [-5.0, 0.0]
+    assert figure.data[2].fill == "tonexty"
+    assert list(figure.data[3].y) == [5.0, 10.0] and list(figure.data[3].customdata) == [9, 19]
+    assert tuple(figure.layout.yaxis.range) == (-100, 100)
+
+
+def test_nps_volume_figure_of_an_empty_series_has_no_traces():
+    assert charts.nps_volume_figure(_nps_series().iloc[0:0]).data == ()
+
+
+# --------------------------------------------------------------------------- theme_location_figure
+
+def test_location_figure_has_one_bar_per_location_with_wilson_error_bars():
+    figure = charts.theme_location_figure(_locations())
+    (bar,) = figure.data
+    assert list(bar.x) == ["North", "South"] and list(bar.y) == [60.0, 20.0]
+    assert list(bar.error_y.array) == [12.0, 15.0]
+    assert list(bar.error_y.arrayminus) == [14.0, 10.0]
+    assert list(bar.customdata) == [50, 40]
+
+
+def test_location_names_are_escaped_in_labels_and_hover():
+    figure = charts.theme_location_figure(_locations((HOSTILE, "<b>South</b>")))
+    assert list(figure.data[0].x) == [ESCAPED, "&lt;b&gt;South&lt;/b&gt;"]
+    assert "<script>" not in figure.to_json()
+
+
+def test_location_figure_of_an_empty_frame_has_no_traces():
+    assert charts.theme_location_figure(_locations().iloc[0:0]).data == ()
+
+
+# --------------------------------------------------------------------------- theme_share_figure
+
+def test_share_figure_has_a_line_and_a_closed_interval_band():
+    figure = charts.theme_share_figure(_weekly())
+    line, band = figure.data
+    assert list(line.y) == [10.0, 20.0, 30.0] and list(line.customdata) == [10, 20, 30]
+    # Up along the upper bounds, back along the lower ones.
+    assert list(band.y) == [40.0, 42.0, 48.0, 17.0, 8.0, 2.0]
+    assert list(band.x) == [date(2025, 3, 3), date(2025, 3, 10), date(2025, 3, 17),
+                            date(2025, 3, 17), date(2025, 3, 10), date(2025, 3, 3)]
+    assert band.fill == "toself" and band.hoverinfo == "skip"
+
+
+def test_share_figure_of_an_empty_frame_has_no_traces():
+    assert charts.theme_share_figure(_weekly().iloc[0:0]).data == ()
+
+
+# --------------------------------------------------------------------------- sentiment_mix_figure
+
+def test_sentiment_figure_has_one_coloured_bar_per_label():
+    frame = pd.DataFrame({"label": ["negative", "neutral", "positive", "unscored"],
+                          "count": [3, 2, 5, 1], "share_pct": [27.3, 18.2, 45.5, 9.1]})
+    (bar,) = charts.sentiment_mix_figure(frame).data
+    assert list(bar.x) == ["negative", "neutral", "positive", "unscored"]
+    assert list(bar.y) == [3, 2, 5, 1]
+    assert list(bar.marker.color) == ["#d62728", "#7f7f7f", "#2ca02c", "#c7c7c7"]
+
+
+def test_sentiment_figure_escapes_an_unknown_label_and_greys_it():
+    frame = pd.DataFrame({"label": ["<b>odd</b>"], "count": [1], "share_pct": [100.0]})
+    (bar,) = charts.sentiment_mix_figure(frame).data
+    assert list(bar.x) == ["&lt;b&gt;odd&lt;/b&gt;"] and list(bar.marker.color) == ["#999"]
+
+
+def test_sentiment_figure_of_an_empty_frame_has_no_traces():
+    frame = pd.DataFrame({"label": [], "count": [], "share_pct": []})
+    assert charts.sentiment_mix_figure(frame).data == ()
+
+
+# --------------------------------------------------------------------------- comment_map_figure
+
+def test_map_figure_has_one_trace_per_theme_with_its_points():
+    figure = charts.comment_map_figure(_map_points())
+    assert [t.name for t in figure.data] == ["Staff", "Waiting time"]
+    staff, wait = figure.data
+    assert list(staff.x) == [0.0, 2.0] and list(staff.customdata) == ["rude", "kind"]
+    assert list(wait.x) == [1.0] and list(wait.customdata) == ["long queue"]
+    assert all(t.type == "scattergl" and t.mode == "markers" for t in figure.data)
+
+
+def test_map_figure_escapes_theme_names_and_comments():
+    figure = charts.comment_map_figure(
+        _map_points(themes=(HOSTILE, HOSTILE), comments=("<b>shout</b>", HOSTILE)))
+    (trace,) = figure.data
+    assert trace.name == ESCAPED
+    assert list(trace.customdata) == ["&lt;b&gt;shout&lt;/b&gt;", ESCAPED]
+    assert "<script>" not in figure.to_json() and "<b>" not in figure.to_json()
+
+
+def test_map_figure_of_no_points_has_no_traces():
+    assert charts.comment_map_figure(_map_points(themes=(), comments=())).data == ()
+
+
+def test_plain_text_leaves_quotes_alone_and_escapes_markup():
+    assert charts.plain_text('Tom\'s "café" <i>&</i>') == 'Tom\'s "café" &lt;i&gt;&amp;&lt;/i&gt;'
+    assert charts.plain_text(12) == "12"
+
+
+# --------------------------------------------------------------------------- theme page helpers
+
+@pytest.fixture
+def table(db):
+    seed_theme_store(db)
+    return ti.theme_table(db, Filters(start=date(2025, 3, 4), end=date(2025, 3, 31)))
+
+
+def test_theme_keys_name_every_row_in_table_order(table):
+    names = ti.theme_names_by_key(table.frame)
+    assert names == {str(WAIT): "Waiting time", str(STAFF): "Staff",
+                     str(PARKING): "Parking", ti.UNTHEMED_KEY: "Unthemed"}
+    assert ti.theme_id_from_key(str(WAIT)) == WAIT
+    assert ti.theme_id_from_key(ti.UNTHEMED_KEY) is None and ti.theme_id_from_key(None) is None
+
+
+def test_theme_row_finds_a_theme_or_the_unthemed_row(table):
+    assert ti.theme_row(table.frame, WAIT)["name"] == "Waiting time"
+    assert ti.theme_row(table.frame, None)["name"] == "Unthemed"
+    assert ti.theme_row(table.frame, 999) is None
+
+
+def test_share_and_change_summaries_word_the_row(table):
+    row = ti.theme_row(table.frame, WAIT)
+    assert ti.share_summary(row).startswith("40 mentions, 40.0% of commented feedback (95% ")
+    assert ti.change_summary(row).startswith("Change vs previous period: ")
+    no_change = row.copy()
+    no_change["change_pts"] = None
+    assert ti.change_summary(no_change) is None
+
+
+def test_nps_interval_text_is_blank_without_an_interval():
+    frame = pd.DataFrame({"nps_ci_low": [-10.4, float("nan")], "nps_ci_high": [30.6, None],
+                          "nps_n": [25, 0]})
+    shown = ti.with_nps_interval(frame)
+    assert list(shown["nps_interval"]) == ["-10 to 31 (n=25)", ""]
+    assert "nps_interval" not in frame
+
+
+def test_merge_and_correction_choices_leave_out_the_theme_itself(table):
+    assert ti.merge_candidates(table.frame, WAIT) == {STAFF: "Staff", PARKING: "Parking"}
+    assert ti.correction_keys({WAIT: "Waiting time", STAFF: "Staff"}, WAIT) == [
+        ti.UNTHEMED_KEY, str(STAFF)]
+
+
+def test_comment_pages_are_200_long_and_the_summary_counts_from_one():
+    assert ti.comments_offset(1) == 0 and ti.comments_offset(3) == 400
+    assert ti.comments_summary(450, 200, 2) == "450 comments; showing 200 from number 201."
+    assert ti.comments_summary(0, 0, 1) == "0 comments; showing 0 from number 0."
+
+
+def test_header_metrics_show_accuracy_with_its_interval_or_ask_for_audits():
+    status = {"assigned": 1200, "commented": 1500}
+    estimate = metrics.share_from_counts("Audited theme accuracy %", 45, 50)
+    audited, classifier, coverage = ti.header_metrics(
+        {"status": status, "accuracy": estimate, "sentiment_cv": 0.812})
+    assert audited[:2] == ("Audited theme accuracy", "90%") and "50 audited comments" in audited[2]
+    assert classifier[1] == "81%"
+    assert coverage == ("Comments with a theme", "1,200 of 1,500", None)
+    audited, classifier, _ = ti.header_metrics(
+        {"status": status, "accuracy": None, "sentiment_cv": None})
+    assert audited[1] == "no audits yet" and classifier[1] == "not available"
+    assert ti.format_pct(None) == "n/a" and ti.format_pct(float("nan"), 1) == "n/a"
+
+
+def test_job_view_reads_dicts_and_objects_and_clamps_progress():
+    class Status:
+        status, progress, message = "running", 1.7, None
+
+    assert ti.job_view({"status": "running", "progress": 0.4, "message": "embedding"}) == (
+        "running", 0.4, "embedding")
+    assert ti.job_view(Status()) == ("running", 1.0, "")
+    assert ti.job_view(None) == ("failed", 0.0, "")
+
+
+def test_drilldown_and_comment_page_read_the_theme(table, db):
+    filters = Filters(start=date(2025, 3, 4), end=date(2025, 3, 31))
+    data = ti.theme_drilldown(db, filters, WAIT)
+    assert set(data) == {"quotes", "locations", "weekly", "sentiment"}
+    assert ti.theme_drilldown(db, filters, None)["quotes"] is None
+    frame, total = ti.theme_comments_page(db, filters, WAIT, "", 0)
+    assert total == 40 and len(frame) == 40
