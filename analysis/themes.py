@@ -40,6 +40,7 @@ to the `progress` callback and to a `jobs` row.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import secrets
@@ -74,12 +75,14 @@ ProgressFn = Callable[[float, str], None]
 # --------------------------------------------------------------------------------------
 
 def default_min_cluster_size(n: int) -> int:
-    """Smallest theme worth naming: 2% of the corpus, never below 10 (nor above n/8 on a
+    """Smallest theme worth naming: 1.5% of the corpus, never below 10 (nor above n/8 on a
     small corpus). BERTopic's fixed 10 gives ~1,000 themes at 50k comments. Tuned on the demo
-    truth (4k comments, UMAP fixed): n/150 gave 53 clusters and NMI 0.61, n/100 0.64, n/50
-    with min_samples = min_cluster_size/4 gave 11 clusters, NMI 0.70, ARI 0.60 (after outlier
-    reduction); n/30 collapsed themes (NMI 0.41)."""
-    return max(min(10, max(3, n // 8)), round(n / 50))
+    truth (UMAP fixed, NMI after outlier reduction): at 4k comments n/150 gave 53 clusters and
+    NMI 0.61, n/50 11 clusters and 0.70; at 17k n/290 (60) gave 107 clusters and 0.48, n/67
+    (260) 10 clusters, NMI 0.62, ARI 0.57, and n/50 collapsed to 5. When a corpus has weak
+    density structure (CFPB complaints: one cluster at n/50), `refresh_themes` halves the
+    size until at least `min_themes` appear, reusing the UMAP projection."""
+    return max(min(10, max(3, n // 8)), round(n / 67))
 
 
 def tiny_min_cluster_size(n: int) -> int:
@@ -132,6 +135,9 @@ class ThemePipeline:
     map_model: Any = None
     """2-D projection for the theme map; None: UMAP(2) on the reduced embeddings."""
     random_state: int = 42
+    min_themes: int = 3
+    """Fewer topics than this (on 500+ comments) means HDBSCAN merged everything: the fit is
+    retried with half the min_cluster_size (up to 3 times, UMAP reused)."""
 
     @classmethod
     def tiny(cls, **overrides) -> ThemePipeline:
@@ -198,7 +204,9 @@ class ThemePipeline:
         from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, CountVectorizer
 
         settings = self.resolved(n)
-        if self.umap_model is not None:
+        if isinstance(self.umap_model, _Prefitted):
+            reducer = self.umap_model
+        elif self.umap_model is not None:
             reducer = clone(self.umap_model)
         else:
             from umap import UMAP
@@ -286,6 +294,32 @@ def warm_up(pipeline: ThemePipeline | None = None) -> float:
         mapper.fit_transform(reduced)
         mapper.transform(reduced[:20])
     return time.perf_counter() - started
+
+
+class _Prefitted:
+    """A fitted reducer reused by a refit of the clustering step: fit_transform on the same
+    vectors returns the projection already computed (UMAP at 20k costs minutes)."""
+
+    def __init__(self, model, vectors):
+        self.model = model
+        self.embedding_ = np.asarray(getattr(model, "embedding_", None)
+                                     if getattr(model, "embedding_", None) is not None
+                                     else model.transform(vectors))
+        self._shape = vectors.shape
+
+    def fit(self, X, y=None):
+        return self
+
+    def fit_transform(self, X, y=None):
+        if np.shape(X) == self._shape:
+            return self.embedding_
+        return self.model.transform(X)
+
+    def transform(self, X):
+        return self.model.transform(X)
+
+    def get_params(self, deep=True):
+        return {}
 
 
 _embedder_class = None
@@ -840,6 +874,18 @@ def _fit(db, pipeline: ThemePipeline, *, actor: str, at: str, report: _Progress,
                                  f"({exc}); nothing was fitted.")
         raise
     topic_ids, _ = _topic_embeddings(topic_model)
+    mcs = int(pipeline.resolved(n)["min_cluster_size"])
+    retries = 0
+    while (len(topic_ids) < pipeline.min_themes and n >= 500 and pipeline.cluster_model is None
+           and mcs > 10 and retries < 3):
+        mcs, retries = max(10, mcs // 2), retries + 1
+        report(0.6, f"only {len(topic_ids)} theme(s): refitting with min_cluster_size {mcs}")
+        smaller = dataclasses.replace(pipeline, min_cluster_size=mcs,
+                                      umap_model=_Prefitted(topic_model.umap_model, vectors))
+        topic_model = smaller.build(n, seeds=seed_labels, stop_words=stop_words)
+        topics, probs = topic_model.fit_transform(docs, embeddings=vectors.copy())
+        topic_ids, _ = _topic_embeddings(topic_model)
+        pipeline = dataclasses.replace(pipeline, min_cluster_size=mcs)
     if not topic_ids:
         return RefreshResult(None, False, n, 0, 0, 1.0,
                              f"No distinct themes found in {n:,} comments; nothing was fitted "

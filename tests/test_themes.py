@@ -380,6 +380,15 @@ def test_missing_saved_model_leads_to_a_refit_not_a_crash(corpus_db):
     assert result.refit and "could not be used" in result.message
 
 
+def test_too_large_min_cluster_size_is_halved_until_themes_appear(db):
+    insert(db, make_comments(n_per=150))
+    pipeline = tiny(min_cluster_size=500)
+    result = themes.refresh_themes(db, pipeline=pipeline, actor="test")
+    assert result.n_themes >= 3, result.message
+    params = json.loads(db.execute("SELECT params FROM theme_models").fetchone()[0])
+    assert params["min_cluster_size"] < 500
+
+
 def test_auto_name_skips_repeated_words():
     assert themes.auto_name(["wait", "time", "wait time", "queue"]) == "wait / time / queue"
     assert themes.auto_name([]) == "misc"
@@ -387,7 +396,7 @@ def test_auto_name_skips_repeated_words():
 
 def test_min_cluster_size_scales_with_corpus():
     assert themes.default_min_cluster_size(300) == 10
-    assert themes.default_min_cluster_size(50_000) == 1000
+    assert themes.default_min_cluster_size(50_000) == 746
     assert 3 <= themes.default_min_cluster_size(40) <= 10
 
 
