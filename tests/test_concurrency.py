@@ -33,12 +33,15 @@ WRITER = textwrap.dedent("""
     from pathlib import Path
     from analysis import store, theme_admin
     db_path, theme_id, stop_file, min_writes = sys.argv[1], int(sys.argv[2]), Path(sys.argv[3]), int(sys.argv[4])
+    ready_file = Path(str(stop_file) + ".ready")
     db = store.connect(db_path)
     n = 0
     first = None
     while n < min_writes or not stop_file.exists():
         theme_admin.rename_theme(db, theme_id, f"name {n}", actor="writer")
-        first = first or store.to_iso(store.utcnow())
+        if first is None:
+            first = store.to_iso(store.utcnow())
+            ready_file.touch()
         n += 1
         if n > 100000:
             break
@@ -93,6 +96,15 @@ def test_an_import_and_analyst_writes_at_once_lose_nothing(db, db_path, tmp_path
     writer = subprocess.Popen([PYTHON, "-c", WRITER, str(db_path), str(theme_id), str(stop), "50"],
                               cwd=ROOT, env=env_for(db_path), stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True)
+    # Start the import only once the writer is writing, and stop the writer only after the
+    # import has finished: the two overlap by construction, not by luck of process start-up.
+    ready = Path(str(stop) + ".ready")
+    deadline = time.monotonic() + 120
+    while not ready.exists() and writer.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if not ready.exists():
+        writer.kill()
+        pytest.fail("the writer never wrote: " + writer.communicate()[1][-2000:])
     importer = run_cli_import(db_path, big)
     try:
         imp_out, imp_err = importer.communicate(timeout=300)

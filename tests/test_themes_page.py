@@ -135,6 +135,10 @@ def test_refresh_job_shows_progress_then_result(seeded_path, monkeypatch):
     fake = types.ModuleType("analysis.themes")
     fake.start_refresh_job, fake.job_status = start_refresh_job, job_status
     monkeypatch.setitem(sys.modules, "analysis.themes", fake)
+    # `from analysis import themes` reads the package attribute first when the real module
+    # was imported earlier in the session, so the stand-in must replace both.
+    import analysis
+    monkeypatch.setattr(analysis, "themes", fake, raising=False)
 
     at = _app()
     assert at.button(key="themes_refit").disabled  # a refit needs the confirmation first
