@@ -19,15 +19,16 @@ from analysis.settings import get_settings
 
 st.set_page_config(page_title="Closeloop", page_icon=":material/sync:", layout="wide")
 
+# No url_path anywhere: each page's URL is its file name. A session's very first run
+# resolves the URL against the pages/ folder before st.navigation exists, so any other
+# path opens "Page not found" on a fresh link; the default page lives at / only.
 PAGES = {
     "Insights": [
-        st.Page("pages/overview.py", title="Overview", icon=":material/dashboard:",
-                url_path="overview", default=True),
-        st.Page("pages/themes.py", title="Themes", icon=":material/topic:", url_path="themes"),
+        st.Page("pages/overview.py", title="Overview", icon=":material/dashboard:", default=True),
+        st.Page("pages/themes.py", title="Themes", icon=":material/topic:"),
     ],
     "Data": [
-        st.Page("pages/import_data.py", title="Import", icon=":material/upload_file:",
-                url_path="import"),
+        st.Page("pages/import.py", title="Import", icon=":material/upload_file:"),
     ],
 }
 

@@ -37,7 +37,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 PAGES = {  # name -> (AppTest page path, URL path, a CSS/test-id that says "rendered")
     "overview": ("pages/overview.py", "/", "[data-testid=stMetric]"),
     "themes": ("pages/themes.py", "/themes", "[data-testid=stSelectbox], [data-testid=stAlert]"),
-    "import": ("pages/import_data.py", "/import", "[data-testid=stFileUploader]"),
+    "import": ("pages/import.py", "/import", "[data-testid=stFileUploader]"),
 }
 TARGET_S = 2.0
 TARGET_RSS_MB = 2048

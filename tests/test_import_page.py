@@ -9,7 +9,7 @@ from streamlit.testing.v1 import AppTest
 
 from analysis import store
 
-PAGE = str(Path(__file__).resolve().parent.parent / "pages" / "import_data.py")
+PAGE = str(Path(__file__).resolve().parent.parent / "pages" / "import.py")
 SURVEY = (b"Response ID,Recorded Date,NPS,Comment,Store\n"
           b"r1,2024-03-05 10:00,9,Great staff,Paris\n"
           b"r2,2024-03-06 11:00,11,Off the scale,Lyon\n"

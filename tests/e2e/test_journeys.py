@@ -274,13 +274,7 @@ def test_every_page_works_on_an_empty_database(page, empty_app, path):
 
 
 @pytest.mark.parametrize("path", [
-    pytest.param("/overview", marks=pytest.mark.xfail(
-        strict=True, reason="app.py gives the default page url_path='overview', but Streamlit "
-        "serves the default page at / only: /overview always opens a 'Page not found' dialog")),
-    pytest.param("/import", marks=pytest.mark.xfail(
-        strict=False, reason="first sessions opened on /import sometimes get a 'Page not found' "
-        "dialog and the URL briefly becomes / (race at the first script run; see report)")),
-    "/themes",
+    "/", "/import", "/themes",
 ])
 def test_direct_links_open_their_page_without_a_dialog(page, demo_app, path):
     page.goto(f"{demo_app.url}{path}?nps_group=promoters")
