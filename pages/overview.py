@@ -66,16 +66,21 @@ for column, kpi in zip(st.columns(len(kpis)), kpis):
         help_lines.append(f"Change vs previous period: {kpi.change.test}, "
                           f"95% CI {kpi.change.ci_low:+,.1f} to {kpi.change.ci_high:+,.1f}, "
                           f"p = {kpi.change.p_value:.3f}")
-    # Lower is better only for the share of negative feedback.
+    # A change is coloured good/bad only when its test says it is real; lower is better only
+    # for the share of negative feedback.
+    significant = kpi.change.p_value is not None and kpi.change.p_value < 0.05
     column.metric(kpi.label, _fmt(kpi.current.value, kpi.unit, digits), delta,
-                  delta_color="inverse" if kpi.key == "negative" else "normal",
+                  delta_color=("off" if not significant else
+                               "inverse" if kpi.key == "negative" else "normal"),
                   help="  \n".join(help_lines), border=True)
     if kpi.current.ci_low is not None and kpi.key != "volume":
         column.caption(f"95% CI {kpi.current.ci_low:,.1f} to {kpi.current.ci_high:,.1f} "
                        f"(n = {kpi.current.n:,})")
     if kpi.change.p_value is not None:
-        verdict = "significant" if kpi.change.p_value < 0.05 else "not significant"
-        column.caption(f"Change p = {kpi.change.p_value:.3f} ({verdict})")
+        verdict = "significant" if significant else "not significant"
+        interval = ("" if kpi.change.ci_low is None or kpi.key == "volume" else
+                    f"95% CI {kpi.change.ci_low:+,.1f} to {kpi.change.ci_high:+,.1f}, ")
+        column.caption(f"Change {interval}p = {kpi.change.p_value:.3f} ({verdict})")
 
 st.subheader("Volume and NPS over time")
 freq = st.segmented_control("Period", ["D", "W", "M"], default="W", key="overview_freq",

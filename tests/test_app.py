@@ -191,3 +191,24 @@ def test_changing_the_location_updates_the_url_and_the_figures(seeded_db):
     rerun(at)
     assert "location" not in at.query_params
     assert number(metrics(at)["Responses"]) == before
+
+
+def test_only_significant_changes_are_coloured_good_or_bad(seeded_db):
+    from streamlit.proto.Metric_pb2 import Metric
+
+    at = app().run()
+    assert_clean(at)
+    verdicts = []
+    for column in at.columns:
+        if not column.metric:
+            continue
+        captions = " ".join(c.value for c in column.caption)
+        colour = Metric.MetricColor.Name(column.metric[0].proto.color)
+        significant = "(significant)" in captions
+        assert (colour != "GRAY") == significant, (column.metric[0].label, colour, captions)
+        if significant:
+            assert re.search(r"95% CI [+-][\d,.]+ to [+-][\d,.]+, p = ", captions) or \
+                column.metric[0].label == "Responses", captions
+        verdicts.append(significant)
+    # The seeded demo has both kinds in its default period, so both branches are proven.
+    assert len(verdicts) == len(KPI_LABELS) and any(verdicts) and not all(verdicts)
