@@ -80,7 +80,10 @@ class SentenceEmbedder:
         with self._lock:
             if self._model is None:
                 from sentence_transformers import SentenceTransformer
+                from transformers.utils import logging as transformers_logging
 
+                # A "Loading weights" bar per load clutters CLI output and server logs.
+                transformers_logging.disable_progress_bar()
                 self._model = SentenceTransformer(str(self.path), device="cpu",
                                                   local_files_only=True)
             return self._model
