@@ -29,7 +29,6 @@ import hashlib
 import io
 import itertools
 import json
-import math
 import re
 import sys
 from dataclasses import dataclass, field as dataclass_field
@@ -47,7 +46,7 @@ from dateutil import parser as dateutil_parser
 from pandas.tseries.api import guess_datetime_format
 
 from analysis import store
-from analysis.feedback import FEEDBACK_FIELDS, SCORE_SCALES, insert_feedback
+from analysis.feedback import FEEDBACK_FIELDS, SCORE_SCALES, insert_feedback_columns
 from analysis.settings import get_settings
 
 # Columns that read_table adds for rows it could not split into fields (bad JSON line, wrong
@@ -586,6 +585,11 @@ def parse_dates(values, *, tz: str | None = None) -> list[str | None]:
     letters blurred) and each group is read with one format; only values that no format
     reads go through dateutil one by one.
     """
+    return _parse_dates_array(values, tz=tz).tolist()
+
+
+def _parse_dates_array(values, *, tz: str | None = None) -> np.ndarray:
+    """parse_dates as an object array (what the importer indexes with row masks)."""
     tz = tz or get_settings().timezone
     zone = ZoneInfo(tz)
     strings = pd.Series(values, dtype="str").fillna("").str.strip()
@@ -654,7 +658,7 @@ def parse_dates(values, *, tz: str | None = None) -> list[str | None]:
 
     iso = np.datetime_as_string(parsed, unit="s")
     iso_uniques = np.where(np.isnat(parsed), None, np.char.add(iso.astype(str), "Z"))
-    return iso_uniques[codes].tolist() if len(codes) else []
+    return iso_uniques[codes] if len(codes) else np.empty(0, dtype=object)
 
 
 # --------------------------------------------------------------------------- importing
@@ -663,11 +667,22 @@ def _format_score(raw: str) -> str:
     return raw.strip()
 
 
-def _column_values(frame: pd.DataFrame, column: str | None) -> list:
-    if column is None:
-        return [""] * len(frame)
-    # Stripped once, vectorised: every field ignores surrounding white space.
-    return frame[column].fillna("").str.strip().tolist()
+def _column_values(frame: pd.DataFrame, column: str) -> np.ndarray:
+    # Stripped once, vectorised: every field ignores surrounding white space. An object
+    # array of str, so that row masks select from it and .tolist() hands SQLite plain str.
+    return frame[column].fillna("").str.strip().to_numpy(dtype=object)
+
+
+def _missing(values: np.ndarray) -> np.ndarray:
+    """Which items of an object array are None (elementwise, unlike `is None`)."""
+    return np.equal(values, None)
+
+
+def _or_none(values: np.ndarray) -> list:
+    """Empty strings become NULL in the store."""
+    values = values.copy()
+    values[values == ""] = None
+    return values.tolist()
 
 
 def _raw_row(frame_columns: list[str], values: list) -> str:
@@ -720,86 +735,96 @@ def import_frame(
 
     n = len(frame)
     values = {f: _column_values(frame, c) for f, c in resolved.items()}
-    dates = parse_dates(values["received_at"])
-    read_errors = frame[READ_ERROR].fillna("").tolist() if READ_ERROR in frame else [""] * n
+    dates = _parse_dates_array(values["received_at"])
+    read_errors = (frame[READ_ERROR].fillna("").to_numpy(dtype=object) if READ_ERROR in frame
+                   else None)
     read_raws = frame[READ_RAW].fillna("").tolist() if READ_RAW in frame else [""] * n
 
-    text_fields = [f for f in resolved if f not in ("received_at", "score", "score_type",
-                                                     "comment", "source")]
-    text_columns = [(f, values[f]) for f in text_fields]
-    raw_scores = values.get("score")
-    numbers = None
-    if raw_scores is not None:
-        cleaned = pd.Series(raw_scores, dtype="str").str.strip().str.replace(
-            r"^([+-]?\d+),(\d+)$", r"\1.\2", regex=True)
-        numbers = pd.to_numeric(cleaned, errors="coerce").tolist()
-    row_types = values.get("score_type")
-    comments = values.get("comment")
-    sources = values.get("source")
+    # Validation, a column at a time: each rule below is a mask over all rows, applied in
+    # the order a row's problems are reported, and a row is rejected for its first problem
+    # only. Python touches a row one by one only to word the reason of a rejected one.
+    pending = np.ones(n, dtype=bool)  # not rejected (yet)
+    rejects: list[tuple[int, str | None, str]] = []  # (index, field, reason)
 
-    rows: list[dict] = []
-    rejects: list[tuple[int, str | None, str, int]] = []  # (row_number, field, reason, index)
-    for i in range(n):
-        if read_errors[i]:
-            rejects.append((i + 1, None, read_errors[i], i))
-            continue
-        received_at = dates[i]
-        if received_at is None:
-            raw_date = values["received_at"][i]
-            reason = (f"the date is empty (column {resolved['received_at']!r})" if not raw_date
-                      else f"cannot read the date {raw_date!r}")
-            rejects.append((i + 1, "received_at", reason, i))
-            continue
-        row_type = file_score_type
-        if row_types is not None and row_types[i]:
-            row_type = normalise_score_type(row_types[i])
-            if row_type is None:
-                rejects.append((i + 1, "score_type",
-                                f"unknown score type {row_types[i]!r} "
-                                "(expected nps, csat, ces or rating)", i))
-                continue
-        score = None
-        if raw_scores is not None and raw_scores[i]:
-            number = numbers[i]
-            if number is None or not math.isfinite(number):
-                rejects.append((i + 1, "score",
-                                f"the score {_format_score(raw_scores[i])!r} is not a number",
-                                i))
-                continue
-            if row_type is None:
-                rejects.append((i + 1, "score_type",
-                                f"score {_format_score(raw_scores[i])} has no score type "
-                                "(expected nps, csat, ces or rating)", i))
-                continue
-            low, high = SCORE_SCALES[row_type]
-            if not low <= number <= high:
-                rejects.append((i + 1, "score",
-                                f"score {_format_score(raw_scores[i])} is outside the "
-                                f"{_SCALE_NAMES[row_type]} scale {low}-{high}", i))
-                continue
-            score = float(number)
-        comment = comments[i] if comments is not None else ""
-        if not comment and score is None:
-            rejects.append((i + 1, "comment", "the comment is empty and there is no score", i))
-            continue
-        row = {
-            "source": (sources[i] if sources is not None else "") or source_name,
-            "received_at": received_at,
-            "score": score,
-            "score_type": row_type if score is not None else None,
-            "comment": comment or None,
-        }
-        for f, column_values in text_columns:
-            row[f] = column_values[i] or None
-        rows.append(row)
+    def reject(mask, field_name, reason):
+        hit = pending & mask
+        rejects.extend((i, field_name, reason(i)) for i in np.flatnonzero(hit).tolist())
+        pending[hit] = False
+
+    if read_errors is not None:
+        reject(read_errors != "", None, lambda i: read_errors[i])
+    raw_dates = values["received_at"]
+    date_column = resolved["received_at"]
+    reject(_missing(dates), "received_at",
+           lambda i: f"the date is empty (column {date_column!r})" if not raw_dates[i]
+           else f"cannot read the date {raw_dates[i]!r}")
+
+    row_types = np.full(n, file_score_type, dtype=object)
+    if "score_type" in values:
+        given = values["score_type"]
+        codes, uniques = pd.factorize(given)  # a handful of spellings: normalise each once
+        known = np.array([normalise_score_type(u) if u else file_score_type for u in uniques]
+                         + [None], dtype=object)  # code -1 (never: no NaN here) -> None
+        row_types = known[codes]
+        reject((given != "") & _missing(row_types), "score_type",
+               lambda i: f"unknown score type {given[i]!r} (expected nps, csat, ces or rating)")
+
+    has_score = np.zeros(n, dtype=bool)
+    numbers = np.full(n, np.nan)
+    if "score" in values:
+        raw_scores = values["score"]
+        has_score = raw_scores != ""
+        decimal_points = pd.Series(raw_scores, dtype="str").str.replace(
+            r"^([+-]?\d+),(\d+)$", r"\1.\2", regex=True)  # "9,5": a decimal comma
+        numbers = pd.to_numeric(decimal_points, errors="coerce").to_numpy(
+            dtype="float64", na_value=np.nan)
+        reject(has_score & ~np.isfinite(numbers), "score",
+               lambda i: f"the score {_format_score(raw_scores[i])!r} is not a number")
+        reject(has_score & _missing(row_types), "score_type",
+               lambda i: f"score {_format_score(raw_scores[i])} has no score type "
+                         "(expected nps, csat, ces or rating)")
+        low = np.full(n, np.nan)
+        high = np.full(n, np.nan)
+        for name, (scale_low, scale_high) in SCORE_SCALES.items():
+            on_scale = row_types == name
+            low[on_scale], high[on_scale] = scale_low, scale_high
+        with np.errstate(invalid="ignore"):
+            outside = has_score & ((numbers < low) | (numbers > high))
+        reject(outside, "score",
+               lambda i: f"score {_format_score(raw_scores[i])} is outside the "
+                         f"{_SCALE_NAMES[row_types[i]]} scale "
+                         f"{SCORE_SCALES[row_types[i]][0]}-{SCORE_SCALES[row_types[i]][1]}")
+    comments = values.get("comment")
+    no_comment = comments == "" if comments is not None else np.ones(n, dtype=bool)
+    reject(no_comment & ~has_score, "comment",
+           lambda i: "the comment is empty and there is no score")
+    rejects.sort(key=lambda r: r[0])  # file order
+
+    keep = np.flatnonzero(pending)
+    scored = has_score[keep]
+    columns_in = {
+        "received_at": dates[keep].tolist(),
+        # Python floats where there is a score, NULL where there is none.
+        "score": np.where(scored, numbers[keep], None).tolist(),
+        "score_type": np.where(scored, row_types[keep], None).tolist(),
+    }
+    if "source" in values:
+        sources = values["source"][keep]
+        sources[sources == ""] = source_name
+        columns_in["source"] = sources.tolist()
+    else:
+        columns_in["source"] = [source_name] * len(keep)
+    for f in resolved:
+        if f not in columns_in and f != "score_type":
+            columns_in[f] = _or_none(values[f][keep])
 
     reject_rows = []
     if rejects:
-        picked = frame[columns].iloc[[r[3] for r in rejects]].fillna("")
-        for (row_number, field_name, reason, index), cells in zip(
+        picked = frame[columns].iloc[[index for index, _, _ in rejects]].fillna("")
+        for (index, field_name, reason), cells in zip(
                 rejects, picked.itertuples(index=False, name=None)):
             raw = read_raws[index] or _raw_row(columns, list(cells))
-            reject_rows.append((row_number, field_name, reason, raw))
+            reject_rows.append((index + 1, field_name, reason, raw))
 
     mapping_json = json.dumps(resolved, ensure_ascii=False)
     with store.write_transaction(db):
@@ -810,8 +835,8 @@ def import_frame(
              store.to_iso(started), n, actor],
         )
         batch_id = cursor.lastrowid
-        imported, duplicates = insert_feedback(db, rows, batch_id=batch_id, actor=actor,
-                                               now=started)
+        imported, duplicates = insert_feedback_columns(db, columns_in, batch_id=batch_id,
+                                                       actor=actor, now=started)
         db.conn.executemany(
             "INSERT INTO import_rejects (batch_id, row_number, field, reason, raw) "
             "VALUES (?, ?, ?, ?, ?)",

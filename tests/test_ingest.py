@@ -285,12 +285,12 @@ def test_crash_mid_import_leaves_the_store_as_before(db, tmp_path, monkeypatch):
     run(db, path)
     before = counts(db)
 
-    def half_then_crash(database, rows, **kwargs):
-        rows = list(rows)
-        feedback.insert_feedback(database, rows[: len(rows) // 2], **kwargs)
+    def half_then_crash(database, columns, **kwargs):
+        half = {f: values[: len(values) // 2] for f, values in columns.items()}
+        feedback.insert_feedback_columns(database, half, **kwargs)
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr(ingest, "insert_feedback", half_then_crash)
+    monkeypatch.setattr(ingest, "insert_feedback_columns", half_then_crash)
     big = write(tmp_path, "big.csv", "Date,Comment\n" + "".join(
         f"2024-03-05,comment {i}\n" for i in range(50)) + "bad date,x\n")
     with pytest.raises(RuntimeError):
@@ -319,6 +319,93 @@ def test_crash_while_writing_rejects_rolls_back_the_feedback_too(db, tmp_path, m
         run(db, path)
     monkeypatch.undo()
     assert counts(db) == before
+
+
+def test_imported_rows_carry_the_same_keys_as_rows_inserted_one_by_one(db, tmp_path):
+    # The importer inserts column-wise; its keys must be exactly feedback.dedup_key's and
+    # feedback.customer_key's, or a re-import would no longer find what is stored.
+    path = write(tmp_path, "k.csv", "id,Date,NPS,Comment,Store,Email,Customer ID\n"
+                                    "r1,2024-03-05,9,Great  Staff,Paris, Ana@X.com ,\n"
+                                    ",2024-03-05 10:00,,Straße zu,Köln,,C-7\n"
+                                    ",2024-03-06,3,,Nice,,\n")
+    run(db, path)
+    stored = feedback_rows(db)
+    assert len(stored) == 3
+    for row in stored:
+        assert row["dedup_key"] == feedback.dedup_key(row)
+        assert row["customer_key"] == feedback.customer_key(row["customer_id"],
+                                                            row["customer_email"])
+
+
+def schema(db):
+    return sorted(db.execute("SELECT type, name, tbl_name, sql FROM sqlite_master").fetchall())
+
+
+def bulk_csv(tmp_path, name, rows, start=0):
+    return write(tmp_path, name, "id,Date,Store,NPS,Comment\n" + "".join(
+        f"r{i},2024-03-{i % 28 + 1:02d} {i % 24:02d}:00,Store {i % 5},{i % 11},comment {i}\n"
+        for i in range(start, start + rows)) + "x,not a date,Store 1,5,bad\n")
+
+
+def test_a_large_import_into_a_small_store_rebuilds_the_indexes_exactly(db, tmp_path,
+                                                                         monkeypatch):
+    monkeypatch.setattr(feedback, "BULK_INDEX_MIN_ROWS", 20)
+    before = schema(db)
+    statements = []
+    db.conn.set_trace_callback(statements.append)
+    result = run(db, bulk_csv(tmp_path, "bulk.csv", 300))
+    db.conn.set_trace_callback(None)
+    assert (result.imported, result.rejected) == (300, 1)
+    assert any(s.startswith("DROP INDEX") for s in statements), "the bulk path was not taken"
+    assert schema(db) == before
+    assert db.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+    db.execute("INSERT INTO feedback_fts(feedback_fts, rank) VALUES('integrity-check', 1)")
+    assert db.execute("SELECT COUNT(*) FROM feedback_fts WHERE feedback_fts MATCH 'comment'"
+                      ).fetchone()[0] == 300
+    plan = db.execute("EXPLAIN QUERY PLAN SELECT COUNT(*) FROM feedback WHERE location = ?",
+                      ["Store 1"]).fetchall()
+    assert "idx_feedback_location" in str(plan)
+
+
+def test_a_small_import_into_a_larger_store_updates_the_indexes_in_place(db, tmp_path,
+                                                                          monkeypatch):
+    monkeypatch.setattr(feedback, "BULK_INDEX_MIN_ROWS", 20)
+    run(db, bulk_csv(tmp_path, "first.csv", 300))
+    statements = []
+    db.conn.set_trace_callback(statements.append)
+    result = run(db, bulk_csv(tmp_path, "second.csv", 100, start=300))
+    db.conn.set_trace_callback(None)
+    assert result.imported == 100
+    assert not any(s.startswith("DROP INDEX") for s in statements)
+
+
+def test_a_bulk_import_that_fails_midway_keeps_every_index(db, tmp_path, monkeypatch):
+    monkeypatch.setattr(feedback, "BULK_INDEX_MIN_ROWS", 20)
+    run(db, write(tmp_path, "ok.csv", "Date,Comment\n2024-03-05,one\n"))
+    before, before_counts = schema(db), counts(db)
+    real_executemany = db.conn.executemany
+
+    class Conn:
+        def __getattr__(self, name):
+            return getattr(real_conn, name)
+
+        def executemany(self, sql, rows):
+            if sql.startswith("INSERT INTO feedback"):
+                # Half the rows go in, with the indexes dropped, then the disk fills up.
+                rows = list(rows)
+                real_executemany(sql, rows[: len(rows) // 2])
+                assert "idx_feedback_received" not in str(schema(db))
+                raise RuntimeError("disk full")
+            return real_executemany(sql, rows)
+
+    real_conn = db.conn
+    monkeypatch.setattr(db, "conn", Conn())
+    with pytest.raises(RuntimeError, match="disk full"):
+        run(db, bulk_csv(tmp_path, "bulk.csv", 300))
+    monkeypatch.undo()
+    assert schema(db) == before
+    assert counts(db) == before_counts
+    assert db.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
 
 
 # ----------------------------------------------------------------- mapping
