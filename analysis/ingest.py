@@ -499,12 +499,18 @@ def resolve_mapping(columns, mapping: dict[str, str | None] | None, *,
 
 # --------------------------------------------------------------------------- dates
 
-_EPOCH_S = re.compile(r"^\d{9,10}(\.\d+)?$")
-_EPOCH_MS = re.compile(r"^\d{12,13}$")
+# Patterns for whole columns are strings, not compiled: pandas hands a string to Arrow's
+# regex engine (RE2, in C), a compiled pattern to Python's `re` one value at a time, which
+# cost more than all the date parsing. Digits are spelled [0-9] because the engines
+# disagree on \d: Python's also takes other scripts' digits (pandas' number parser does
+# not, so an Arabic-Indic epoch crashed the import); such values take the slower paths.
+_EPOCH_S = r"^[0-9]{9,10}(\.[0-9]+)?$"
+_EPOCH_MS = r"^[0-9]{12,13}$"
+_ISO_PREFIX = (r"^[0-9]{4}-[0-9]{2}-[0-9]{2}([T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]+)?)?)?"
+               r"[ \t]*(Z|[+-][0-9]{2}(:?[0-9]{2})?)?$")
+_ISO_AWARE_END = (r"[0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]+)?)?[ \t]*"
+                  r"(?:Z|[+-][0-9]{2}(?::?[0-9]{2})?)$")
 _ISO_SHAPE = re.compile(r"^9999-99-99")
-_ISO_PREFIX = re.compile(r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?"
-                         r"\s*(Z|[+-]\d{2}(:?\d{2})?)?$")
-_ISO_AWARE_END = re.compile(r"\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?\s*(?:Z|[+-]\d{2}(?::?\d{2})?)$")
 _AWARE_ISO_SHAPE = re.compile(r"99:99(:99(\.9+)?)?\s*(a|[+-]99(:?99)?)$")
 
 _TIMES = ("", " %H:%M", " %H:%M:%S", " %I:%M %p", " %I:%M:%S %p", " %I:%M%p")

@@ -237,6 +237,14 @@ def test_dates_missing_a_day_month_or_year_are_not_guessed():
     assert ingest.parse_dates(["14:22", "March", "hello", ""], tz="UTC") == [None] * 4
 
 
+def test_digits_of_other_scripts_are_read_or_rejected_never_a_crash():
+    # An Arabic-Indic "epoch" once reached pandas' number parser, which raised.
+    assert ingest.parse_dates(["\u0661\u0667\u0660\u0669\u0666\u0664\u0668\u0665\u0662\u0660",
+                               "\u0662\u0660\u0662\u0664-\u0660\u0663-\u0660\u0665",
+                               "2024-03-05T14:22:00\u00a0+01:00"], tz="UTC") == [
+        None, "2024-03-05T00:00:00Z", "2024-03-05T13:22:00Z"]
+
+
 def test_vectorised_dates_match_store_to_iso():
     moment = datetime(2024, 3, 5, 14, 22, 7, 999000, tzinfo=timezone.utc)
     assert ingest.parse_dates([moment.isoformat()], tz="UTC") == [store.to_iso(moment)]
