@@ -250,3 +250,23 @@ def m003_theme_centroids_and_coverage(db):
         """CREATE INDEX idx_theme_coverage_model ON theme_coverage(model_id)""",
         """CREATE INDEX idx_jobs_kind ON jobs(kind, started_at)""",
     ])
+
+
+@closeloop()
+def m004_job_heartbeats(db):
+    _run(db, [
+        # A running job stamps heartbeat_at on every progress tick and from a small thread
+        # during long steps; a 'running' row whose heartbeat stops is a job whose process
+        # died (kill -9, restart), and readers mark it failed instead of trusting it forever.
+        """ALTER TABLE jobs ADD COLUMN heartbeat_at TEXT""",
+        # Which process runs it: pid and host for people; pid_scope (boot id and pid
+        # namespace) says whether a pid can be checked from here, so a job whose process is
+        # gone on this machine is noticed at once instead of after the stale threshold.
+        """ALTER TABLE jobs ADD COLUMN pid INTEGER""",
+        """ALTER TABLE jobs ADD COLUMN host TEXT""",
+        """ALTER TABLE jobs ADD COLUMN pid_scope TEXT""",
+        # Who ended the job: its own actor when it finished, or whoever noticed it had died.
+        """ALTER TABLE jobs ADD COLUMN finished_by TEXT""",
+        """UPDATE jobs SET heartbeat_at = COALESCE(finished_at, started_at)""",
+        """CREATE INDEX idx_jobs_running ON jobs(kind, status)""",
+    ])

@@ -31,6 +31,11 @@ class Settings:
     """Who the CLI and an unauthenticated app act as. `CLOSELOOP_ACTOR`, default `system`."""
     timezone: str
     """Time zone for naive timestamps in imported files. `CLOSELOOP_TZ`, default UTC."""
+    job_stale_after_s: int
+    """A running job (theme refresh) whose heartbeat is older than this many seconds is
+    taken as dead and marked failed, so another can start. `CLOSELOOP_JOB_STALE_SECONDS`,
+    default 300: jobs beat every 30 s or faster, so five minutes also absorbs a busy store
+    and some clock skew between machines."""
 
 
 def get_settings() -> Settings:
@@ -47,7 +52,21 @@ def get_settings() -> Settings:
         busy_timeout_ms=int(env.get("CLOSELOOP_BUSY_TIMEOUT_MS", "30000")),
         actor=env.get("CLOSELOOP_ACTOR", "system"),
         timezone=env.get("CLOSELOOP_TZ", "UTC"),
+        job_stale_after_s=_positive_int(env, "CLOSELOOP_JOB_STALE_SECONDS", 300),
     )
+
+
+def _positive_int(env, name: str, default: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if value <= 0:
+        raise ValueError(f"{name} must be a whole number of seconds above 0, got {raw!r}")
+    return value
 
 
 def prepare_offline_environment() -> None:
