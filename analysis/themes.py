@@ -35,16 +35,21 @@ refit. The embedding model is never pickled: it is attached again on load.
 Writes. Everything a fit produces (model row, themes and events, model_topics, centroids,
 assignments, near-duplicates, 2-D map, coverage) is written in one `write_transaction`, after
 all computation: a crash or kill mid-fit leaves the previous themes untouched. Progress goes
-to the `progress` callback and to a `jobs` row.
+to the `progress` callback and to a `jobs` row, which also carries a heartbeat: one theme job
+runs at a time across processes, and a job whose process died is marked failed by the next
+reader (`running_job`), see "Jobs" below.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import math
+import os
 import secrets
 import shutil
+import socket
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -364,37 +369,256 @@ class RefreshResult:
     message: str
 
 
-def _start_job(db, actor: str, at: str) -> int:
+# Jobs. A theme job is a `jobs` row: 'running', then 'done' or 'failed'. Two rules keep the
+# row honest when several processes share the store (app servers, `python -m analysis
+# themes` from cron):
+# - One theme job at a time: a new row is inserted only inside the BEGIN IMMEDIATE
+#   transaction that found no live running job, so two starters cannot both pass the check.
+# - A running job proves it is alive: `heartbeat_at` is stamped (wall-clock time) on every
+#   progress tick and by a small thread at least every 30 s. A 'running' row whose heartbeat
+#   is older than `settings.job_stale_after_s`, or whose process is visibly gone on this
+#   machine, is marked failed ("interrupted: ...") by the next reader, never deleted. A job
+#   that was marked failed while in fact still running (suspended for minutes) notices at its
+#   next tick, and its final write checks the row inside its own transaction, so it never
+#   writes results after another job could have started.
+
+HEARTBEAT_MAX_INTERVAL_S = 30.0
+_JOB_COLUMNS = ("id", "kind", "status", "progress", "message", "started_at", "finished_at",
+                "actor", "heartbeat_at", "pid", "host", "pid_scope", "finished_by")
+
+
+class JobAlreadyRunning(RuntimeError):
+    """A live job of the same kind holds the slot; `job` is its status dict."""
+
+    def __init__(self, job: dict):
+        self.job = job
+        super().__init__(f"a theme refresh is already running ({describe_job(job)})")
+
+
+class JobInterrupted(RuntimeError):
+    """This job's row was marked failed from elsewhere (it looked dead): stop, write nothing."""
+
+
+def describe_job(job: dict) -> str:
+    """One line for people: "job 12, started 2025-03-01T10:00:00Z by ana on web-1, 40%:
+    embedding 400/1,000 new texts"."""
+    text = f"job {job['id']}, started {job['started_at']} by {job['actor']}"
+    if job.get("host"):
+        text += f" on {job['host']}"
+    text += f", {float(job.get('progress') or 0):.0%}"
+    if job.get("message"):
+        text += f": {job['message']}"
+    return text
+
+
+def _job_row(row) -> dict:
+    return dict(zip(_JOB_COLUMNS, row))
+
+
+def _select_jobs(db, where: str, params: list) -> list[dict]:
+    rows = db.execute(f"SELECT {', '.join(_JOB_COLUMNS)} FROM jobs WHERE {where} "
+                      "ORDER BY id DESC", params).fetchall()
+    return [_job_row(r) for r in rows]
+
+
+@functools.cache
+def _pid_scope() -> str | None:
+    """Boot id and pid namespace of this process: two processes that agree on it can check
+    each other's pids (another machine, or another container on this one, cannot). None
+    where /proc does not say (then only the heartbeat counts)."""
+    try:
+        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+        namespace = os.stat("/proc/self/ns/pid").st_ino
+    except OSError:
+        return None
+    return f"{boot}/{namespace}"
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid <= 0:  # 0 and negatives address process groups, not a process
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # exists but is not ours (EPERM), or cannot tell: assume alive
+        return True
+    return True
+
+
+def _interruption(job: dict, now: datetime, stale_after: float) -> str | None:
+    """Why this 'running' job is dead, or None while it may be alive. A pid that still exists
+    proves nothing (it may have been reused), so a live pid falls back to the heartbeat."""
+    heartbeat = job["heartbeat_at"] or job["started_at"]
+    pid = job["pid"]
+    if pid and job["pid_scope"] and job["pid_scope"] == _pid_scope() and not _pid_alive(pid):
+        return (f"interrupted: no heartbeat since {heartbeat} (process {pid} on {job['host']} "
+                "has ended)")
+    age = (now - store.from_iso(heartbeat)).total_seconds()
+    if age > stale_after:
+        return (f"interrupted: no heartbeat since {heartbeat} (stale after {stale_after:g} s, "
+                f"checked at {to_iso(now)})")
+    return None
+
+
+def running_job(db: sqlite_utils.Database, kind: str = JOB_KIND, *,
+                now: datetime | None = None, actor: str | None = None) -> dict | None:
+    """The live running job of this kind (newest first), or None.
+
+    A 'running' row that is dead (heartbeat older than `settings.job_stale_after_s` before
+    `now`, or its process gone on this machine) is marked 'failed' with a message starting
+    "interrupted: no heartbeat since ...", in a write transaction, with `actor` recorded as
+    `finished_by` (default: the settings actor). Reading costs no write while nothing is
+    dead; called inside a write transaction (as the starters do) it joins it."""
+    now = now or utcnow()
+    stale_after = get_settings().job_stale_after_s
+    jobs = _select_jobs(db, "kind = ? AND status = 'running'", [kind])
+    if not any(_interruption(job, now, stale_after) for job in jobs):
+        return jobs[0] if jobs else None
+    actor = actor or get_settings().actor
+    live = []
     with write_transaction(db):
+        for job in _select_jobs(db, "kind = ? AND status = 'running'", [kind]):
+            reason = _interruption(job, now, stale_after)
+            if reason is None:
+                live.append(job)
+                continue
+            db.execute("UPDATE jobs SET status = 'failed', message = ?, finished_at = ?, "
+                       "finished_by = ? WHERE id = ? AND status = 'running'",
+                       [reason, to_iso(now), actor, job["id"]])
+    return live[0] if live else None
+
+
+def job_status(db: sqlite_utils.Database, job_id: int, *, now: datetime | None = None,
+               actor: str | None = None) -> dict | None:
+    """{id, kind, status, progress, message, started_at, finished_at, actor, heartbeat_at,
+    pid, host, pid_scope, finished_by} or None. A dead 'running' job is first marked failed
+    (see `running_job`), so a page polling it ends instead of spinning forever."""
+    jobs = _select_jobs(db, "id = ?", [job_id])
+    if not jobs:
+        return None
+    job = jobs[0]
+    if job["status"] == "running" and _interruption(
+            job, now or utcnow(), get_settings().job_stale_after_s):
+        running_job(db, job["kind"], now=now, actor=actor)
+        job = _select_jobs(db, "id = ?", [job_id])[0]
+    return job
+
+
+def _start_job(db, actor: str, at: str, *, kind: str = JOB_KIND,
+               now: datetime | None = None) -> int:
+    """Insert a running job row, or raise JobAlreadyRunning if a live one exists."""
+    with write_transaction(db):
+        live = running_job(db, kind, now=now, actor=actor)
+        if live is not None:
+            raise JobAlreadyRunning(live)
         return db.execute(
-            "INSERT INTO jobs (kind, status, progress, message, started_at, actor) "
-            "VALUES (?, 'running', 0, 'queued', ?, ?)", [JOB_KIND, at, actor]).lastrowid
+            "INSERT INTO jobs (kind, status, progress, message, started_at, actor, heartbeat_at, "
+            "pid, host, pid_scope) VALUES (?, 'running', 0, 'queued', ?, ?, ?, ?, ?, ?)",
+            [kind, at, actor, to_iso(utcnow()), os.getpid(), socket.gethostname(),
+             _pid_scope()]).lastrowid
 
 
-def _update_job(db, job_id: int, progress: float, message: str) -> None:
+def _update_job(db, job_id: int, progress: float, message: str) -> bool:
+    """Record progress and a heartbeat; False if the row is no longer 'running' (marked
+    interrupted from elsewhere)."""
     # One autocommit statement, deliberately not write_transaction: progress ticks must not
     # bump the store revision (every page cache keys on it) nor wait behind a long writer.
     try:
-        db.execute("UPDATE jobs SET progress = ?, message = ? WHERE id = ?",
-                   [float(progress), message, job_id])
+        cursor = db.execute(
+            "UPDATE jobs SET progress = ?, message = ?, heartbeat_at = ? "
+            "WHERE id = ? AND status = 'running'",
+            [float(progress), message, to_iso(utcnow()), job_id])
     except Exception:  # a busy store must not fail the fit over a progress bar
-        pass
+        return True
+    return cursor.rowcount != 0
 
 
-def _finish_job(db, job_id: int, status: str, message: str) -> None:
+def _ensure_live(db, job_id: int) -> None:
+    """Inside a job's final write transaction: stamp the heartbeat, or raise JobInterrupted
+    (rolling the write back) if the row was marked failed meanwhile."""
+    cursor = db.execute("UPDATE jobs SET heartbeat_at = ? WHERE id = ? AND status = 'running'",
+                        [to_iso(utcnow()), job_id])
+    if cursor.rowcount == 0:
+        raise JobInterrupted(_interrupted_message(db, job_id))
+
+
+def _interrupted_message(db, job_id: int) -> str:
+    row = db.execute("SELECT status, message FROM jobs WHERE id = ?", [job_id]).fetchone()
+    state = "is gone" if row is None else f"was marked {row[0]!r} ({row[1]})"
+    return f"job {job_id} {state} while it ran; its results were not written"
+
+
+def _finish_job(db, job_id: int, status: str, message: str, *, actor: str | None = None) -> None:
+    # Only a running row: a job already marked interrupted keeps that record.
+    now = to_iso(utcnow())
     db.execute("UPDATE jobs SET status = ?, progress = CASE WHEN ? = 'done' THEN 1 ELSE progress "
-               "END, message = ?, finished_at = ? WHERE id = ?",
-               [status, status, message, to_iso(utcnow()), job_id])
+               "END, message = ?, finished_at = ?, heartbeat_at = ?, "
+               "finished_by = COALESCE(?, actor) WHERE id = ? AND status = 'running'",
+               [status, status, message, now, now, actor, job_id])
 
 
-def job_status(db: sqlite_utils.Database, job_id: int) -> dict | None:
-    """{id, kind, status, progress, message, started_at, finished_at, actor} or None."""
-    row = db.execute("SELECT id, kind, status, progress, message, started_at, finished_at, actor "
-                     "FROM jobs WHERE id = ?", [job_id]).fetchone()
-    if row is None:
-        return None
-    keys = ("id", "kind", "status", "progress", "message", "started_at", "finished_at", "actor")
-    return dict(zip(keys, row))
+def _failure_message(exc: BaseException) -> str:
+    if isinstance(exc, KeyboardInterrupt):
+        return "interrupted: stopped from the keyboard (Ctrl-C)"
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _database_file(db) -> str | None:
+    for _, name, path in db.execute("PRAGMA database_list").fetchall():
+        if name == "main":
+            return path or None
+    return None
+
+
+def _heartbeat_interval() -> float:
+    return min(HEARTBEAT_MAX_INTERVAL_S, get_settings().job_stale_after_s / 5)
+
+
+class _Heartbeat:
+    """Stamps a job's heartbeat from a daemon thread with its own connection, so steps that
+    report no progress for minutes (UMAP, HDBSCAN, saving) still show the job is alive. A
+    beat that finds the row no longer running sets `lost`; the job stops at its next tick."""
+
+    def __init__(self, db, job_id: int, interval: float):
+        self.job_id, self.interval = job_id, interval
+        self.lost = False
+        self._path = _database_file(db)  # None for an in-memory store: ticks only
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> _Heartbeat:
+        if self._path is not None:
+            self._thread = threading.Thread(target=self._run, daemon=True,
+                                            name=f"closeloop-heartbeat-{self.job_id}")
+            self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        try:
+            conn = store.connect(self._path, migrate=False)
+        except Exception:
+            return
+        try:
+            # Wait for the write lock no longer than one beat: the next beat tries again.
+            conn.execute(f"PRAGMA busy_timeout = {max(100, int(self.interval * 1000))}")
+            while not self._stop.wait(self.interval):
+                try:
+                    cursor = conn.execute(
+                        "UPDATE jobs SET heartbeat_at = ? WHERE id = ? AND status = 'running'",
+                        [to_iso(utcnow()), self.job_id])
+                except Exception:
+                    continue
+                if cursor.rowcount == 0:
+                    self.lost = True
+                    return
+        finally:
+            conn.close()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=2)
 
 
 _threads: dict[int, threading.Thread] = {}
@@ -402,28 +626,33 @@ _threads_lock = threading.Lock()
 
 
 def start_refresh_job(db_path, *, refit: bool, actor: str,
-                      pipeline: ThemePipeline | None = None) -> int:
+                      pipeline: ThemePipeline | None = None, now: datetime | None = None) -> int:
     """Run `refresh_themes` in a background thread with its own connection; return the job id
-    at once (poll `job_status`). If this process already runs a theme job, return its id."""
+    at once (poll `job_status`). If a theme job is already running, in this process or any
+    other sharing the store, return its id instead of starting a second one."""
     with _threads_lock:
         for job_id, thread in _threads.items():
             if thread.is_alive():
                 return job_id
         db = store.connect(db_path)
-        job_id = _start_job(db, actor, to_iso(utcnow()))
-        db.close()
+        try:
+            job_id = _start_job(db, actor, to_iso(now or utcnow()), now=now)
+        except JobAlreadyRunning as exc:
+            return exc.job["id"]
+        finally:
+            db.close()
 
         def run():
             conn = None
             try:
                 conn = store.connect(db_path)
-                refresh_themes(conn, refit=refit, pipeline=pipeline, actor=actor, job_id=job_id)
+                refresh_themes(conn, refit=refit, pipeline=pipeline, actor=actor, now=now,
+                               job_id=job_id)
             except Exception as exc:
                 # refresh_themes records its own failures; this covers failing to even start.
                 try:
                     conn = conn or store.connect(db_path)
-                    if (job_status(conn, job_id) or {}).get("status") == "running":
-                        _finish_job(conn, job_id, "failed", f"{type(exc).__name__}: {exc}")
+                    _finish_job(conn, job_id, "failed", _failure_message(exc), actor=actor)
                 except Exception:
                     pass
             finally:
@@ -446,14 +675,20 @@ def wait_for_job(job_id: int, timeout: float | None = None) -> bool:
 
 
 class _Progress:
-    def __init__(self, db, job_id: int, callback: ProgressFn | None):
-        self.db, self.job_id, self.callback = db, job_id, callback
+    def __init__(self, db, job_id: int, callback: ProgressFn | None,
+                 heartbeat: _Heartbeat | None = None):
+        self.db, self.job_id, self.callback, self.heartbeat = db, job_id, callback, heartbeat
 
     def __call__(self, fraction: float, message: str) -> None:
         fraction = min(1.0, max(0.0, float(fraction)))
-        _update_job(self.db, self.job_id, fraction, message)
+        alive = _update_job(self.db, self.job_id, fraction, message)
+        if not alive or (self.heartbeat is not None and self.heartbeat.lost):
+            raise JobInterrupted(_interrupted_message(self.db, self.job_id))
         if self.callback:
             self.callback(fraction, message)
+
+    def ensure_live(self) -> None:
+        _ensure_live(self.db, self.job_id)
 
 
 # --------------------------------------------------------------------------------------
@@ -807,34 +1042,42 @@ def refresh_themes(
     """Fit themes (no active model, or `refit`), else assign only comments no model has seen.
 
     Never raises on an empty or tiny corpus (the result's message says why nothing changed);
-    other failures mark the job failed and leave the previous themes intact."""
+    other failures mark the job failed and leave the previous themes intact. Raises
+    JobAlreadyRunning, before doing anything, while another theme job is alive (in this
+    process or another sharing the store), and JobInterrupted, writing nothing, if this job
+    was marked dead from elsewhere while it ran."""
     if not actor or not str(actor).strip():
         raise ValueError("actor is required: who is refreshing the themes?")
     now = now or utcnow()
     at = to_iso(now)
     pipeline = pipeline or ThemePipeline()
-    job_id = job_id or _start_job(db, actor, at)
-    report = _Progress(db, job_id, progress)
+    job_id = job_id or _start_job(db, actor, at, now=now)
+    heartbeat = _Heartbeat(db, job_id, _heartbeat_interval()).start()
+    report = _Progress(db, job_id, progress, heartbeat)
     try:
-        report(0.01, "starting")
-        active = _active_model_row(db)
-        if active is not None and not refit:
-            if active["params"].get("embedder") != pipeline.get_embedder().name:
-                result = _fit(db, pipeline, actor=actor, at=at, report=report,
-                              reason="the embedding model changed, so themes were refitted")
-            else:
-                try:
-                    result = _transform(db, pipeline, active, actor=actor, at=at, report=report)
-                except ModelUnavailable as exc:
+        try:
+            report(0.01, "starting")
+            active = _active_model_row(db)
+            if active is not None and not refit:
+                if active["params"].get("embedder") != pipeline.get_embedder().name:
                     result = _fit(db, pipeline, actor=actor, at=at, report=report,
-                                  reason=f"the saved model could not be used ({exc}), so themes "
-                                         "were refitted")
-        else:
-            result = _fit(db, pipeline, actor=actor, at=at, report=report)
-    except BaseException as exc:
-        _finish_job(db, job_id, "failed", f"{type(exc).__name__}: {exc}")
-        raise
-    _finish_job(db, job_id, "done", result.message)
+                                  reason="the embedding model changed, so themes were refitted")
+                else:
+                    try:
+                        result = _transform(db, pipeline, active, actor=actor, at=at,
+                                            report=report)
+                    except ModelUnavailable as exc:
+                        result = _fit(db, pipeline, actor=actor, at=at, report=report,
+                                      reason=f"the saved model could not be used ({exc}), so "
+                                             "themes were refitted")
+            else:
+                result = _fit(db, pipeline, actor=actor, at=at, report=report)
+        except BaseException as exc:
+            _finish_job(db, job_id, "failed", _failure_message(exc), actor=actor)
+            raise
+        _finish_job(db, job_id, "done", result.message, actor=actor)
+    finally:
+        heartbeat.stop()
     if progress:
         progress(1.0, result.message)
     return result
@@ -923,12 +1166,17 @@ def _fit(db, pipeline: ThemePipeline, *, actor: str, at: str, report: _Progress,
     try:
         report(0.95, "writing themes")
         with write_transaction(db):
+            # Under the write lock nobody can mark this job dead until commit; checked at the
+            # start (never write for a job declared dead) and the end (a fresh heartbeat at
+            # commit, however long the write took).
+            report.ensure_live()
             result = _write_fit(
                 db, pipeline, version=version, folder=folder, params=params, ids=ids,
                 empty_ids=empty_ids, topic_model=topic_model, topic_ids=topic_ids,
                 fit_topics=fit_topics, topics=topics, probs=probs, topic_sim=topic_sim,
                 secondary=secondary, seed_topics=seed_topics, centroids=centroids,
                 duplicates=duplicates, coords=coords, actor=actor, at=at)
+            report.ensure_live()
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)
         raise
@@ -1119,6 +1367,7 @@ def _transform(db, pipeline, active: dict, *, actor: str, at: str, report: _Prog
     if not ids:
         if empty_ids:
             with write_transaction(db):
+                report.ensure_live()
                 db.conn.executemany(
                     "INSERT OR IGNORE INTO theme_coverage (feedback_id, model_id, considered_at) "
                     "VALUES (?, ?, ?)", [(fid, active["id"], at) for fid in empty_ids])
@@ -1145,6 +1394,7 @@ def _transform(db, pipeline, active: dict, *, actor: str, at: str, report: _Prog
     coords = _map_new(loaded, vectors)
     report(0.9, "writing assignments")
     with write_transaction(db):
+        report.ensure_live()  # as in _fit
         topic_to_theme = {t: theme_admin.resolve_theme(db, th)
                           for t, th in loaded.topic_to_theme.items()}
         rows = _assignment_rows(ids, raw_topics, topics, probs, topic_sim, secondary,
@@ -1167,6 +1417,7 @@ def _transform(db, pipeline, active: dict, *, actor: str, at: str, report: _Prog
         db.conn.executemany(
             "INSERT OR REPLACE INTO theme_coverage (feedback_id, model_id, considered_at) "
             "VALUES (?, ?, ?)", [(fid, active["id"], at) for fid in [*ids, *empty_ids]])
+        report.ensure_live()
     themed = len({r[0] for r in rows})
     total = len(ids) + len(empty_ids)
     unthemed = 1 - themed / total
@@ -1224,5 +1475,5 @@ def themed_share(db: sqlite_utils.Database) -> float:
 
 __all__ = [
     "ThemePipeline", "RefreshResult", "refresh_themes", "start_refresh_job", "job_status",
-    "wait_for_job", "load_active_model", "warm_up", "auto_name", "default_min_cluster_size", "themed_share",
+    "running_job", "describe_job", "JobAlreadyRunning", "JobInterrupted", "wait_for_job", "load_active_model", "warm_up", "auto_name", "default_min_cluster_size", "themed_share",
 ]

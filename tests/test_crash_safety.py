@@ -5,7 +5,8 @@ SIGKILL, not SIGTERM: no Python cleanup runs, exactly like a power cut or the OO
 "Mid-write" is detected, not guessed: an import validates first and writes in one
 transaction at the end, so the test waits until the WAL file grows (SQLite spills the
 transaction's pages into it) and kills then; a theme refit reports its phase in `jobs`,
-so the test kills as soon as it says "writing themes".
+so the test kills as soon as it says "writing themes", and then checks that the job left
+'running' by the kill is reported as interrupted.
 """
 
 from __future__ import annotations
@@ -17,11 +18,13 @@ import subprocess
 import sys
 import textwrap
 import time
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
 from analysis import store
+from analysis.settings import get_settings
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parent.parent
@@ -185,10 +188,20 @@ def test_a_theme_refit_killed_mid_write_keeps_the_previous_themes(db_path, tmp_p
         new_model = after["active"][0][0]
         assert after["assignments"], "a committed fit has its assignments"
         assert {a[3] for a in after["assignments"] if a[3] is not None} <= {new_model}
-    # The killed job's row is still 'running': nothing can mark it failed after SIGKILL, so
-    # readers must not trust a running job forever (see the report on stale jobs).
-    stale = db.execute("SELECT status FROM jobs WHERE actor = 'crash-test'").fetchall()
-    assert stale in ([("running",)], [("done",)])
+    # The killed job's row is still 'running' (nothing ran after SIGKILL, unless the kill came
+    # after it finished). The next reader records it as interrupted: at once on this machine,
+    # where its pid is visibly gone, otherwise once its heartbeat is older than the threshold.
+    (job_id, status), = db.execute("SELECT id, status FROM jobs WHERE actor = 'crash-test'")
+    assert status in ("running", "done")
+    if status == "running":
+        later = store.utcnow() + timedelta(seconds=get_settings().job_stale_after_s + 1)
+        assert themes.running_job(db, now=None if themes._pid_scope() else later,
+                                  actor="test") is None
+        row = themes.job_status(db, job_id)
+        assert row["status"] == "failed", row
+        assert row["message"].startswith("interrupted: no heartbeat since"), row
+        assert row["finished_by"] == "test"
+        print(f"killed refit's job: {row['message']}")
     # The store stays usable: a refresh after the crash works.
     again = themes.refresh_themes(
         db, refit=True, pipeline=themes.ThemePipeline.tiny(min_cluster_size=15, min_samples=5),

@@ -5,9 +5,12 @@ from __future__ import annotations
 import json
 import os
 import random
+import socket
 import subprocess
 import sys
 import textwrap
+import time
+from datetime import datetime, timedelta, timezone
 
 import numpy as np
 import pytest
@@ -434,3 +437,235 @@ def test_real_model_finds_subjects_offline(db):
     assert "riverside" not in keywords.lower() and "oakfield" not in keywords.lower()
     assert result.unthemed_share <= 0.10
     assert np.isfinite(db.execute("SELECT SUM(x) FROM comment_map").fetchone()[0])
+
+
+# ------------------------------------------------------------------ jobs across processes
+
+NOW = datetime(2025, 3, 1, 12, 0, 0, tzinfo=timezone.utc)
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def insert_running_job(db, *, heartbeat, started="2025-03-01T11:00:00Z", host="elsewhere",
+                       pid=4242, scope=None, actor="cron", progress=0.4, message="embedding"):
+    """A 'running' theme job row as another process would have written it."""
+    with store.write_transaction(db):
+        return db.execute(
+            "INSERT INTO jobs (kind, status, progress, message, started_at, actor, heartbeat_at, "
+            "pid, host, pid_scope) VALUES ('themes', 'running', ?, ?, ?, ?, ?, ?, ?, ?)",
+            [progress, message, started, actor,
+             None if heartbeat is None else store.to_iso(heartbeat), pid, host, scope]).lastrowid
+
+
+def job_row(db, job_id):
+    return themes._select_jobs(db, "id = ?", [job_id])[0]
+
+
+def test_a_stale_running_job_is_marked_interrupted_and_a_new_job_can_start(corpus_db):
+    db, _, _ = corpus_db
+    stale = insert_running_job(db, heartbeat=NOW - timedelta(minutes=10))
+    legacy = insert_running_job(db, heartbeat=None, started="2025-03-01T11:00:00Z")
+    revision = store.revision(db)
+    assert themes.running_job(db, now=NOW, actor="ana") is None
+    for job_id, since in ((stale, "2025-03-01T11:50:00Z"), (legacy, "2025-03-01T11:00:00Z")):
+        row = job_row(db, job_id)  # recorded, not deleted
+        assert row["status"] == "failed", row
+        assert row["message"].startswith(f"interrupted: no heartbeat since {since}")
+        assert row["finished_at"] == "2025-03-01T12:00:00Z" and row["finished_by"] == "ana"
+        assert row["progress"] == 0.4 and row["actor"] == "cron"
+    assert store.revision(db) > revision  # written in a write transaction
+    result = themes.refresh_themes(db, pipeline=tiny(), actor="test", now=NOW)
+    assert result.n_themes == 4
+    assert db.execute("SELECT status FROM jobs ORDER BY id").fetchall() == \
+        [("failed",), ("failed",), ("done",)]
+
+
+def test_job_status_ends_a_dead_job_so_a_page_stops_polling(db):
+    job = insert_running_job(db, heartbeat=NOW - timedelta(minutes=6))
+    assert themes.job_status(db, job, now=NOW - timedelta(minutes=5))["status"] == "running"
+    status = themes.job_status(db, job, now=NOW, actor="ana")
+    assert status["status"] == "failed" and status["message"].startswith("interrupted:")
+
+
+def test_the_stale_threshold_is_a_setting(db, monkeypatch):
+    job = insert_running_job(db, heartbeat=NOW - timedelta(seconds=90))
+    assert themes.running_job(db, now=NOW)["id"] == job  # default: 5 minutes
+    monkeypatch.setenv("CLOSELOOP_JOB_STALE_SECONDS", "60")
+    assert themes.running_job(db, now=NOW) is None
+    assert "stale after 60 s" in job_row(db, job)["message"]
+    monkeypatch.setenv("CLOSELOOP_JOB_STALE_SECONDS", "soon")
+    with pytest.raises(ValueError, match="CLOSELOOP_JOB_STALE_SECONDS"):
+        themes.running_job(db, now=NOW)
+
+
+def test_a_live_job_blocks_a_second_start_from_any_connection(corpus_db, db_path):
+    db, _, _ = corpus_db
+    job = insert_running_job(db, heartbeat=NOW - timedelta(minutes=1))
+    assert themes.running_job(db, now=NOW)["id"] == job
+    with pytest.raises(themes.JobAlreadyRunning) as refused:
+        themes.refresh_themes(db, pipeline=tiny(), actor="test", now=NOW)
+    assert refused.value.job["id"] == job
+    assert str(refused.value) == ("a theme refresh is already running (job "
+                                  f"{job}, started 2025-03-01T11:00:00Z by cron on elsewhere, "
+                                  "40%: embedding)")
+    other = store.connect(db_path)
+    try:
+        with pytest.raises(themes.JobAlreadyRunning):
+            themes.refresh_themes(other, pipeline=tiny(), refit=True, actor="test", now=NOW)
+        # The app's button: the running job's id comes back, nothing new starts.
+        assert themes.start_refresh_job(db_path, refit=True, actor="test", pipeline=tiny(),
+                                        now=NOW) == job
+    finally:
+        other.close()
+    assert db.execute("SELECT COUNT(*) FROM jobs").fetchone()[0] == 1
+    assert db.execute("SELECT COUNT(*) FROM theme_models").fetchone()[0] == 0
+    assert job_row(db, job)["status"] == "running"
+
+
+def test_a_job_whose_process_is_gone_on_this_machine_frees_the_slot_at_once(db):
+    if themes._pid_scope() is None:
+        pytest.skip("no /proc: only the heartbeat can tell")
+    ended = subprocess.Popen([sys.executable, "-c", "pass"])
+    ended.wait()
+    here = dict(host=socket.gethostname(), scope=themes._pid_scope())
+    dead = insert_running_job(db, heartbeat=NOW, pid=ended.pid, **here)
+    assert themes.running_job(db, now=NOW) is None  # a fresh heartbeat, but no process
+    assert job_row(db, dead)["message"] == (
+        f"interrupted: no heartbeat since 2025-03-01T12:00:00Z (process {ended.pid} on "
+        f"{here['host']} has ended)")
+    # Our own pid is alive; the same pid seen from another machine proves nothing.
+    alive = insert_running_job(db, heartbeat=NOW, pid=os.getpid(), **here)
+    assert themes.running_job(db, now=NOW)["id"] == alive
+    with store.write_transaction(db):
+        db.execute("UPDATE jobs SET status = 'done' WHERE id = ?", [alive])
+    elsewhere = insert_running_job(db, heartbeat=NOW, pid=ended.pid, scope="another/machine")
+    assert themes.running_job(db, now=NOW)["id"] == elsewhere
+
+
+RACE = textwrap.dedent("""
+    import os, sys, time
+    sys.path.insert(0, {root!r})
+    from analysis import store, themes
+    db = store.connect({db!r})
+    open({tmp!r} + "/ready-" + sys.argv[1], "w").close()
+    while not os.path.exists({tmp!r} + "/go"):
+        time.sleep(0.002)
+    try:
+        job = themes._start_job(db, "racer-" + sys.argv[1], store.to_iso(store.utcnow()))
+        print("started", job, flush=True)
+    except themes.JobAlreadyRunning as exc:
+        print("busy", exc.job["id"], flush=True)
+    # Stay alive until every racer has tried: the winner's job must look alive (a job whose
+    # process has ended is rightly taken as dead and replaced).
+    while not os.path.exists({tmp!r} + "/finish"):
+        time.sleep(0.01)
+""")
+
+
+def test_processes_racing_to_start_a_job_get_exactly_one(db, db_path, tmp_path):
+    script = RACE.format(root=ROOT, db=str(db_path), tmp=str(tmp_path))
+    racers = [subprocess.Popen([sys.executable, "-c", script, str(i)], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True, env=os.environ.copy())
+              for i in range(3)]
+    try:
+        deadline = time.monotonic() + 120
+        while not all((tmp_path / f"ready-{i}").exists() for i in range(3)):
+            assert time.monotonic() < deadline and all(r.poll() is None for r in racers), \
+                [r.communicate() for r in racers if r.poll() is not None]
+            time.sleep(0.01)
+        (tmp_path / "go").touch()
+        words = sorted(racer.stdout.readline().split() for racer in racers)
+    finally:
+        (tmp_path / "finish").touch()
+        outputs = [racer.communicate(timeout=60) for racer in racers]
+    assert all(racer.returncode == 0 for racer in racers), outputs
+    assert [w[0] for w in words] == ["busy", "busy", "started"], (words, outputs)
+    assert len({w[1] for w in words}) == 1  # the two that lost were shown the winner's job
+    assert db.execute("SELECT COUNT(*) FROM jobs").fetchone()[0] == 1
+
+
+def test_the_cli_refuses_while_a_theme_job_runs(db, db_path):
+    job = insert_running_job(db, heartbeat=store.utcnow() - timedelta(seconds=20))
+    out = subprocess.run(
+        [sys.executable, "-m", "analysis", "themes", "--skip-sentiment", "--db", str(db_path)],
+        cwd=ROOT, capture_output=True, text=True, timeout=300, env=os.environ.copy())
+    assert out.returncode == 75, out.stderr[-2000:]
+    assert (f"a theme refresh is already running (job {job}, started 2025-03-01T11:00:00Z by "
+            "cron on elsewhere, 40%: embedding)") in out.stderr
+    assert db.execute("SELECT COUNT(*) FROM jobs").fetchone()[0] == 1
+
+
+def test_a_job_records_its_process_and_heartbeat(corpus_db):
+    db, _, _ = corpus_db
+    themes.refresh_themes(db, pipeline=tiny(), actor="test")
+    row = job_row(db, db.execute("SELECT MAX(id) FROM jobs").fetchone()[0])
+    assert row["status"] == "done" and row["finished_by"] == "test"
+    assert row["pid"] == os.getpid() and row["host"] == socket.gethostname()
+    assert row["heartbeat_at"] >= row["started_at"]
+
+
+def test_the_heartbeat_keeps_a_long_silent_step_alive(corpus_db, db_path, monkeypatch):
+    """A step that reports nothing for longer than the stale threshold: the heartbeat thread
+    keeps the job alive for anyone checking from another connection."""
+    db, _, _ = corpus_db
+    monkeypatch.setenv("CLOSELOOP_JOB_STALE_SECONDS", "3")  # beats every 0.6 s
+    seen = {}
+    real = themes._near_duplicates
+
+    def slow(*args, **kwargs):
+        time.sleep(4)
+        probe = store.connect(db_path)
+        try:
+            seen["job"] = themes.running_job(probe, actor="probe")
+        finally:
+            probe.close()
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(themes, "_near_duplicates", slow)
+    result = themes.refresh_themes(db, pipeline=tiny(), actor="test")
+    assert seen["job"] is not None and seen["job"]["status"] == "running", seen
+    assert result.n_themes == 4
+
+
+def test_the_heartbeat_thread_beats_and_notices_when_its_job_is_declared_dead(db):
+    job = insert_running_job(db, heartbeat=NOW)
+    beat = themes._Heartbeat(db, job, interval=0.05).start()
+    try:
+        deadline = time.monotonic() + 10
+        while job_row(db, job)["heartbeat_at"] == store.to_iso(NOW):
+            assert time.monotonic() < deadline, "no heartbeat"
+            time.sleep(0.02)
+        with store.write_transaction(db):
+            db.execute("UPDATE jobs SET status = 'failed' WHERE id = ?", [job])
+        while not beat.lost:
+            assert time.monotonic() < deadline, "the heartbeat did not notice"
+            time.sleep(0.02)
+    finally:
+        beat.stop()
+
+
+def test_a_job_declared_dead_while_running_writes_nothing(corpus_db, db_path, tmp_path):
+    """Suspended past the stale threshold, another process marks the job failed (and may start
+    its own): when the first job wakes up it must not write its fit over anything."""
+    db, _, _ = corpus_db
+    first = themes.refresh_themes(db, pipeline=tiny(), actor="test")
+    before = db.execute("SELECT * FROM theme_assignments ORDER BY 1, 2").fetchall()
+
+    def declared_dead(fraction, message):
+        if message == "writing themes":
+            other = store.connect(db_path)
+            try:  # seen from a clock an hour later: no heartbeat for an hour
+                themes.running_job(other, now=store.utcnow() + timedelta(hours=1), actor="other")
+            finally:
+                other.close()
+
+    with pytest.raises(themes.JobInterrupted, match="its results were not written"):
+        themes.refresh_themes(db, pipeline=tiny(), refit=True, actor="test",
+                              progress=declared_dead)
+    assert db.execute("SELECT * FROM theme_assignments ORDER BY 1, 2").fetchall() == before
+    assert db.execute("SELECT version FROM theme_models").fetchall() == [(first.model_version,)]
+    assert len(list((tmp_path / "models").iterdir())) == 1
+    row = job_row(db, db.execute("SELECT MAX(id) FROM jobs").fetchone()[0])
+    assert row["status"] == "failed" and row["finished_by"] == "other"
+    assert row["message"].startswith("interrupted: no heartbeat since")
+    # The slot is free again.
+    assert themes.refresh_themes(db, pipeline=tiny(), refit=True, actor="test").refit
