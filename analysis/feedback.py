@@ -131,7 +131,7 @@ def insert_feedback_columns(
            f"VALUES ({', '.join('?' * len(names))}) ON CONFLICT(dedup_key) DO NOTHING")
     # Ids only grow, so rows past the previous maximum are exactly the ones just inserted.
     last_id = db.execute("SELECT COALESCE(MAX(id), 0) FROM feedback").fetchone()[0]
-    with _fts_in_bulk(db, last_id), _indexes_in_bulk(db, attempted):
+    with _fts_in_bulk(db, last_id), _indexes_in_bulk(db, attempted, stored_at_most=last_id):
         db.conn.executemany(sql, records)
     inserted = db.execute("SELECT COUNT(*) FROM feedback WHERE id > ?", [last_id]).fetchone()[0]
     return inserted, n - inserted
@@ -179,7 +179,8 @@ BULK_INDEX_MIN_ROWS = 5_000
 
 
 @contextlib.contextmanager
-def _indexes_in_bulk(db: sqlite_utils.Database, new_rows: int) -> Iterator[None]:
+def _indexes_in_bulk(db: sqlite_utils.Database, new_rows: int, *,
+                     stored_at_most: int) -> Iterator[None]:
     """Build feedback's secondary indexes once after a large insert instead of row by row.
 
     Each secondary index (date, location, customer, batch, score) costs a B-tree insert at
@@ -192,12 +193,11 @@ def _indexes_in_bulk(db: sqlite_utils.Database, new_rows: int) -> Iterator[None]
     (ON CONFLICT relies on them), and nothing is when ANALYZE statistics exist (dropping an
     index deletes its statistics).
     """
-    if not db.conn.in_transaction or new_rows < BULK_INDEX_MIN_ROWS:
-        yield
-        return
-    stored = db.execute("SELECT COUNT(*) FROM feedback").fetchone()[0]
-    has_stats = db.execute("SELECT 1 FROM sqlite_master WHERE name = 'sqlite_stat1'").fetchone()
-    if stored >= new_rows or has_stats:
+    # stored_at_most: the largest id, which no row count exceeds (and cheaper than COUNT(*)
+    # on a big store); after deletions it overstates, which only keeps indexes in place.
+    if (not db.conn.in_transaction or new_rows < BULK_INDEX_MIN_ROWS
+            or stored_at_most >= new_rows
+            or db.execute("SELECT 1 FROM sqlite_master WHERE name = 'sqlite_stat1'").fetchone()):
         yield
         return
     indexes = db.execute(
