@@ -640,6 +640,10 @@ def _parse_dates_array(values, *, tz: str | None = None) -> np.ndarray:
         groups = shapes.groupby(shapes, sort=False).groups
         if len(groups) <= 200:  # beyond that the column is free text: go value by value
             for shape, index in groups.items():
+                if "9" not in shape:
+                    # Every candidate format reads a day or a year in digits: trying all
+                    # eighty on "n/a" or "not a date" only recompiles strptime's patterns.
+                    continue
                 group = rest.loc[index]
                 sample = group.iloc[:20]
                 best, best_hits = None, 0
