@@ -33,7 +33,7 @@ import pandas as pd
 import sqlite_utils
 from scipy import stats
 
-from analysis import metrics
+from analysis import metrics, store
 from analysis.filters import Filters
 
 DEFAULT_WINDOW_DAYS = 28
@@ -134,7 +134,7 @@ def _theme_condition(theme_id: int | None) -> tuple[str, list]:
     if theme_id is None:
         return f"NOT {_HAS_ACTIVE_THEME}", []
     return ("EXISTS (SELECT 1 FROM theme_assignments tx WHERE tx.feedback_id = f.id "
-            "AND tx.theme_id = ?)", [int(theme_id)])
+            "AND tx.theme_id = ?)"), [int(theme_id)]
 
 
 def _rows(db, sql: str, params) -> list[dict]:
@@ -256,7 +256,7 @@ def theme_table(db: sqlite_utils.Database, filters: Filters, *,
 
 def _table_row(theme_id, name, is_unthemed, row: dict, commented: int, change_counts,
                keywords: list[str], quotes: list[str]) -> dict:
-    g = lambda key: row.get(key) or 0  # noqa: E731 - SUM over no rows is NULL
+    g = lambda key: row.get(key) or 0  # SUM over no rows is NULL
     mentions = g("mentions")
     share = metrics.share_from_counts("Share %", mentions, commented)
     hits, n, prev_hits, prev_n = change_counts
@@ -555,11 +555,36 @@ def theme_status(db: sqlite_utils.Database) -> dict:
 
 
 # --------------------------------------------------------------------------- page helpers
-# Reads, shaping and wording for the Themes page, kept here so the page holds widgets only.
-# Select boxes key themes by text: the theme id as a string, or UNTHEMED_KEY.
+# Reads, shaping and wording for the Themes and Theme quality pages, kept here so the pages
+# hold widgets only. Select boxes key themes by text: the theme id as a string, or
+# UNTHEMED_KEY.
 
 UNTHEMED_KEY = "unthemed"
 COMMENTS_PAGE_SIZE = 200
+TOP_THEMES = 25
+KEYWORDS_SHOWN = 6
+
+
+def filters_key(filters: Filters | None) -> str:
+    """The filters as a JSON string: hashable, so a page can key its caches on it, and
+    decoded back exactly by `read_filtered`. Anything but a Filters means no filter."""
+    filters = filters if isinstance(filters, Filters) else Filters()
+    return json.dumps(filters.to_query_params(), sort_keys=True)
+
+
+def read(db_path: str, fn, *args, **kwargs):
+    """fn(db, *args, **kwargs) on a connection opened for this one read and closed after
+    (pages cache the result, not the connection)."""
+    db = store.connect(db_path)
+    try:
+        return fn(db, *args, **kwargs)
+    finally:
+        db.close()
+
+
+def read_filtered(db_path: str, key: str, fn, *args):
+    """fn(db, filters, *args) with the filters decoded from their `filters_key`."""
+    return read(db_path, fn, Filters.from_query_params(json.loads(key)), *args)
 
 
 def theme_header_figures(db: sqlite_utils.Database) -> dict:
@@ -612,7 +637,8 @@ def header_metrics(figures: dict) -> list[tuple[str, str, str | None]]:
                     f"{format_pct(accuracy.ci_high)}, {accuracy.n} audited comments.")
         audited = (format_pct(accuracy.value), interval)
     else:
-        audited = ("no audits yet", "Confirm or correct comments below to measure it.")
+        audited = ("no audits yet",
+                   "Audit a theme on the Theme quality page to measure it.")
     return [
         ("Audited theme accuracy", *audited),
         ("Sentiment classifier accuracy",
@@ -640,6 +666,101 @@ def with_nps_interval(frame: pd.DataFrame) -> pd.DataFrame:
         "" if pd.isna(lo) else f"{lo:.0f} to {hi:.0f} (n={n})"
         for lo, hi, n in zip(frame["nps_ci_low"], frame["nps_ci_high"], frame["nps_n"])]
     return frame
+
+
+# Column wording and formats of the pages' tables, as plain data: a page turns each into a
+# Streamlit column config ("kind" names the column type; the rest are its arguments).
+THEME_LIST_SPEC = {
+    "name": {"kind": "text", "label": "Theme"},
+    "mentions": {"kind": "number", "label": "Mentions", "help": "Primary and secondary."},
+    "dedup_mentions": {"kind": "number", "label": "Mentions (dedup.)",
+                       "help": "Near-duplicate comments counted once."},
+    "customers": {"kind": "number", "label": "Customers", "help": "Distinct known customers."},
+    "share_pct": {"kind": "number", "label": "Share %", "format": "%.1f",
+                  "help": "Mentions / commented feedback (themes overlap)."},
+    "change_pts": {"kind": "number", "label": "Change (pts)", "format": "%+.1f",
+                   "help": "Share change vs the previous period."},
+    "change_p_value": {"kind": "number", "label": "p-value", "format": "%.3f",
+                       "help": "Two-proportion z test of the change."},
+    "sentiment_mean": {"kind": "number", "label": "Sentiment", "format": "%+.2f",
+                       "help": "Mean sentiment score, -1 to 1."},
+    "nps": {"kind": "number", "label": "NPS", "format": "%.0f"},
+    "nps_interval": {"kind": "text", "label": "NPS 95% interval"},
+    "keywords": {"kind": "text", "label": "Keywords"},
+}
+THEME_LIST_COLUMNS = list(THEME_LIST_SPEC)
+COMMENT_LIST_SPEC = {
+    "received_at": {"kind": "date", "label": "Date", "format": "YYYY-MM-DD"},
+    "location": {"kind": "text", "label": "Location"},
+    "score": {"kind": "number", "label": "Score"},
+    "sentiment_label": {"kind": "text", "label": "Sentiment"},
+    "probability": {"kind": "number", "label": "Probability", "format": "%.2f"},
+    "comment": {"kind": "text", "label": "Comment", "width": "large"},
+}
+
+
+@dataclass(frozen=True)
+class ThemeListView:
+    """The rows of a theme table the page draws, and which theme each row is."""
+
+    frame: pd.DataFrame  # THEME_LIST_COLUMNS only: quotes and intervals stay server side
+    keys: list[str]      # select-box key of each row, in row order
+    note: str            # which themes are shown, in our own words (never the search text)
+
+
+def theme_list_view(frame: pd.DataFrame, *, search: str = "", show_all: bool = False,
+                    limit: int = TOP_THEMES) -> ThemeListView:
+    """The `limit` largest themes of a theme table frame (all with `show_all`), or the
+    themes whose name or keywords hold every word of `search`; the Unthemed row always
+    stays last, so the table never hides what the model missed.
+
+    A browser draws a few hundred rows with list columns noticeably slower than 25, and
+    the hidden columns (three quotes per theme) would be sent for nothing. Keywords become
+    one text cell of the first `KEYWORDS_SHOWN`."""
+    themes = frame[~frame["is_unthemed"].astype(bool)]
+    total = len(themes)
+    words = _normalise(search or "").split()
+    if words:
+        haystacks = [_normalise(f"{name} {' '.join(keywords)}")
+                     for name, keywords in zip(themes["name"], themes["keywords"])]
+        shown = themes[[all(w in h for w in words) for h in haystacks]]
+        note = f"{len(shown):,} of {total:,} themes match the search."
+    elif show_all or total <= limit:
+        shown, note = themes, f"All {total:,} themes, largest first."
+    else:
+        shown = themes.head(limit)
+        note = (f"The {limit} largest of {total:,} themes. Find a theme by name or keyword, "
+                f"or show them all.")
+    rows = with_nps_interval(pd.concat([shown, frame[frame["is_unthemed"].astype(bool)]]))
+    # Keywords as one text cell: a browser draws list cells (bubbles) markedly slower.
+    rows["keywords"] = [", ".join(words[:KEYWORDS_SHOWN]) for words in rows["keywords"]]
+    return ThemeListView(rows[THEME_LIST_COLUMNS].reset_index(drop=True),
+                         list(theme_names_by_key(rows)), note)
+
+
+def table_click(keys: list[str], rows: list[int], table_key: str,
+                last: tuple | None) -> tuple[tuple, str | None]:
+    """A row selection in a table whose rows are `keys`: (what to remember of it, the key
+    it newly picked or None). Only a new click picks: a rerun that reports the same
+    selection must not undo a choice made elsewhere since. The table's key is part of
+    the click because it changes with the rows, and with them what a row number means."""
+    picked = keys[rows[0]] if rows and 0 <= rows[0] < len(keys) else None
+    click = (table_key, picked)
+    return click, (picked if click != last else None)
+
+
+def theme_list_caption(table: ThemeTable) -> str:
+    return (f"Shares are of {table.commented:,} commented responses; a comment can carry "
+            f"several themes, so shares add up to more than 100%. {table.period.note} "
+            f"Unthemed: comments no theme fits yet.")
+
+
+def coverage_summary(status: dict) -> str:
+    """How much of the commented feedback has a theme, from `theme_status`."""
+    share = status["assigned"] / status["commented"] * 100 if status["commented"] else None
+    return (f"{status['assigned']:,} of {status['commented']:,} commented responses have a "
+            f"theme ({format_pct(share)}). Audited accuracy, seed themes and corrections: "
+            f"see the Theme quality page.")
 
 
 def theme_row(frame: pd.DataFrame, theme_id: int | None) -> pd.Series | None:
@@ -687,6 +808,32 @@ def correction_keys(choices: dict[int, str], theme_id: int) -> list[str]:
     return [UNTHEMED_KEY] + [str(t) for t in choices if t != theme_id]
 
 
+def job_progress(db_path: str, job_id: int) -> tuple[str, float, str]:
+    """`job_view` of a theme refresh job, read from the store at `db_path`."""
+    from analysis import themes  # heavy (BERTopic); only a page polling a job needs it
+
+    return job_view(read(db_path, themes.job_status, job_id))
+
+
+NO_FEEDBACK = ("No feedback yet. Import a file on the Import page, or load the demo data "
+               "(`python -m analysis demo`), then run a theme refresh here.")
+NO_THEMES = ("No themes yet. Click “Refresh themes” above to find the themes in your "
+             "comments (the first run fits the model and can take a few minutes).")
+NO_COMMENTS = ("No commented feedback matches the current filters. Widen the filters in "
+               "the sidebar.")
+
+
+def empty_message(status: dict, commented: int | None) -> str | None:
+    """What the Themes page says instead of its explorer, or None when there is something
+    to explore: `status` from `theme_status`, `commented` the commented feedback under the
+    filters (None when not counted)."""
+    if status["feedback"] == 0:
+        return NO_FEEDBACK
+    if status["themes"] == 0:
+        return NO_THEMES
+    return NO_COMMENTS if not commented else None
+
+
 def job_view(status) -> tuple[str, float, str]:
     """(state, progress 0..1, message) of a refresh job status, a dict or an object; a
     missing status reads as failed."""
@@ -700,3 +847,103 @@ def job_view(status) -> tuple[str, float, str]:
     progress = float(field("progress", 0) or 0)
     return (field("status", "failed"), min(max(progress, 0.0), 1.0),
             str(field("message", "") or ""))
+
+
+# --------------------------------------------------------------------------- theme quality
+# The Theme quality page: how right the themes are (audits), what analysts told the model
+# (seed themes) and what they changed (corrections).
+
+def audit_counts(db: sqlite_utils.Database) -> dict:
+    """Audited comments, and how many of them were confirmed or corrected (a comment
+    audited twice counts once, as `theme_admin.audited_accuracy` counts it)."""
+    audited, confirmed = db.execute("""
+        SELECT COUNT(*), COALESCE(SUM(ok), 0) FROM (
+            SELECT feedback_id, MIN(was_correct) AS ok FROM theme_audits GROUP BY feedback_id)
+        """).fetchone()
+    return {"audited": audited, "confirmed": confirmed, "corrected": audited - confirmed}
+
+
+def quality_figures(db: sqlite_utils.Database) -> dict:
+    """`theme_header_figures` plus the audit counts: everything the quality page's
+    metrics show."""
+    return {**theme_header_figures(db), "audits": audit_counts(db)}
+
+
+SEED_COLUMNS = ["theme_id", "name", "terms", "mentions"]
+
+
+def seed_theme_frame(db: sqlite_utils.Database) -> pd.DataFrame:
+    """Active seed themes (the analysts' taxonomy), oldest first: their guiding terms as a
+    list and how many comments the theme holds now."""
+    rows = db.execute("""
+        SELECT t.id, t.name, t.seed_terms,
+               (SELECT COUNT(*) FROM theme_assignments ta WHERE ta.theme_id = t.id)
+        FROM themes t WHERE t.is_seed = 1 AND t.status = 'active' ORDER BY t.id""").fetchall()
+    return pd.DataFrame([(tid, name, _keywords(terms), n) for tid, name, terms, n in rows],
+                        columns=SEED_COLUMNS)
+
+
+def parse_terms(text: str | None) -> list[str]:
+    """Seed terms typed as one per line or separated by commas; blanks and repeats
+    (ignoring case) dropped, first spelling kept."""
+    terms: dict[str, str] = {}
+    for part in re.split(r"[,\n]", text or ""):
+        term = " ".join(part.split())
+        if term:
+            terms.setdefault(term.casefold(), term)
+    return list(terms.values())
+
+
+CORRECTION_COLUMNS = ["at", "actor", "comment", "from_theme", "to_theme"]
+NO_THEME = "No theme"
+
+
+def corrections_frame(db: sqlite_utils.Database, *, limit: int = 200) -> pd.DataFrame:
+    """The latest analyst corrections, newest first: which comment moved from which theme
+    to which ("No theme" when the analyst said no theme fits), by whom and when."""
+    rows = db.execute("""
+        SELECT c.at, c.actor, f.comment,
+               COALESCE(w.name, ?), COALESCE(r.name, ?)
+        FROM theme_corrections c
+        JOIN feedback f ON f.id = c.feedback_id
+        LEFT JOIN themes w ON w.id = c.wrong_theme_id
+        LEFT JOIN themes r ON r.id = c.right_theme_id
+        ORDER BY c.at DESC, c.id DESC LIMIT ?""", [NO_THEME, NO_THEME, int(limit)]).fetchall()
+    frame = pd.DataFrame(rows, columns=CORRECTION_COLUMNS)
+    frame["at"] = pd.to_datetime(frame["at"], utc=True)
+    return frame
+
+
+AUDIT_COLUMNS = ["feedback_id", "received_at", "probability", "is_primary", "comment"]
+
+
+def audit_sample(db: sqlite_utils.Database, theme_id: int, *, limit: int = 20) -> pd.DataFrame:
+    """Comments of a theme that nobody has audited yet, in a fixed pseudo-random order.
+
+    Not the most probable first: auditing only the model's surest comments would flatter
+    the audited accuracy. The order is the same on every run (a multiplicative hash of the
+    id), so the list does not jump while an analyst works through it."""
+    rows = db.execute("""
+        SELECT f.id, f.received_at, ta.probability, ta.is_primary, f.comment
+        FROM theme_assignments ta JOIN feedback f ON f.id = ta.feedback_id
+        WHERE ta.theme_id = ? AND NOT EXISTS (
+            SELECT 1 FROM theme_audits au WHERE au.feedback_id = f.id)
+        ORDER BY (f.id * 2654435761) % 4294967296, f.id LIMIT ?""",
+        [int(theme_id), int(limit)]).fetchall()
+    frame = pd.DataFrame(rows, columns=AUDIT_COLUMNS)
+    frame["received_at"] = pd.to_datetime(frame["received_at"], utc=True)
+    return frame
+
+
+def corrections_count(db: sqlite_utils.Database) -> int:
+    return db.execute("SELECT COUNT(*) FROM theme_corrections").fetchone()[0]
+
+
+def quality_metrics(figures: dict) -> list[tuple[str, str, str | None]]:
+    """(label, value, help) of the quality page's metrics, from `quality_figures`."""
+    audits = figures["audits"]
+    accuracy, classifier, coverage = header_metrics(figures)
+    return [accuracy,
+            ("Audited comments", f"{audits['audited']:,}",
+             f"{audits['confirmed']:,} confirmed, {audits['corrected']:,} corrected."),
+            classifier, coverage]

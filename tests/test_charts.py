@@ -1,16 +1,12 @@
-"""Figures from analysis.charts on small frames with known answers, user text escaped; and the
-Themes page helpers that moved from pages/themes.py into analysis.theme_insights."""
+"""Figures from analysis.charts on small frames with known answers, user text escaped."""
 
 from __future__ import annotations
 
 from datetime import date
 
 import pandas as pd
-import pytest
 
-from analysis import charts, metrics, theme_insights as ti
-from analysis.filters import Filters
-from test_theme_insights import PARKING, STAFF, WAIT, seed_theme_store
+from analysis import charts
 
 HOSTILE = "<script>alert(1)</script> <b>bold</b> & co"
 ESCAPED = "&lt;script&gt;alert(1)&lt;/script&gt; &lt;b&gt;bold&lt;/b&gt; &amp; co"
@@ -149,87 +145,3 @@ def test_map_figure_of_no_points_has_no_traces():
 def test_plain_text_leaves_quotes_alone_and_escapes_markup():
     assert charts.plain_text('Tom\'s "café" <i>&</i>') == 'Tom\'s "café" &lt;i&gt;&amp;&lt;/i&gt;'
     assert charts.plain_text(12) == "12"
-
-
-# --------------------------------------------------------------------------- theme page helpers
-
-@pytest.fixture
-def table(db):
-    seed_theme_store(db)
-    return ti.theme_table(db, Filters(start=date(2025, 3, 4), end=date(2025, 3, 31)))
-
-
-def test_theme_keys_name_every_row_in_table_order(table):
-    names = ti.theme_names_by_key(table.frame)
-    assert names == {str(WAIT): "Waiting time", str(STAFF): "Staff",
-                     str(PARKING): "Parking", ti.UNTHEMED_KEY: "Unthemed"}
-    assert ti.theme_id_from_key(str(WAIT)) == WAIT
-    assert ti.theme_id_from_key(ti.UNTHEMED_KEY) is None and ti.theme_id_from_key(None) is None
-
-
-def test_theme_row_finds_a_theme_or_the_unthemed_row(table):
-    assert ti.theme_row(table.frame, WAIT)["name"] == "Waiting time"
-    assert ti.theme_row(table.frame, None)["name"] == "Unthemed"
-    assert ti.theme_row(table.frame, 999) is None
-
-
-def test_share_and_change_summaries_word_the_row(table):
-    row = ti.theme_row(table.frame, WAIT)
-    assert ti.share_summary(row).startswith("40 mentions, 40.0% of commented feedback (95% ")
-    assert ti.change_summary(row).startswith("Change vs previous period: ")
-    no_change = row.copy()
-    no_change["change_pts"] = None
-    assert ti.change_summary(no_change) is None
-
-
-def test_nps_interval_text_is_blank_without_an_interval():
-    frame = pd.DataFrame({"nps_ci_low": [-10.4, float("nan")], "nps_ci_high": [30.6, None],
-                          "nps_n": [25, 0]})
-    shown = ti.with_nps_interval(frame)
-    assert list(shown["nps_interval"]) == ["-10 to 31 (n=25)", ""]
-    assert "nps_interval" not in frame
-
-
-def test_merge_and_correction_choices_leave_out_the_theme_itself(table):
-    assert ti.merge_candidates(table.frame, WAIT) == {STAFF: "Staff", PARKING: "Parking"}
-    assert ti.correction_keys({WAIT: "Waiting time", STAFF: "Staff"}, WAIT) == [
-        ti.UNTHEMED_KEY, str(STAFF)]
-
-
-def test_comment_pages_are_200_long_and_the_summary_counts_from_one():
-    assert ti.comments_offset(1) == 0 and ti.comments_offset(3) == 400
-    assert ti.comments_summary(450, 200, 2) == "450 comments; showing 200 from number 201."
-    assert ti.comments_summary(0, 0, 1) == "0 comments; showing 0 from number 0."
-
-
-def test_header_metrics_show_accuracy_with_its_interval_or_ask_for_audits():
-    status = {"assigned": 1200, "commented": 1500}
-    estimate = metrics.share_from_counts("Audited theme accuracy %", 45, 50)
-    audited, classifier, coverage = ti.header_metrics(
-        {"status": status, "accuracy": estimate, "sentiment_cv": 0.812})
-    assert audited[:2] == ("Audited theme accuracy", "90%") and "50 audited comments" in audited[2]
-    assert classifier[1] == "81%"
-    assert coverage == ("Comments with a theme", "1,200 of 1,500", None)
-    audited, classifier, _ = ti.header_metrics(
-        {"status": status, "accuracy": None, "sentiment_cv": None})
-    assert audited[1] == "no audits yet" and classifier[1] == "not available"
-    assert ti.format_pct(None) == "n/a" and ti.format_pct(float("nan"), 1) == "n/a"
-
-
-def test_job_view_reads_dicts_and_objects_and_clamps_progress():
-    class Status:
-        status, progress, message = "running", 1.7, None
-
-    assert ti.job_view({"status": "running", "progress": 0.4, "message": "embedding"}) == (
-        "running", 0.4, "embedding")
-    assert ti.job_view(Status()) == ("running", 1.0, "")
-    assert ti.job_view(None) == ("failed", 0.0, "")
-
-
-def test_drilldown_and_comment_page_read_the_theme(table, db):
-    filters = Filters(start=date(2025, 3, 4), end=date(2025, 3, 31))
-    data = ti.theme_drilldown(db, filters, WAIT)
-    assert set(data) == {"quotes", "locations", "weekly", "sentiment"}
-    assert ti.theme_drilldown(db, filters, None)["quotes"] is None
-    frame, total = ti.theme_comments_page(db, filters, WAIT, "", 0)
-    assert total == 40 and len(frame) == 40
