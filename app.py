@@ -26,6 +26,7 @@ PAGES = {
     "Insights": [
         st.Page("pages/overview.py", title="Overview", icon=":material/dashboard:", default=True),
         st.Page("pages/themes.py", title="Themes", icon=":material/topic:"),
+        st.Page("pages/theme_quality.py", title="Theme quality", icon=":material/fact_check:"),
     ],
     "Data": [
         st.Page("pages/import.py", title="Import", icon=":material/upload_file:"),

@@ -1,0 +1,189 @@
+"""Theme quality: how right the themes are (audits), what analysts told the model (seed
+themes) and what they changed (corrections).
+
+Thin page: figures and wording come from `analysis.theme_insights`; writes go through
+`analysis.theme_admin`. Theme names, seed terms, comments and actors are user text, shown
+only through st.dataframe, st.text and widgets: never Markdown.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import streamlit as st
+
+from analysis import store
+from analysis import theme_insights as ti
+from analysis.settings import get_settings
+
+FLASH_KEY = "quality_flash"
+# Keyed on the store revision, which every write changes.
+CACHE = {"max_entries": 4, "ttl": timedelta(hours=1), "show_spinner": False}
+
+
+@st.cache_data(**CACHE)
+def _figures(db_path: str, revision: int) -> dict:
+    return ti.read(db_path, ti.quality_figures)
+
+
+@st.cache_data(**CACHE)
+def _seeds(db_path: str, revision: int):
+    return ti.read(db_path, ti.seed_theme_frame)
+
+
+@st.cache_data(**CACHE)
+def _choices(db_path: str, revision: int) -> dict[int, str]:
+    return ti.read(db_path, ti.theme_choices)
+
+
+@st.cache_data(max_entries=16, ttl=timedelta(hours=1), show_spinner=False)
+def _audit_sample(db_path: str, revision: int, theme_id: int):
+    return ti.read(db_path, ti.audit_sample, theme_id)
+
+
+@st.cache_data(**CACHE)
+def _corrections(db_path: str, revision: int):
+    return ti.read(db_path, lambda db: (ti.corrections_frame(db), ti.corrections_count(db)))
+
+
+# Writes run in widget callbacks, before the script reruns, so the page redraws with the
+# new figures at once.
+
+def _write(action: str, success: str, failure: str, *args) -> bool:
+    """theme_admin.<action>(db, *args, actor=...); says how it went on the next run."""
+    from analysis import theme_admin
+
+    try:
+        ti.read(str(get_settings().db_path), getattr(theme_admin, action), *args,
+                actor=st.session_state.get("user") or get_settings().actor)
+    except ValueError as exc:
+        st.session_state[FLASH_KEY] = ("error", failure, str(exc))
+        return False
+    st.session_state[FLASH_KEY] = ("success", success, "")
+    return True
+
+
+def _add_seed() -> None:
+    name = st.session_state.get("seed_name", "")
+    terms = ti.parse_terms(st.session_state.get("seed_terms", ""))
+    if _write("add_seed_theme", "Seed theme added: the next refit uses it.",
+              "Seed theme not added.", name, terms):
+        st.session_state["seed_name"] = st.session_state["seed_terms"] = ""
+
+
+def _audit(theme_id: int, right: bool) -> None:
+    feedback_id = st.session_state.get("audit_comment")
+    if feedback_id is None:
+        st.session_state[FLASH_KEY] = ("error", "Not done: choose a comment first.", "")
+    elif right:
+        _write("confirm_theme", "Confirmed: this counts towards the audited accuracy.",
+               "Not done.", int(feedback_id), theme_id)
+    else:
+        _write("correct_theme", "Correction saved; it is re-applied after every refit.",
+               "Not done.", int(feedback_id), theme_id,
+               ti.theme_id_from_key(st.session_state.get("audit_right")))
+
+
+def _show_flash() -> None:
+    kind, message, detail = st.session_state.pop(FLASH_KEY, (None, None, ""))
+    if message:
+        (st.error if kind == "error" else st.success)(message)  # our own wording only
+        if detail:
+            st.text(detail)  # may quote a name the analyst typed
+
+
+def _seed_section(db_path: str, revision: int) -> None:
+    st.subheader("Seed themes")
+    st.caption("Themes you define up front, with words that describe them. The next refit "
+               "looks for them in the comments; renamed and merged themes are kept too.")
+    seeds = _seeds(db_path, revision)
+    if seeds.empty:
+        st.caption("No seed themes yet.")
+    else:
+        st.dataframe(seeds, hide_index=True, key="quality_seeds",
+                     column_order=["name", "terms", "mentions"],
+                     column_config={"name": st.column_config.TextColumn("Theme"),
+                                    "terms": st.column_config.ListColumn("Seed terms"),
+                                    "mentions": st.column_config.NumberColumn("Comments")})
+    with st.form("seed_form", border=True):
+        st.text_input("Name", key="seed_name", max_chars=120,
+                      placeholder="e.g. Waiting time")
+        st.text_area("Terms", key="seed_terms", height=80,
+                     placeholder="one per line or separated by commas, e.g. queue, wait, slow")
+        st.form_submit_button("Add seed theme", on_click=_add_seed)
+
+
+def _audit_section(db_path: str, revision: int) -> None:
+    st.subheader("Audit a theme")
+    st.caption("Check comments the model put in a theme: confirm the right ones, move the "
+               "wrong ones. They come in a fixed random order, not the surest first, so the "
+               "audited accuracy above is not flattered.")
+    choices = _choices(db_path, revision)
+    theme_id = st.selectbox("Theme", list(choices), index=None, key="audit_theme",
+                            format_func=lambda t: choices.get(t, str(t)),
+                            placeholder="Choose a theme to audit")
+    if theme_id not in choices:
+        return
+    sample = _audit_sample(db_path, revision, theme_id)
+    if sample.empty:
+        st.caption("Every comment of this theme has been audited.")
+        return
+    texts = dict(zip(sample["feedback_id"], sample["comment"]))
+    if st.session_state.get("audit_comment") not in texts:
+        st.session_state.pop("audit_comment", None)
+    st.dataframe(sample, hide_index=True, key="quality_audit",
+                 column_order=["received_at", "probability", "comment"], column_config={
+                     "received_at": st.column_config.DatetimeColumn("Date",
+                                                                    format="YYYY-MM-DD"),
+                     "probability": st.column_config.NumberColumn("Probability",
+                                                                  format="%.2f"),
+                     "comment": st.column_config.TextColumn("Comment", width="large")})
+    st.selectbox("Comment", list(texts), index=None, key="audit_comment",
+                 format_func=lambda i: (texts.get(i) or "")[:120],
+                 placeholder="Choose a comment from the list above")
+    st.selectbox("If wrong, it is really about", ti.correction_keys(choices, theme_id),
+                 key="audit_right", format_func=lambda k: ti.NO_THEME
+                 if k == ti.UNTHEMED_KEY else choices.get(int(k), k))
+    col1, col2 = st.columns(2)
+    col1.button("Theme is right", key="audit_ok", on_click=_audit, args=(theme_id, True))
+    col2.button("Move to that theme", key="audit_move", on_click=_audit,
+                args=(theme_id, False))
+
+
+def _corrections_section(db_path: str, revision: int) -> None:
+    st.subheader("Corrections")
+    frame, total = _corrections(db_path, revision)
+    if frame.empty:
+        st.caption("No corrections yet. Audit a theme above to correct its comments; every "
+                   "correction is re-applied after each refit.")
+        return
+    st.caption(f"{total:,} corrections; the latest {len(frame):,} are shown, newest first. "
+               f"Each is re-applied after every refit.")
+    st.dataframe(frame, hide_index=True, key="quality_corrections", column_config={
+        "at": st.column_config.DatetimeColumn("When", format="YYYY-MM-DD HH:mm"),
+        "actor": st.column_config.TextColumn("By"),
+        "comment": st.column_config.TextColumn("Comment", width="large"),
+        "from_theme": st.column_config.TextColumn("From theme"),
+        "to_theme": st.column_config.TextColumn("To theme"),
+    })
+
+
+def main() -> None:
+    db_path = str(get_settings().db_path)
+    revision = ti.read(db_path, store.revision)
+    st.title("Theme quality")
+    _show_flash()
+    figures = _figures(db_path, revision)
+    if figures["status"]["feedback"] == 0:
+        st.info("No feedback yet, so nothing to audit. You can still define seed themes "
+                "below; the first theme refresh uses them.")
+    else:
+        for column, (label, value, help_text) in zip(st.columns(4),
+                                                     ti.quality_metrics(figures)):
+            column.metric(label, value, help=help_text)
+        _audit_section(db_path, revision)
+    _seed_section(db_path, revision)
+    _corrections_section(db_path, revision)
+
+
+main()
