@@ -1,5 +1,6 @@
 """Themes page under AppTest, on a seeded store (no BERTopic: themes inserted directly)
-and on an empty one."""
+and on an empty one: the theme list (top themes, search, show all), the drill-down, rename
+and merge, the map on request, the refresh job."""
 
 from __future__ import annotations
 
@@ -8,10 +9,10 @@ from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
+from test_theme_insights import PARKING, WAIT, seed_theme_store
 
 from analysis import store
 from analysis.filters import Filters
-from test_theme_insights import WAIT, seed_theme_store
 
 PAGE = str(Path(__file__).resolve().parent.parent / "pages" / "themes.py")
 
@@ -25,6 +26,24 @@ def _app(filters: Filters | None = None) -> AppTest:
 
 def _texts(at) -> list[str]:
     return [t.value for t in at.text]
+
+
+def _names(at) -> list[str]:
+    return list(at.dataframe[0].value["name"])
+
+
+def _db_value(path, sql: str, params=()):
+    db = store.connect(path)
+    try:
+        return db.execute(sql, list(params)).fetchone()[0]
+    finally:
+        db.close()
+
+
+def _no_markdown_holds(at, text: str) -> bool:
+    shown = [m.value for m in at.markdown] + [c.value for c in at.caption]
+    shown += [a.value for a in at.success] + [a.value for a in at.error]
+    return all(text not in value for value in shown)
 
 
 @pytest.fixture
@@ -42,6 +61,13 @@ def test_theme_table_shows_names_and_counts(seeded_path):
     assert list(table["name"]) == ["Waiting time", "Staff", "Parking", "Unthemed"]
     assert list(table["mentions"]) == [40, 25, 0, 40]
     assert list(table["dedup_mentions"]) == [36, 21, 0, 40]
+    assert list(table["share_pct"]) == [40.0, 25.0, 0.0, 40.0]
+    assert table["keywords"].iloc[0] == "wait, queue, desk"
+    assert "quotes" not in table  # quotes are for the drill-down, not sent with the list
+    captions = [c.value for c in at.caption]
+    assert any(c.startswith("All 3 themes, largest first. Shares are of 100 commented")
+               for c in captions)
+    assert any("commented responses have a theme" in c for c in captions)
 
 
 def test_without_filters_the_page_uses_all_data(seeded_path):
@@ -77,8 +103,10 @@ def test_drill_down_shows_quotes_and_rename_renames(seeded_path):
         db.close()
     assert name == "Queues <b>& waits</b>"
     assert "Queues <b>& waits</b>" in list(at.dataframe[0].value["name"])
+    assert any("renamed" in s.value for s in at.success)
+    assert "Queues <b>& waits</b>" in _texts(at)  # the detail heading, as plain text
     # A user-chosen name never reaches Markdown.
-    assert all("Queues" not in m.value for m in at.markdown)
+    assert _no_markdown_holds(at, "Queues")
 
 
 def test_unthemed_drill_down(seeded_path):
@@ -86,6 +114,53 @@ def test_unthemed_drill_down(seeded_path):
     at.selectbox(key="themes_pick").select("unthemed").run()
     assert not at.exception
     assert "Unthemed" in _texts(at)
+
+
+def test_many_themes_show_the_largest_and_all_on_request(seeded_path):
+    db = store.connect(seeded_path)
+    with store.write_transaction(db):
+        for i in range(30):  # never mentioned: after the seeded themes, by name
+            db.execute("INSERT INTO themes (name, keywords, status, created_at, created_by, "
+                       "updated_at) VALUES (?, '[]', 'active', 't', 'test', 't')",
+                       [f"Extra {i:02d}"])
+    db.close()
+    at = _app(Filters(start=date(2025, 3, 4), end=date(2025, 3, 31)))
+    assert not at.exception
+    names = _names(at)
+    assert len(names) == 26 and names[:3] == ["Waiting time", "Staff", "Extra 00"]
+    assert "Parking" not in names and names[-1] == "Unthemed"
+    assert any(c.value.startswith("The 25 largest of 33 themes.") for c in at.caption)
+    # The picker still offers every theme.
+    assert len(at.selectbox(key="themes_pick").options) == 34
+
+    at.toggle(key="themes_all").set_value(True).run()
+    assert len(_names(at)) == 34 and "Parking" in _names(at)
+    at.toggle(key="themes_all").set_value(False).run()
+    at.text_input(key="themes_find").input("PARK").run()
+    assert not at.exception
+    assert _names(at) == ["Parking", "Unthemed"]
+    at.text_input(key="themes_find").input("wait desk").run()  # name and keyword words
+    assert _names(at) == ["Waiting time", "Unthemed"]
+
+
+def test_merge_folds_a_theme_into_the_picked_one(seeded_path):
+    at = _app(Filters(start=date(2025, 3, 4), end=date(2025, 3, 31)))
+    at.selectbox(key="themes_pick").select(str(WAIT)).run()
+    assert at.button(key=f"merge_go_{WAIT}").disabled
+    at.multiselect(key=f"merge_{WAIT}").set_value([PARKING]).run()
+    at.button(key=f"merge_go_{WAIT}").click().run()
+    assert not at.exception
+    assert any("Merged 1 theme(s)" in s.value for s in at.success)
+    assert _names(at) == ["Waiting time", "Staff", "Unthemed"]
+    assert _db_value(seeded_path, "SELECT status FROM themes WHERE id = ?", [PARKING]) == "merged"
+
+
+def test_the_map_is_drawn_only_on_request(seeded_path):
+    at = _app(Filters(start=date(2025, 3, 4), end=date(2025, 3, 31)))
+    assert not at.get("plotly_chart")
+    at.toggle(key="themes_show_map").set_value(True).run()
+    assert not at.exception
+    assert len(at.get("plotly_chart")) == 1
 
 
 def test_empty_database_shows_message(db_path):
