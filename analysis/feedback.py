@@ -113,7 +113,10 @@ def insert_feedback_columns(
     customers = list(map(customer_key, column("customer_id"), column("customer_email")))
     created_at = to_iso(now or utcnow())
     # Plain tuples zipped from the columns: no per-row list or dict on the way to SQLite.
-    records = zip(*(column(f) for f in FEEDBACK_FIELDS), customers,
+    # Fields left out are left out of the INSERT too (NULL all the same): binding values
+    # is most of what executemany costs on the Python side.
+    given = [f for f in FEEDBACK_FIELDS if f in columns]
+    records = zip(*(columns[f] for f in given), customers,
                   itertools.repeat(batch_id), keys, itertools.repeat(created_at),
                   itertools.repeat(actor))
     # A response twice in one batch is a duplicate too: the first one is inserted.
@@ -123,8 +126,7 @@ def insert_feedback_columns(
         keep = [not (key in seen or seen.add(key)) for key in keys]
         records = itertools.compress(records, keep)
         attempted = len(seen)
-    names = FEEDBACK_FIELDS + ("customer_key", "import_batch", "dedup_key", "created_at",
-                               "created_by")
+    names = (*given, "customer_key", "import_batch", "dedup_key", "created_at", "created_by")
     # ON CONFLICT, not INSERT OR IGNORE: OR IGNORE would also swallow CHECK failures and
     # count an invalid row as a duplicate.
     sql = (f"INSERT INTO feedback ({', '.join(names)}) "
