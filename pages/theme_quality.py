@@ -178,7 +178,8 @@ def main() -> None:
         st.info("No feedback yet, so nothing to audit. You can still define seed themes "
                 "below; the first theme refresh uses them.")
     else:
-        for column, (label, value, help_text) in zip(st.columns(4),
+        # Two rows of two: four in a row cut the values short in the centred layout.
+        for column, (label, value, help_text) in zip(st.columns(2) + st.columns(2),
                                                      ti.quality_metrics(figures)):
             column.metric(label, value, help=help_text)
         _audit_section(db_path, revision)
