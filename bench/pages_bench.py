@@ -202,8 +202,9 @@ def browser_times(db_path: Path, repeat: int = 3) -> tuple[dict, dict]:
             page = context.new_page()
             page.set_default_timeout(600_000)
             runs: dict = {name: [] for name in PAGES}
-            # Overview first in every round: a session's first run on a fresh server resolves
-            # other URLs against pages/ without app.py (see app.py), which is not the app.
+            # Overview first: the first session on a fresh server gets Streamlit's pages/
+            # fallback, which runs a page without app.py unless that page is / (app.py).
+            # Every goto is a new session, so only that first visit is affected.
             for visit in range(1 + repeat):
                 for name, (_, path, selector) in PAGES.items():
                     cpu, started = _chromium_cpu_s(), time.perf_counter()
