@@ -224,7 +224,9 @@ def test_comment_about_two_subjects_carries_two_themes(db):
     mixed = [{"comment": " ".join(rng.sample(TOPICS["wait"], 4) + rng.sample(TOPICS["price"], 4)),
               "label": "mixed"} for _ in range(12)]
     ids = insert(db, rows + mixed)
-    themes.refresh_themes(db, pipeline=tiny(), actor="test")
+    result = themes.refresh_themes(db, pipeline=tiny(), actor="test")
+    # A comment with two themes is still one themed comment.
+    assert themes.themed_share(db) == pytest.approx(1 - result.unthemed_share)
     counts = dict(db.execute(
         "SELECT feedback_id, COUNT(*) FROM theme_assignments GROUP BY feedback_id").fetchall())
     mixed_ids = ids[len(rows):]
@@ -241,8 +243,11 @@ def test_outliers_are_reduced_to_at_most_ten_percent(db):
     # Words no other comment uses: these cannot form a cluster and start as outliers.
     noise = [{"comment": " ".join("".join(rng.choices("bcdfghjklmnpqrstvwxz", k=6))
                                   for _ in range(6))} for _ in range(60)]
-    insert(db, rows + noise)
+    # Nothing left once handles and links are stripped: unthemed, and counted as such.
+    bare = [{"comment": f"@riverside_help https://t.example/{i}"} for i in range(12)]
+    insert(db, rows + noise + bare)
     result = themes.refresh_themes(db, pipeline=tiny(), actor="test")
+    assert result.n_documents == 272
     assert result.unthemed_share <= 0.10
     assert themes.themed_share(db) >= 0.90
     assert db.execute("SELECT COUNT(*) FROM theme_assignments WHERE origin = 'outlier_reduction'"
@@ -390,6 +395,27 @@ def test_too_large_min_cluster_size_is_halved_until_themes_appear(db):
     assert result.n_themes >= 3, result.message
     params = json.loads(db.execute("SELECT params FROM theme_models").fetchone()[0])
     assert params["min_cluster_size"] < 500
+
+
+DEMO_CLOCKS = [None,  # the seeded_db fixture's own clock: today's demo data
+               datetime(2026, 11, 23, 10, tzinfo=timezone.utc),
+               # One giant cluster at min_cluster_size 10: found only by the retry below 10.
+               datetime(2027, 6, 11, 14, tzinfo=timezone.utc)]
+
+
+@pytest.mark.parametrize("now", DEMO_CLOCKS, ids=["today", "2026-11-23", "2027-06-11"])
+def test_tiny_pipeline_finds_themes_on_the_demo_store(db, tmp_path, now):
+    """What the browser tests and quick demos rely on: themes on 2,000 demo responses with
+    the tiny pipeline's defaults. (Before: min_cluster_size n/30 and min_samples equal to
+    it marked the hashing vectors all noise, and only retries found a few themes.)"""
+    from analysis import demo
+
+    demo.generate_demo(db, rows=2000, seed=7, truth_path=tmp_path / "demo_truth.json",
+                       actor="test", now=now)
+    result = themes.refresh_themes(db, pipeline=tiny(), actor="test")
+    assert result.n_themes >= 3, result.message
+    assert result.unthemed_share <= 0.10, result.message
+    assert themes.themed_share(db) >= 0.90
 
 
 def test_auto_name_skips_repeated_words():
