@@ -1,7 +1,8 @@
 """Writing feedback rows: identity (dedup key, customer key) and the one bulk insert.
 
-Both the importer and the demo generator write through `insert_feedback`, so a response
-is identified the same way whichever door it came in by.
+Both the importer and the demo generator write through `insert_feedback_columns` (the
+demo by way of `insert_feedback`, which takes one dict per row), so a response is identified
+the same way whichever door it came in by.
 """
 
 from __future__ import annotations

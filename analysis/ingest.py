@@ -689,8 +689,7 @@ def _missing(values: np.ndarray) -> np.ndarray:
 
 
 def _or_none(values: np.ndarray) -> list:
-    """Empty strings become NULL in the store."""
-    values = values.copy()
+    """Empty strings become NULL in the store. Changes `values` (a fresh selection)."""
     values[values == ""] = None
     return values.tolist()
 
@@ -773,9 +772,8 @@ def import_frame(
     if "score_type" in values:
         given = values["score_type"]
         codes, uniques = pd.factorize(given)  # a handful of spellings: normalise each once
-        known = np.array([normalise_score_type(u) if u else file_score_type for u in uniques]
-                         + [None], dtype=object)  # code -1 (never: no NaN here) -> None
-        row_types = known[codes]
+        row_types = np.array([normalise_score_type(u) if u else file_score_type
+                              for u in uniques], dtype=object)[codes]
         reject((given != "") & _missing(row_types), "score_type",
                lambda i: f"unknown score type {given[i]!r} (expected nps, csat, ces or rating)")
 
@@ -824,7 +822,7 @@ def import_frame(
         columns_in["source"] = sources.tolist()
     else:
         columns_in["source"] = [source_name] * len(keep)
-    for f in resolved:
+    for f in resolved:  # the comment and the text fields
         if f not in columns_in and f != "score_type":
             columns_in[f] = _or_none(values[f][keep])
 
