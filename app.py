@@ -19,9 +19,12 @@ from analysis.settings import get_settings
 
 st.set_page_config(page_title="Closeloop", page_icon=":material/sync:", layout="wide")
 
-# No url_path anywhere: each page's URL is its file name. A session's very first run
-# resolves the URL against the pages/ folder before st.navigation exists, so any other
-# path opens "Page not found" on a fresh link; the default page lives at / only.
+# No url_path anywhere: each page's URL is its file name. Until st.navigation has run once
+# in a server process, Streamlit treats the pages/ folder as old-style pages: a fresh
+# server's first session on /themes runs pages/themes.py without this file (no filters,
+# no titles), and any other path opens "Page not found". Each page therefore starts with a
+# guard that switches that fallback off and reruns through app.py; the default page lives
+# at / only.
 PAGES = {
     "Insights": [
         st.Page("pages/overview.py", title="Overview", icon=":material/dashboard:", default=True),

@@ -12,11 +12,16 @@ import hashlib
 from pathlib import Path
 
 import streamlit as st
+from streamlit.runtime.pages_manager import PagesManager
 
 from analysis import ingest, store
 from analysis.exporting import to_safe_csv
 from analysis.feedback import FEEDBACK_FIELDS
 from analysis.settings import get_settings
+
+if PagesManager.uses_pages_directory:  # run without app.py: see the note above PAGES there
+    PagesManager.uses_pages_directory = False
+    st.rerun()
 
 NOT_IN_FILE = "(not in file)"
 FROM_FILE = "(from the file / column name)"

@@ -1,10 +1,15 @@
 """Overview: headline KPIs with intervals and change, volume and NPS over time, locations."""
 
 import streamlit as st
+from streamlit.runtime.pages_manager import PagesManager
 
 from analysis import charts, overview, store
 from analysis.filters import Filters
 from analysis.settings import get_settings
+
+if PagesManager.uses_pages_directory:  # run without app.py: see the note above PAGES there
+    PagesManager.uses_pages_directory = False
+    st.rerun()
 
 db = store.connect()
 filters: Filters = st.session_state.get("filters") or Filters()

@@ -11,10 +11,15 @@ from __future__ import annotations
 from datetime import timedelta
 
 import streamlit as st
+from streamlit.runtime.pages_manager import PagesManager
 
 from analysis import store
 from analysis import theme_insights as ti
 from analysis.settings import get_settings
+
+if PagesManager.uses_pages_directory:  # run without app.py: see the note above PAGES there
+    PagesManager.uses_pages_directory = False
+    st.rerun()
 
 FLASH_KEY = "quality_flash"
 # Keyed on the store revision, which every write changes.

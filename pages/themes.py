@@ -13,10 +13,15 @@ from __future__ import annotations
 from datetime import timedelta
 
 import streamlit as st
+from streamlit.runtime.pages_manager import PagesManager
 
 from analysis import charts, store
 from analysis import theme_insights as ti
 from analysis.settings import get_settings
+
+if PagesManager.uses_pages_directory:  # run without app.py: see the note above PAGES there
+    PagesManager.uses_pages_directory = False
+    st.rerun()
 
 JOB_KEY, FLASH_KEY = "themes_job_id", "themes_flash"
 CACHE = {"ttl": timedelta(hours=1), "show_spinner": False}

@@ -18,7 +18,7 @@ from .conftest import screenshot, start_app
 
 pytestmark = pytest.mark.browser
 KPI_LABELS = ["NPS", "CSAT", "CES (1-7)", "Responses", "Negative feedback"]
-NAV_PAGES = ["Overview", "Themes", "Import"]
+NAV_PAGES = ["Overview", "Themes", "Theme quality", "Import"]
 
 
 # ------------------------------------------------------------------------------ helpers
@@ -284,3 +284,23 @@ def test_direct_links_open_their_page_without_a_dialog(page, demo_app, path):
     # The dialog, when it comes, comes with the first script run: the heading is after it.
     expect(page.get_by_role("dialog")).to_have_count(0)
     assert query(page.url).get("nps_group") == ["promoters"]
+
+
+@pytest.mark.parametrize("path", ["/themes", "/theme_quality", "/import"])
+def test_a_fresh_servers_first_session_on_a_page_link_gets_the_whole_app(page, demo_db, path):
+    """Until st.navigation has run once, Streamlit serves a pages/ folder as old-style pages
+    and runs a linked page without app.py: no shared filters, no navigation titles."""
+    server = start_app(demo_db, name=f"fresh{path.replace('/', '-')}")
+    try:
+        page.goto(f"{server.url}{path}?nps_group=promoters")
+        expect_navigation(page)
+        sidebar = page.get_by_test_id("stSidebar")
+        expect(sidebar.get_by_role("heading", name="Filters")).to_be_visible()
+        expect(sidebar).to_contain_text("Date range")
+        assert selected_tags(page, "NPS group") == ["Promoters"]
+        expect(page.get_by_test_id("stMain").get_by_role("heading").first).to_be_visible()
+        wait_for_app_idle(page)
+        expect(page.get_by_role("dialog")).to_have_count(0)
+        assert urlsplit(page.url).path == path
+    finally:
+        server.stop()
