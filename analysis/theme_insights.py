@@ -808,6 +808,16 @@ def correction_keys(choices: dict[int, str], theme_id: int) -> list[str]:
     return [UNTHEMED_KEY] + [str(t) for t in choices if t != theme_id]
 
 
+def running_theme_job_id(db_path: str) -> int | None:
+    """The newest theme job recorded as running, whoever started it (another session, the
+    CLI from cron). A plain read: polling it through `job_progress` is what declares a dead
+    one interrupted, so the page never waits on a job nobody runs."""
+    row = read(db_path, lambda db: db.execute(
+        "SELECT id FROM jobs WHERE kind = 'themes' AND status = 'running' "
+        "ORDER BY id DESC LIMIT 1").fetchone())
+    return row[0] if row else None
+
+
 def job_progress(db_path: str, job_id: int) -> tuple[str, float, str]:
     """`job_view` of a theme refresh job, read from the store at `db_path`."""
     from analysis import themes  # heavy (BERTopic); only a page polling a job needs it

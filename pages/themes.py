@@ -127,6 +127,8 @@ def _job_progress() -> None:
 
 
 def _refresh_controls() -> None:
+    if st.session_state.get(JOB_KEY) is None:  # follow a refresh started elsewhere too
+        st.session_state[JOB_KEY] = ti.running_theme_job_id(st.session_state["_themes_db_path"])
     running = st.session_state.get(JOB_KEY) is not None
     col1, col2 = st.columns([1, 2])
     col1.button("Refresh themes", key="themes_refresh", on_click=_start_job,

@@ -234,3 +234,36 @@ def test_refresh_job_shows_progress_then_result(seeded_path, monkeypatch):
     assert not at.exception
     assert any("finished" in s.value for s in at.success)
     assert not at.button(key="themes_refresh").disabled
+
+
+def _insert_running_job(db_path, *, heartbeat_at: str) -> int:
+    db = store.connect(db_path)
+    with store.write_transaction(db):
+        job_id = db.execute(
+            "INSERT INTO jobs (kind, status, progress, message, started_at, actor, heartbeat_at, "
+            "pid, host) VALUES ('themes', 'running', 0.5, 'fitting the theme model', ?, 'cron', "
+            "?, 4242, 'another-host')", [heartbeat_at, heartbeat_at]).lastrowid
+    db.close()
+    return job_id
+
+
+def test_a_refresh_started_elsewhere_shows_and_blocks_a_second_one(seeded_path):
+    _insert_running_job(seeded_path, heartbeat_at=store.to_iso(store.utcnow()))
+    at = _app()
+    assert not at.exception
+    assert at.button(key="themes_refresh").disabled
+    assert "fitting the theme model" in _texts(at)
+    assert len(at.get("progress")) == 1
+
+
+def test_a_refresh_whose_process_died_is_reported_interrupted_not_followed_forever(seeded_path):
+    job_id = _insert_running_job(seeded_path, heartbeat_at="2025-03-31T00:00:00Z")
+    at = _app()  # the first poll declares the job dead and reruns the page to say so
+    assert not at.exception
+    assert any("failed" in e.value for e in at.error), [e.value for e in at.error]
+    assert any(t.startswith("interrupted: no heartbeat since") for t in _texts(at))
+    assert not at.button(key="themes_refresh").disabled
+    db = store.connect(seeded_path)
+    status, message = db.execute("SELECT status, message FROM jobs WHERE id = ?",
+                                 [job_id]).fetchone()
+    assert status == "failed" and message.startswith("interrupted: no heartbeat since")
