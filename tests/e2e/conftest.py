@@ -140,11 +140,6 @@ def build_demo_db(path: Path, *, rows: int = DEMO_ROWS, seed: int = DEMO_SEED,
 
         pipeline = themes_module.ThemePipeline.tiny()
         result = themes_module.refresh_themes(db, refit=True, pipeline=pipeline, actor="e2e")
-        if not _has_themes(db):
-            # ThemePipeline.tiny() alone finds no theme in the demo comments (HDBSCAN with
-            # min_samples = min_cluster_size ~ n/30 marks them all noise): smaller clusters.
-            pipeline = themes_module.ThemePipeline.tiny(min_cluster_size=15, min_samples=5)
-            result = themes_module.refresh_themes(db, refit=True, pipeline=pipeline, actor="e2e")
         assert _has_themes(db), f"no theme fitted on the demo data: {result.message}"
         info["themes"] = True
     db.close()
