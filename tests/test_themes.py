@@ -423,6 +423,12 @@ def test_auto_name_skips_repeated_words():
     assert themes.auto_name([]) == "misc"
 
 
+def test_auto_name_skips_bigrams_that_say_one_word_twice():
+    keywords = ["slow slow", "slow minutes", "slow", "queue queued", "breakfast wrap", "lunch"]
+    assert themes.auto_name(keywords) == "slow minutes / breakfast wrap / lunch"
+    assert themes.auto_name(["staff staff", "staff polite"]) == "staff polite"
+
+
 def test_min_cluster_size_scales_with_corpus():
     assert themes.default_min_cluster_size(300) == 10
     assert themes.default_min_cluster_size(50_000) == 746
