@@ -31,29 +31,35 @@ def plain_text(text) -> str:
 # --------------------------------------------------------------------------- overview
 
 def nps_volume_figure(series: pd.DataFrame) -> go.Figure:
-    """Responses per period (bars, right axis) under NPS with its 95% band (left axis).
+    """Responses per period (bars, right axis) under NPS with its 95% band (left axis, on top).
 
     `series`: `overview.volume_and_nps_over_time` (period, volume, nps, nps_low, nps_high,
     nps_n)."""
     figure = go.Figure()
     if series.empty:
         return figure
+    # Plotly draws an overlaying axis's traces above the base axis's, so the bars sit on the
+    # base axis (drawn on the right) and NPS with its band on the overlay (drawn on the left):
+    # the line stays readable over tall bars.
     figure.add_bar(x=series["period"], y=series["volume"], name="Responses",
-                   marker_color="#c7d2fe", yaxis="y2")
+                   marker_color="#c7d2fe", yaxis="y",
+                   hovertemplate="%{x|%d %b %Y}<br>%{y:,} responses<extra></extra>")
     # The band is two invisible lines, the lower one filled up to the upper one.
     figure.add_scatter(x=series["period"], y=series["nps_high"], mode="lines", line_width=0,
-                       showlegend=False, hoverinfo="skip")
+                       showlegend=False, hoverinfo="skip", yaxis="y2")
     figure.add_scatter(x=series["period"], y=series["nps_low"], mode="lines", line_width=0,
                        fill="tonexty", fillcolor="rgba(79,70,229,0.15)", name="NPS 95% CI",
-                       hoverinfo="skip")
+                       hoverinfo="skip", yaxis="y2")
     figure.add_scatter(x=series["period"], y=series["nps"], mode="lines+markers", name="NPS",
-                       line_color="#4f46e5", customdata=series["nps_n"],
+                       line_color="#4f46e5", customdata=series["nps_n"], yaxis="y2",
                        hovertemplate="%{x|%d %b %Y}<br>NPS %{y:.1f} (n=%{customdata})"
                                      "<extra></extra>")
     figure.update_layout(
         height=360, margin=MARGIN, legend_orientation="h",
-        yaxis={"title": "NPS", "range": [-100, 100]},
-        yaxis2={"title": "Responses", "overlaying": "y", "side": "right", "showgrid": False},
+        yaxis={"title": "Responses", "side": "right", "showgrid": False, "rangemode": "tozero",
+               "tickformat": ",d"},
+        yaxis2={"title": "NPS", "range": [-100, 100], "overlaying": "y", "side": "left",
+                "tickvals": [-100, -50, 0, 50, 100], "showgrid": True, "zeroline": True},
     )
     return figure
 

@@ -45,6 +45,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
+import logging
 import math
 import os
 import secrets
@@ -797,8 +798,16 @@ def _save_model(topic_model, map_model, folder: Path) -> dict:
     import joblib
 
     folder.mkdir(parents=True, exist_ok=False)
-    topic_model.save(str(folder / "model.pkl"), serialization="pickle",
-                     save_embedding_model=False)
+    # BERTopic warns on every pickle save that versions must match on load: that is the
+    # persistence we chose knowingly (module docstring), so the warning is only noise.
+    bertopic_logger = logging.getLogger("BERTopic")
+    level = bertopic_logger.level
+    bertopic_logger.setLevel(logging.ERROR)
+    try:
+        topic_model.save(str(folder / "model.pkl"), serialization="pickle",
+                         save_embedding_model=False)
+    finally:
+        bertopic_logger.setLevel(level)
     shas = {"model_sha256": _sha256(folder / "model.pkl")}
     if map_model is not None:
         joblib.dump(map_model, folder / "map.pkl")

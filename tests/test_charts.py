@@ -47,11 +47,13 @@ def test_nps_volume_figure_has_bars_band_and_nps_line():
     kinds = [(t.type, t.name) for t in figure.data]
     assert kinds == [("bar", "Responses"), ("scatter", None), ("scatter", "NPS 95% CI"),
                      ("scatter", "NPS")]
-    assert list(figure.data[0].y) == [10, 20] and figure.data[0].yaxis == "y2"
+    assert list(figure.data[0].y) == [10, 20] and figure.data[0].yaxis == "y"
+    # NPS on the overlaying axis: plotly draws it above the bars.
+    assert {t.yaxis for t in figure.data[1:]} == {"y2"} and figure.layout.yaxis2.overlaying == "y"
     assert list(figure.data[1].y) == [15.0, 20.0] and list(figure.data[2].y) == [-5.0, 0.0]
     assert figure.data[2].fill == "tonexty"
     assert list(figure.data[3].y) == [5.0, 10.0] and list(figure.data[3].customdata) == [9, 19]
-    assert tuple(figure.layout.yaxis.range) == (-100, 100)
+    assert tuple(figure.layout.yaxis2.range) == (-100, 100)
 
 
 def test_nps_volume_figure_of_an_empty_series_has_no_traces():
