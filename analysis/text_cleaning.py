@@ -32,7 +32,7 @@ def _normalise_names(names: Iterable[str]) -> tuple[str, ...]:
     return tuple(sorted((n for n in found if n), key=lambda n: (-len(n), n.casefold())))
 
 
-@lru_cache(maxsize=32)
+@lru_cache(maxsize=4096)  # per comment's candidate names too (see _NameFinder)
 def _names_pattern(names: tuple[str, ...]) -> re.Pattern | None:
     if not names:
         return None
@@ -52,7 +52,34 @@ def names_pattern(names: Iterable[str]) -> re.Pattern | None:
     return _names_pattern(_normalise_names(names))
 
 
-def clean_for_clustering(text: str | None, *, names: Iterable[str] = ()) -> str:
+class _NameFinder:
+    """`names_pattern` for thousands of names (every customer's): one alternation of them all
+    costs a try per name at every position of every comment (minutes on 20k comments). A name
+    can only match where its first word stands as a whole word, so each text is matched
+    against the alternation of just those names, in the same longest-first order: the same
+    matches, at a cost that grows with the text, not with the number of names."""
+
+    def __init__(self, names: tuple[str, ...]):
+        self.names = names
+        self.by_first_word: dict[str, list[int]] = {}
+        self.always: list[int] = []  # names without a word character
+        for index, name in enumerate(names):
+            first = _WORD.search(name)
+            if first is None:
+                self.always.append(index)
+            else:
+                self.by_first_word.setdefault(first.group(0).casefold(), []).append(index)
+
+    def sub(self, replacement: str, text: str) -> str:
+        found = set(self.always)
+        for word in {w.casefold() for w in _WORD.findall(text)}:
+            found.update(self.by_first_word.get(word, ()))
+        if not found:
+            return text
+        return _names_pattern(tuple(self.names[i] for i in sorted(found))).sub(replacement, text)
+
+
+def clean_for_clustering(text: str | None, *, names: Iterable[str] | _NameFinder = ()) -> str:
     """`text` without handles, URLs, e-mails, '#' marks and the given names; spaces collapsed."""
     if not text:
         return ""
@@ -61,16 +88,16 @@ def clean_for_clustering(text: str | None, *, names: Iterable[str] = ()) -> str:
     text = _HANDLE.sub(" ", text)
     text = _HASH.sub("", text)
     text = _REDACTED.sub(" ", text)
-    pattern = names if isinstance(names, re.Pattern) else names_pattern(names)
-    if pattern is not None:
-        text = pattern.sub(" ", text)
+    finder = names if isinstance(names, (re.Pattern, _NameFinder)) else names_pattern(names)
+    if finder is not None:
+        text = finder.sub(" ", text)
     return _SPACE.sub(" ", text).strip()
 
 
 def clean_many(texts: Iterable[str | None], *, names: Iterable[str] = ()) -> list[str]:
-    """`clean_for_clustering` over many texts, compiling the name pattern once."""
-    pattern = names_pattern(names)
-    return [clean_for_clustering(t, names=pattern if pattern is not None else ()) for t in texts]
+    """`clean_for_clustering` over many texts, indexing the names once."""
+    finder = _NameFinder(_normalise_names(names))
+    return [clean_for_clustering(t, names=finder) for t in texts]
 
 
 def name_words(names: Iterable[str]) -> set[str]:
