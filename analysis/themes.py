@@ -286,15 +286,24 @@ class ThemePipeline:
 
         # init="pca": spectral init on a clustered 5-D space often fails over to LOBPCG,
         # which alone took half a minute at 17k comments.
+        # n_epochs 100 on large corpora (UMAP's default is 200 above 10k rows): a picture,
+        # not the clustering; the layout is settled well before and this halves its cost.
         return UMAP(n_components=2, n_neighbors=max(2, min(15, n - 1)), min_dist=0.1,
                     metric="euclidean", init="pca", random_state=self.random_state,
-                    low_memory=True)
+                    low_memory=True, n_epochs=100 if n > 10_000 else None)
+
+
+_UMAP_EXACT_NEIGHBOURS_BELOW = 4096  # umap.umap_.nearest_neighbors: exact search below this
 
 
 def warm_up(pipeline: ThemePipeline | None = None) -> float:
     """Compile UMAP's and NN-descent's numba code now (seconds spent), e.g. in a background
-    thread when the app starts: the first fit in a process otherwise spends 30-90 s compiling
-    on a 2-core machine, and NUMBA_CACHE_DIR only caches part of it."""
+    thread when the app starts: the first fit in a process otherwise spends 1-2 minutes
+    compiling on a 2-core machine, and NUMBA_CACHE_DIR only caches part of it.
+
+    The sample is just above UMAP's 4,096 rows: below that UMAP finds neighbours exactly and
+    never touches NN-descent, whose compile is most of the cost of a real fit. Few epochs:
+    the layout code compiles on the first one."""
     import time
 
     pipeline = pipeline or ThemePipeline()
@@ -302,7 +311,8 @@ def warm_up(pipeline: ThemePipeline | None = None) -> float:
     rng = np.random.default_rng(0)
     dim = 384 if pipeline.embedder is None else int(
         np.asarray(pipeline.get_embedder().encode(["warm up"])).shape[1])
-    vectors = _normalise(rng.standard_normal((300, dim)).astype(np.float32))
+    n = _UMAP_EXACT_NEIGHBOURS_BELOW + 100
+    vectors = _normalise(rng.standard_normal((n, dim)).astype(np.float32))
     from sklearn.base import clone
 
     if pipeline.umap_model is not None:
@@ -310,11 +320,14 @@ def warm_up(pipeline: ThemePipeline | None = None) -> float:
     else:
         from umap import UMAP
 
-        reducer = UMAP(**{**pipeline.umap_params, "n_neighbors": pipeline._n_neighbors(300)})
+        reducer = UMAP(**{**pipeline.umap_params, "n_neighbors": pipeline._n_neighbors(n),
+                          "n_epochs": 5})
     reduced = np.asarray(reducer.fit_transform(vectors), dtype=np.float32)
     reducer.transform(vectors[:20])
     if reduced.shape[1] > 2:
-        mapper = pipeline.build_map_model(300)
+        mapper = pipeline.build_map_model(n)
+        if hasattr(mapper, "n_epochs"):
+            mapper.set_params(n_epochs=5)
         mapper.fit_transform(reduced)
         mapper.transform(reduced[:20])
     return time.perf_counter() - started
