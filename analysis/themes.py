@@ -145,7 +145,7 @@ class ThemePipeline:
     """Share of a comment's approximate topic distribution from which a secondary theme is
     added (at most `max_themes_per_comment` in all)."""
     max_themes_per_comment: int = 3
-    outlier_threshold: float = 0.3
+    outlier_threshold: float = 0.5
     """Outliers this similar to a topic join it; more join if needed to stay under
     `max_unthemed_share`."""
     max_unthemed_share: float = 0.10

@@ -34,28 +34,24 @@ REDACTION = re.compile(r"\b[X]{2,}(?:/[X]{2,})*\b|\{\$[\d,.]+\}")
 
 def copy_embeddings(source: Path, target_db, *, into_cache: bool) -> int:
     """Share computed vectors between bench runs: `--cache FILE` keeps an embeddings table.
-    Into the bench database before a run (into_cache False), back into FILE after (True)."""
-    import sqlite3
-
-    cache = sqlite3.connect(str(source))
-    cache.execute("CREATE TABLE IF NOT EXISTS embeddings (model TEXT NOT NULL, text_sha1 TEXT "
-                  "NOT NULL, dim INTEGER NOT NULL, vector BLOB NOT NULL, PRIMARY KEY (model, text_sha1))")
-    if into_cache:
-        rows = target_db.execute("SELECT model, text_sha1, dim, vector FROM embeddings").fetchall()
-        cache.executemany("INSERT OR IGNORE INTO embeddings VALUES (?, ?, ?, ?)", rows)
-        cache.commit()
-    else:
-        rows = cache.execute("SELECT model, text_sha1, dim, vector FROM embeddings").fetchall()
-        with store_write(target_db):
-            target_db.conn.executemany("INSERT OR IGNORE INTO embeddings VALUES (?, ?, ?, ?)", rows)
-    cache.close()
-    return len(rows)
-
-
-def store_write(db):
+    Into the bench database before a run (into_cache False), back into FILE after (True).
+    The cache is attached to the store's own connection: the store is opened one way only."""
     from analysis.store import write_transaction
 
-    return write_transaction(db)
+    target_db.execute("ATTACH DATABASE ? AS cache", [str(source)])
+    try:
+        target_db.execute("CREATE TABLE IF NOT EXISTS cache.embeddings (model TEXT NOT NULL, "
+                          "text_sha1 TEXT NOT NULL, dim INTEGER NOT NULL, vector BLOB NOT NULL, "
+                          "PRIMARY KEY (model, text_sha1))")
+        into, out_of = ("cache.embeddings", "main.embeddings") if into_cache else (
+            "main.embeddings", "cache.embeddings")
+        with write_transaction(target_db):
+            copied = target_db.execute(
+                f"INSERT OR IGNORE INTO {into} (model, text_sha1, dim, vector) "
+                f"SELECT model, text_sha1, dim, vector FROM {out_of}").rowcount
+    finally:
+        target_db.execute("DETACH DATABASE cache")
+    return copied
 
 
 def _scores(truth, predicted) -> dict:
