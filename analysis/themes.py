@@ -86,9 +86,19 @@ def default_min_cluster_size(n: int) -> int:
     truth (UMAP fixed, NMI after outlier reduction): at 4k comments n/150 gave 53 clusters and
     NMI 0.61, n/50 11 clusters and 0.70; at 17k n/290 (60) gave 107 clusters and 0.48, n/67
     (260) 10 clusters, NMI 0.62, ARI 0.57, and n/50 collapsed to 5. When a corpus has weak
-    density structure (CFPB complaints: one cluster at n/50), `refresh_themes` halves the
-    size until at least `min_themes` appear, reusing the UMAP projection."""
+    density structure (CFPB complaints: one theme of 96% at n/67), `refresh_themes` refits
+    once at `default_retry_min_cluster_size`, reusing the UMAP projection."""
     return max(min(10, max(3, n // 8)), round(n / 67))
+
+
+def default_retry_min_cluster_size(n: int) -> int:
+    """Size for the one refit after the corpus-scaled size collapsed: BERTopic's own 10, or
+    0.25% of a large corpus so a weakly structured 50k corpus still gives a readable list.
+    A collapse means the corpus has no coarse density structure, so a size in between sits on
+    the edge of the same collapse: on the CFPB complaints (2,827, 24 human issue labels),
+    halving 42 to 21 gave 24 themes and NMI 0.193 against the labels, 10 gave 48 themes and
+    NMI 0.214; the demo (coarse structure) never collapses at its own size."""
+    return max(10, n // 400)
 
 
 def tiny_min_cluster_size(n: int) -> int:
@@ -156,11 +166,14 @@ class ThemePipeline:
     """2-D projection for the theme map; None: UMAP(2) on the reduced embeddings."""
     random_state: int = 42
     min_themes: int = 3
-    """Fewer topics than this (on 500+ comments) means HDBSCAN merged everything: the fit is
-    retried with half the min_cluster_size (up to 3 times, UMAP reused)."""
-    retry_min_cluster_size: int = 10
-    """Those retries never go below this min_cluster_size (10 for the sentence model, whose
-    smallest theme worth naming it is; the tiny pipeline's hashing vectors need 5)."""
+    max_theme_share: float = 0.5
+    """Fewer topics than `min_themes`, or one holding more than `max_theme_share` of the
+    comments (on 500+ comments), means HDBSCAN merged everything: a theme that is most of
+    the corpus names nothing. The fit is then retried once at `retry_min_cluster_size`,
+    reusing the UMAP projection."""
+    retry_min_cluster_size: int | Callable[[int], int] = default_retry_min_cluster_size
+    """The size of that retry, a number or a function of the corpus size (the tiny
+    pipeline's hashing vectors need 5)."""
 
     @classmethod
     def tiny(cls, **overrides) -> ThemePipeline:
@@ -213,6 +226,8 @@ class ThemePipeline:
             "multi_theme_threshold": self.multi_theme_threshold,
             "outlier_threshold": self.outlier_threshold,
             "max_unthemed_share": self.max_unthemed_share,
+            "max_theme_share": self.max_theme_share,
+            "retry_min_cluster_size": int(self._value(self.retry_min_cluster_size, n)),
             "match_threshold": self.match_threshold,
             "duplicate_threshold": self.duplicate_threshold,
         }
@@ -876,6 +891,17 @@ def _topic_embeddings(topic_model) -> tuple[list[int], np.ndarray]:
     return topics, vectors[offset:offset + len(topics)]
 
 
+def _collapse(topics, topic_ids, pipeline: ThemePipeline) -> str | None:
+    """Why this clustering says nothing about the corpus, or None when it is usable."""
+    if len(topic_ids) < pipeline.min_themes:
+        return f"only {len(topic_ids)} theme(s)"
+    counts = np.bincount(np.asarray([t for t in topics if t != -1], dtype=int))
+    largest = counts.max() / len(topics) if len(counts) else 0.0
+    if largest > pipeline.max_theme_share:
+        return f"one theme holds {largest:.0%} of the comments"
+    return None
+
+
 def _reduce_outliers(topic_model, docs, topics, embeddings, pipeline, *,
                      unthemeable: int = 0) -> tuple[list[int], np.ndarray]:
     """BERTopic's embedding-strategy outlier reduction with a threshold lowered just enough
@@ -1176,18 +1202,18 @@ def _fit(db, pipeline: ThemePipeline, *, actor: str, at: str, report: _Progress,
         raise
     topic_ids, _ = _topic_embeddings(topic_model)
     mcs = int(pipeline.resolved(n)["min_cluster_size"])
-    retries = 0
-    floor = pipeline.retry_min_cluster_size
-    while (len(topic_ids) < pipeline.min_themes and n >= 500 and pipeline.cluster_model is None
-           and mcs > floor and retries < 3):
-        mcs, retries = max(floor, mcs // 2), retries + 1
-        report(0.6, f"only {len(topic_ids)} theme(s): refitting with min_cluster_size {mcs}")
-        smaller = dataclasses.replace(pipeline, min_cluster_size=mcs,
+    retry_mcs = int(pipeline._value(pipeline.retry_min_cluster_size, n))
+    collapse = _collapse(topics, topic_ids, pipeline)
+    retry_note = None
+    if collapse and n >= 500 and pipeline.cluster_model is None and mcs > retry_mcs:
+        retry_note = f"at min_cluster_size {mcs} {collapse}: refitted at {retry_mcs}"
+        report(0.6, f"{collapse}: refitting with min_cluster_size {retry_mcs}")
+        smaller = dataclasses.replace(pipeline, min_cluster_size=retry_mcs,
                                       umap_model=_Prefitted(topic_model.umap_model, vectors))
         topic_model = smaller.build(n, seeds=seed_labels, stop_words=stop_words)
         topics, probs = topic_model.fit_transform(docs, embeddings=vectors.copy())
         topic_ids, _ = _topic_embeddings(topic_model)
-        pipeline = dataclasses.replace(pipeline, min_cluster_size=mcs)
+        pipeline = dataclasses.replace(pipeline, min_cluster_size=retry_mcs)
     if not topic_ids:
         return RefreshResult(None, False, n, 0, 0, 1.0,
                              f"No distinct themes found in {n:,} comments; nothing was fitted "
@@ -1248,8 +1274,9 @@ def _fit(db, pipeline: ThemePipeline, *, actor: str, at: str, report: _Progress,
         _model_cache.clear()
         _model_cache[(str(folder.resolve()), params["model_sha256"])] = LoadedModel(
             model_row["id"], version, topic_model, map_model, params, topic_to_theme)
-    if reason:
-        result.message = f"{result.message} ({reason})"
+    for note in (retry_note, reason):
+        if note:
+            result.message = f"{result.message} ({note})"
     return result
 
 
@@ -1538,5 +1565,5 @@ def themed_share(db: sqlite_utils.Database) -> float:
 
 __all__ = [
     "ThemePipeline", "RefreshResult", "refresh_themes", "start_refresh_job", "job_status",
-    "running_job", "describe_job", "JobAlreadyRunning", "JobInterrupted", "wait_for_job", "load_active_model", "warm_up", "auto_name", "default_min_cluster_size", "themed_share",
+    "running_job", "describe_job", "JobAlreadyRunning", "JobInterrupted", "wait_for_job", "load_active_model", "warm_up", "auto_name", "default_min_cluster_size", "default_retry_min_cluster_size", "themed_share",
 ]

@@ -10,8 +10,10 @@
 
 Both pipelines see the same cleaned texts and the same cached all-MiniLM-L6-v2 embeddings;
 "default" is `BERTopic(embedding_model=<same embedder>)` with every other setting default.
-Prints human lines, then last one JSON object. Target: ours beats default on NMI, and leaves
-at most 10% unthemed.
+Its UMAP is unseeded, so its scores move from run to run: it is fitted `--default-runs`
+times (3) and ours must beat the best of them. Ours is seeded, hence one run.
+Prints human lines, then last one JSON object. Target: ours beats default on NMI and ARI,
+and leaves at most 10% unthemed.
 """
 
 from __future__ import annotations
@@ -23,12 +25,14 @@ import re
 import sys
 import tempfile
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 CFPB = Path("/work/shared/data/cfpb_complaints_sample.csv")
+DEMO_CLOCK = datetime(2026, 11, 23, 12, tzinfo=timezone.utc)
 REDACTION = re.compile(r"\b[X]{2,}(?:/[X]{2,})*\b|\{\$[\d,.]+\}")
 
 
@@ -76,7 +80,7 @@ def _ours(db) -> dict[int, int]:
         "SELECT feedback_id, theme_id FROM theme_assignments WHERE is_primary = 1").fetchall())
 
 
-def _evaluate(db, label_of: dict[int, str], name: str, embedder) -> dict:
+def _evaluate(db, label_of: dict[int, str], name: str, embedder, default_runs_wanted: int) -> dict:
     """Fit ours (default pipeline) and default BERTopic on the same texts and vectors."""
     from analysis import embeddings, themes
 
@@ -86,28 +90,34 @@ def _evaluate(db, label_of: dict[int, str], name: str, embedder) -> dict:
     ours = _ours(db)
     ids, docs, _ = themes._corpus(db, only_new=False)
     vectors = embeddings.embed_texts(db, docs, embedder)
-    started = time.perf_counter()
-    default_topics = _default_bertopic(docs, vectors, embedder)
-    default_s = time.perf_counter() - started
-    default = dict(zip(ids, default_topics))
     scored = [i for i in ids if i in label_of]
     truth = [label_of[i] for i in scored]
     ours_scores = _scores(truth, [ours.get(i, -1) for i in scored])
-    default_scores = _scores(truth, [default[i] for i in scored])
+    default_runs = []
+    for _ in range(default_runs_wanted):
+        started = time.perf_counter()
+        default_topics = _default_bertopic(docs, vectors, embedder)
+        default = dict(zip(ids, default_topics))
+        default_runs.append({
+            **_scores(truth, [default[i] for i in scored]),
+            "n_themes": len(set(default_topics) - {-1}),
+            "unthemed_share": round(sum(t == -1 for t in default_topics) / len(ids), 4),
+            "fit_s": round(time.perf_counter() - started, 1)})
+    best = {"nmi": max(r["nmi"] for r in default_runs), "ari": max(r["ari"] for r in default_runs)}
     out = {
         "n_scored": len(scored),
         "ours": {**ours_scores, "n_themes": result.n_themes,
                  "unthemed_share": round(result.unthemed_share, 4), "fit_s": round(ours_s, 1)},
-        "default": {**default_scores, "n_themes": len(set(default_topics) - {-1}),
-                    "unthemed_share": round(sum(t == -1 for t in default_topics) / len(ids), 4),
-                    "fit_s": round(default_s, 1)},
+        "default_runs": default_runs,
+        "default_best": best,
+        "ours_beats_default": ours_scores["nmi"] > best["nmi"] and ours_scores["ari"] > best["ari"],
     }
     print(f"{name}: {len(scored):,} comments scored; ours NMI {ours_scores['nmi']:.3f} "
           f"ARI {ours_scores['ari']:.3f} with {result.n_themes} themes, "
-          f"{result.unthemed_share:.1%} unthemed ({ours_s:.0f}s) | default BERTopic NMI "
-          f"{default_scores['nmi']:.3f} ARI {default_scores['ari']:.3f} with "
-          f"{out['default']['n_themes']} themes, {out['default']['unthemed_share']:.1%} "
-          f"unthemed ({default_s:.0f}s)")
+          f"{result.unthemed_share:.1%} unthemed ({ours_s:.0f}s)")
+    for run in default_runs:
+        print(f"  default BERTopic NMI {run['nmi']:.3f} ARI {run['ari']:.3f} with "
+              f"{run['n_themes']} themes, {run['unthemed_share']:.1%} unthemed ({run['fit_s']:.0f}s)")
     names = [r[0] for r in db.execute(
         "SELECT t.name FROM themes t JOIN theme_assignments a ON a.theme_id = t.id "
         "WHERE a.is_primary = 1 GROUP BY t.id ORDER BY COUNT(*) DESC LIMIT 8")]
@@ -115,26 +125,29 @@ def _evaluate(db, label_of: dict[int, str], name: str, embedder) -> dict:
     return out
 
 
-def demo_part(tmp: Path, rows: int, seed: int, embedder, cache: Path | None = None) -> dict:
+def demo_part(tmp: Path, rows: int, seed: int, embedder, cache: Path | None = None,
+              default_runs: int = 3) -> dict:
     from analysis import demo, store
 
     db = store.connect(tmp / "demo.db")
     if cache is not None:
         copy_embeddings(cache, db, into_cache=False)
-    result = demo.generate_demo(db, rows=rows, seed=seed, actor="bench")
+    # A fixed clock: the demo's dates, and so its texts, follow the clock; the figures must
+    # not move with the day the bench runs.
+    result = demo.generate_demo(db, rows=rows, seed=seed, actor="bench", now=DEMO_CLOCK)
     truth = {r["external_id"]: r["themes"] for r in result.truth["rows"]}
     label_of = {}
     for fid, external_id in db.execute("SELECT id, external_id FROM feedback"):
         themes_ = truth.get(external_id) or []
         if len(themes_) == 1:
             label_of[fid] = themes_[0]
-    out = _evaluate(db, label_of, "demo truth", embedder)
+    out = _evaluate(db, label_of, "demo truth", embedder, default_runs)
     if cache is not None:
         copy_embeddings(cache, db, into_cache=True)
     return out
 
 
-def cfpb_part(tmp: Path, embedder, cache: Path | None = None) -> dict:
+def cfpb_part(tmp: Path, embedder, cache: Path | None = None, default_runs: int = 3) -> dict:
     import pandas as pd
 
     from analysis import feedback, store
@@ -157,7 +170,7 @@ def cfpb_part(tmp: Path, embedder, cache: Path | None = None) -> dict:
     issue_of_ext = {r["external_id"]: r["label"] for r in records}
     label_of = {fid: issue_of_ext[ext] for fid, ext in db.execute(
         "SELECT id, external_id FROM feedback")}
-    out = _evaluate(db, label_of, "CFPB issues", embedder)
+    out = _evaluate(db, label_of, "CFPB issues", embedder, default_runs)
     if cache is not None:
         copy_embeddings(cache, db, into_cache=True)
     return out
@@ -168,6 +181,9 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=20000)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--skip-cfpb", action="store_true")
+    parser.add_argument("--skip-demo", action="store_true")
+    parser.add_argument("--default-runs", type=int, default=3,
+                        help="fits of the (unseeded) default BERTopic per corpus")
     parser.add_argument("--cache", type=Path, default=None,
                         help="SQLite file keeping embeddings between bench runs")
     args = parser.parse_args()
@@ -178,14 +194,17 @@ def main() -> None:
         from analysis import embeddings
 
         embedder = embeddings.default_embedder()
-        figures = {"rows": args.rows, "demo": demo_part(tmp, args.rows, args.seed, embedder,
-                                                        args.cache)}
+        figures = {"rows": args.rows}
+        if not args.skip_demo:
+            figures["demo"] = demo_part(tmp, args.rows, args.seed, embedder, args.cache,
+                                        args.default_runs)
         if not args.skip_cfpb and CFPB.exists():
-            figures["cfpb"] = cfpb_part(tmp, embedder, args.cache)
+            figures["cfpb"] = cfpb_part(tmp, embedder, args.cache, args.default_runs)
     parts = [v for k, v in figures.items() if isinstance(v, dict)]
-    figures["ours_beats_default"] = all(p["ours"]["nmi"] > p["default"]["nmi"] for p in parts)
+    figures["ours_beats_default"] = all(p["ours_beats_default"] for p in parts)
     figures["unthemed_ok"] = all(p["ours"]["unthemed_share"] <= 0.10 for p in parts)
-    print(f"ours beats default BERTopic on NMI: {figures['ours_beats_default']}; "
+    print(f"ours beats the best default BERTopic run on NMI and ARI: "
+          f"{figures['ours_beats_default']}; "
           f"unthemed <= 10%: {figures['unthemed_ok']}")
     print(json.dumps(figures, sort_keys=True))
 

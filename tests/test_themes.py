@@ -388,7 +388,7 @@ def test_missing_saved_model_leads_to_a_refit_not_a_crash(corpus_db):
     assert result.refit and "could not be used" in result.message
 
 
-def test_too_large_min_cluster_size_is_halved_until_themes_appear(db):
+def test_too_large_min_cluster_size_is_retried_at_the_retry_size(db):
     insert(db, make_comments(n_per=150))
     pipeline = tiny(min_cluster_size=500)
     result = themes.refresh_themes(db, pipeline=pipeline, actor="test")
@@ -701,3 +701,41 @@ def test_a_job_declared_dead_while_running_writes_nothing(corpus_db, db_path, tm
     assert row["message"].startswith("interrupted: no heartbeat since")
     # The slot is free again.
     assert themes.refresh_themes(db, pipeline=tiny(), refit=True, actor="test").refit
+
+
+class BlobEmbedder:
+    """Each comment's vector is its subject's centre plus fixed noise: clusters known exactly."""
+
+    name = "blobs-8"
+    subjects = ("alpha", "bravo", "charlie", "delta")
+
+    def encode(self, texts):
+        out = np.zeros((len(texts), 8), dtype=np.float32)
+        for i, text in enumerate(texts):
+            subject = text.split()[0]
+            rng = np.random.default_rng(int(text.split()[-1]))
+            out[i, self.subjects.index(subject)] = 10.0
+            out[i] += rng.normal(0, 0.5, 8)
+        return out
+
+
+@pytest.mark.parametrize("max_share, expected_size", [(0.5, 20), (1.0, 90)])
+def test_a_theme_holding_most_comments_triggers_the_finer_refit(db, max_share, expected_size):
+    """57% of the comments in one theme names nothing: refit at the retry size (unless the
+    share limit is lifted, which proves the share alone caused it)."""
+    from sklearn.decomposition import PCA
+
+    sizes = {"alpha": 400, "bravo": 100, "charlie": 100, "delta": 100}
+    rows = [{"comment": f"{subject} comment number {i}"}
+            for subject, size in sizes.items() for i in range(size)]
+    for i, row in enumerate(rows):
+        row["comment"] = f"{row['comment']} {i}"
+    insert(db, rows)
+    pipeline = tiny(embedder=BlobEmbedder(), umap_model=PCA(n_components=5, random_state=0),
+                    min_cluster_size=90, min_samples=10, retry_min_cluster_size=20,
+                    max_theme_share=max_share)
+    result = themes.refresh_themes(db, pipeline=pipeline, actor="test")
+    assert result.n_themes >= 4, result.message
+    params = json.loads(db.execute("SELECT params FROM theme_models").fetchone()[0])
+    assert params["min_cluster_size"] == expected_size
+    assert ("refitted at 20" in result.message) == (expected_size == 20), result.message
