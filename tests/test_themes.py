@@ -431,8 +431,15 @@ def test_auto_name_skips_bigrams_that_say_one_word_twice():
 
 def test_min_cluster_size_scales_with_corpus():
     assert themes.default_min_cluster_size(300) == 10
-    assert themes.default_min_cluster_size(50_000) == 746
+    assert themes.default_min_cluster_size(17_373) == 259
     assert 3 <= themes.default_min_cluster_size(40) <= 10
+
+
+def test_min_cluster_size_grows_with_the_square_root_beyond_20k():
+    at_20k = themes.default_min_cluster_size(20_000)
+    assert themes.default_min_cluster_size(20_001) == at_20k  # no jump where the rules meet
+    assert abs(themes.default_min_cluster_size(80_000) - 2 * at_20k) <= 1  # 4x corpus, 2x size
+    assert themes.default_min_cluster_size(50_000) < 50_000 / 67
 
 
 @pytest.mark.model
