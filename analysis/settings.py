@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -36,6 +37,13 @@ class Settings:
     taken as dead and marked failed, so another can start. `CLOSELOOP_JOB_STALE_SECONDS`,
     default 300: jobs beat every 30 s or faster, so five minutes also absorbs a busy store
     and some clock skew between machines."""
+    earliest_date: date
+    """Feedback dated before this day is rejected as implausible (a typo, a default date
+    like 1900-01-01, a mangled epoch). `CLOSELOOP_EARLIEST_DATE`, default 2000-01-01.
+    Dates more than a day in the future are always rejected."""
+    max_upload_bytes: int
+    """Largest file the Import page reads. `CLOSELOOP_MAX_UPLOAD_MB`, default 200 (the size
+    Streamlit's uploader accepts by default)."""
 
 
 def get_settings() -> Settings:
@@ -53,7 +61,19 @@ def get_settings() -> Settings:
         actor=env.get("CLOSELOOP_ACTOR", "system"),
         timezone=env.get("CLOSELOOP_TZ", "UTC"),
         job_stale_after_s=_positive_int(env, "CLOSELOOP_JOB_STALE_SECONDS", 300),
+        earliest_date=_date(env, "CLOSELOOP_EARLIEST_DATE", date(2000, 1, 1)),
+        max_upload_bytes=_positive_int(env, "CLOSELOOP_MAX_UPLOAD_MB", 200) * 1024 * 1024,
     )
+
+
+def _date(env, name: str, default: date) -> date:
+    raw = (env.get(name) or "").strip()
+    if not raw:
+        return default
+    try:
+        return date.fromisoformat(raw)
+    except ValueError:
+        raise ValueError(f"{name} must be a date as YYYY-MM-DD, got {raw[:40]!r}") from None
 
 
 def _positive_int(env, name: str, default: int) -> int:
@@ -65,7 +85,7 @@ def _positive_int(env, name: str, default: int) -> int:
     except ValueError:
         value = 0
     if value <= 0:
-        raise ValueError(f"{name} must be a whole number of seconds above 0, got {raw!r}")
+        raise ValueError(f"{name} must be a whole number above 0, got {raw[:40]!r}")
     return value
 
 

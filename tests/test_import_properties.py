@@ -203,13 +203,13 @@ def test_a_write_that_fails_midway_leaves_no_half_batch(db, tmp_path, monkeypatc
     rows = [[f"2025-01-{i % 28 + 1:02d}", f"id{i}", f"comment {i}"] for i in range(500)]
     path = tmp_path / "midway.csv"
     path.write_bytes(csv_bytes(["received_at", "id", "comment"], rows + [["bad date", "x", "y"]]))
-    real_insert = ingest.insert_feedback_columns
+    real_insert = ingest.importing.insert_feedback_columns
 
     def insert_then_fail(*args, **kwargs):
         real_insert(*args, **kwargs)  # rows are written inside the transaction...
         raise RuntimeError("disk full")  # ...then the writer dies before the commit
 
-    monkeypatch.setattr(ingest, "insert_feedback_columns", insert_then_fail)
+    monkeypatch.setattr(ingest.importing, "insert_feedback_columns", insert_then_fail)
     before = counts(db)
     revision = store.revision(db)
     with pytest.raises(RuntimeError, match="disk full"):

@@ -298,7 +298,7 @@ def test_crash_mid_import_leaves_the_store_as_before(db, tmp_path, monkeypatch):
         feedback.insert_feedback_columns(database, half, **kwargs)
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr(ingest, "insert_feedback_columns", half_then_crash)
+    monkeypatch.setattr(ingest.importing, "insert_feedback_columns", half_then_crash)
     big = write(tmp_path, "big.csv", "Date,Comment\n" + "".join(
         f"2024-03-05,comment {i}\n" for i in range(50)) + "bad date,x\n")
     with pytest.raises(RuntimeError):
@@ -587,10 +587,10 @@ def test_blank_lines_are_skipped_and_quoted_newlines_kept(tmp_path):
 def test_fast_and_row_by_row_csv_readers_agree(monkeypatch):
     text = (DATA / "cfpb_sample.csv").read_text(encoding="utf-8")
     text += '07/01/23,x,,,,"multi\r\nline ""quoted""",,Company,ST,,,,Web,,,,,999\r\n'
-    fast = ingest._read_csv(text, "cfpb.csv")
+    fast = ingest.reading._read_csv(text, "cfpb.csv")
     assert ingest.READ_ERROR not in fast
-    monkeypatch.setattr(ingest, "_read_csv_arrow", lambda *a: None)
-    slow = ingest._read_csv(text, "cfpb.csv")
+    monkeypatch.setattr(ingest.reading, "_read_csv_arrow", lambda *a: None)
+    slow = ingest.reading._read_csv(text, "cfpb.csv")
     assert fast.equals(slow)
     assert fast.iloc[-1]["Consumer complaint narrative"] == 'multi\r\nline "quoted"'
     assert len(fast) == 401
