@@ -10,12 +10,14 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import itertools
+import json
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 
 import sqlite_utils
 
+from analysis.messages import excerpt
 from analysis.store import to_iso, utcnow
 
 FEEDBACK_FIELDS = (
@@ -23,6 +25,9 @@ FEEDBACK_FIELDS = (
     "customer_id", "customer_name", "customer_email", "score_type", "score", "comment",
 )
 SCORE_SCALES = {"nps": (0, 10), "csat": (1, 5), "ces": (1, 7), "rating": (1, 5)}
+SCORE_STEPS = {"nps": 1.0, "csat": 1.0, "ces": 1.0, "rating": 0.5}
+"""The finest value each scale has: survey answers are whole points; review sites show
+half stars, so ratings may be halves."""
 
 _SPACE = re.compile(r"\s+")
 
@@ -216,3 +221,83 @@ def _indexes_in_bulk(db: sqlite_utils.Database, new_rows: int, *,
         if db.conn.in_transaction:  # see _fts_in_bulk
             for _, sql in indexes:
                 db.execute(sql)  # the text SQLite kept: recreates the index exactly
+
+
+# ----------------------------------------------------------------- stored rows that break the rules
+
+STORED_DATE_SHAPE = "[0-9][0-9][0-9][0-9]-[01][0-9]-[0-3][0-9]T[0-2][0-9]:[0-5][0-9]:[0-5][0-9]Z"
+"""The shape of `feedback.received_at` as a GLOB pattern (a shape, not yet a real date)."""
+
+
+def valid_date_sql(column: str = "f.received_at") -> str:
+    """SQL, true where `column` holds a real UTC moment in the store's one format.
+
+    julianday() reads the text and strftime() writes it back: only a real calendar moment
+    (no 30 February, no hour 24, no five-digit year) comes back unchanged. Readers skip
+    other values instead of handing them to a date parser that would raise.
+    """
+    return (f"(COALESCE(strftime('%Y-%m-%dT%H:%M:%SZ', julianday({column})) = {column}, 0)"
+            f" AND {column} >= '0001')")
+
+
+def _off_step_sql(column: str = "f") -> str:
+    return " OR ".join(
+        f"({column}.score_type = '{name}' AND {column}.score / {step} "
+        f"!= CAST({column}.score / {step} AS INTEGER))"
+        for name, step in SCORE_STEPS.items())
+
+
+def implausible_rows_sql(earliest: str, latest: str) -> tuple[str, list]:
+    """WHERE clause (feedback aliased f) for rows the importer would reject today: a date
+    that is no real moment or lies outside [earliest, latest] (UTC ISO strings), or a score
+    between the steps of its scale. Stores written before those checks may hold some."""
+    return (f"(NOT {valid_date_sql()} OR f.received_at < ? OR f.received_at > ? "
+            f"OR {_off_step_sql()})", [earliest, latest])
+
+
+def why_implausible(row: Mapping, *, valid_date: bool, earliest: str, latest: str) -> str:
+    """The reason a row matched implausible_rows_sql, worded for the rejects table.
+    `valid_date`: what valid_date_sql said of the row's date."""
+    when = row["received_at"]
+    if not valid_date:
+        return f"the stored date {excerpt(str(when))} is not a real UTC date and time"
+    if when < earliest:
+        return (f"the stored date {when} is before {earliest[:10]}, the earliest plausible "
+                "date (setting CLOSELOOP_EARLIEST_DATE)")
+    if when > latest:
+        return f"the stored date {when} is in the future (later than {latest})"
+    return f"the stored score {row['score']:g} is between the steps of the {row['score_type']} scale"
+
+
+def reject_stored_implausible_rows(db: sqlite_utils.Database, *, earliest: str, latest: str,
+                                   actor: str, now: datetime, reason_suffix: str = "") -> int:
+    """Move stored rows that break today's import rules to the rejects, with their reason.
+
+    Nothing is dropped without a trace: the rejects get a batch of their own, each row's
+    every column as JSON and its reason; the feedback rows (and, by cascade, their
+    sentiment and themes) go. Call inside a write transaction. Returns how many moved.
+    """
+    where, params = implausible_rows_sql(earliest, latest)
+    cursor = db.execute(f"SELECT f.*, {valid_date_sql()} AS _valid_date FROM feedback f "
+                        f"WHERE {where} ORDER BY f.id", params)
+    names = [d[0] for d in cursor.description]
+    rows = [dict(zip(names, r)) for r in cursor.fetchall()]
+    if not rows:
+        return 0
+    at = to_iso(now)
+    batch_id = db.execute(
+        "INSERT INTO import_batches (file_name, source, mapping, started_at, finished_at, "
+        "rows_read, rejected, actor) VALUES (?, 'store check', '{}', ?, ?, ?, ?, ?)",
+        ["(rows already stored)", at, at, len(rows), len(rows), actor]).lastrowid
+    rejects = []
+    for number, row in enumerate(rows, start=1):
+        valid = bool(row.pop("_valid_date"))
+        reason = why_implausible(row, valid_date=valid, earliest=earliest, latest=latest)
+        field = "received_at" if not valid or not earliest <= row["received_at"] <= latest \
+            else "score"
+        rejects.append((batch_id, number, field, reason + reason_suffix,
+                        json.dumps(row, ensure_ascii=False, default=str)))
+    db.conn.executemany("INSERT INTO import_rejects (batch_id, row_number, field, reason, raw) "
+                        "VALUES (?, ?, ?, ?, ?)", rejects)
+    db.conn.executemany("DELETE FROM feedback WHERE id = ?", [(r["id"],) for r in rows])
+    return len(rows)

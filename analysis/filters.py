@@ -13,6 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from datetime import date, timedelta
 
+from analysis.feedback import STORED_DATE_SHAPE, valid_date_sql
+
 NPS_GROUPS = ("promoters", "passives", "detractors")
 _NPS_GROUP_SQL = {
     "promoters": "(f.score_type = 'nps' AND f.score >= 9)",
@@ -47,7 +49,10 @@ class Filters:
     nps_groups: tuple[str, ...] = field(default_factory=tuple)
 
     def where_sql(self, *, with_dates: bool = True) -> tuple[str, list]:
-        clauses: list[str] = []
+        # Always: a stored date of another shape (a five-digit year, text written by hand)
+        # sorts wrongly as text and breaks date parsers. A GLOB costs next to nothing; the
+        # full calendar check (feedback.valid_date_sql) is kept for where it pays.
+        clauses: list[str] = [f"f.received_at GLOB '{STORED_DATE_SHAPE}'"]
         params: list = []
         if with_dates and self.start:
             clauses.append("f.received_at >= ?")
@@ -62,7 +67,7 @@ class Filters:
                 params.extend(values)
         if self.nps_groups:
             clauses.append("(" + " OR ".join(_NPS_GROUP_SQL[g] for g in self.nps_groups) + ")")
-        return (" AND ".join(clauses) or "1 = 1"), params
+        return " AND ".join(clauses), params
 
     def previous_period(self) -> Filters | None:
         """The same filters over the equally long period just before this one."""
@@ -125,8 +130,17 @@ def filter_options(db) -> dict[str, list[str]]:
 
 
 def date_bounds(db) -> tuple[date, date] | None:
-    """First and last day with feedback, or None on an empty store."""
-    row = db.execute("SELECT MIN(received_at), MAX(received_at) FROM feedback").fetchone()
-    if not row or row[0] is None:
+    """First and last day with feedback, or None on an empty store.
+
+    Only dates the pages can read count: a stored value that is no real moment (written
+    by hand, or by a version before the importer checked) must not take every page down.
+    Ordered scans of the date index, stopping at the first valid row at either end.
+    """
+    valid = valid_date_sql("received_at")
+    first = db.execute(f"SELECT received_at FROM feedback WHERE {valid} "
+                       "ORDER BY received_at LIMIT 1").fetchone()
+    if first is None:
         return None
-    return date.fromisoformat(row[0][:10]), date.fromisoformat(row[1][:10])
+    last = db.execute(f"SELECT received_at FROM feedback WHERE {valid} "
+                      "ORDER BY received_at DESC LIMIT 1").fetchone()
+    return date.fromisoformat(first[0][:10]), date.fromisoformat(last[0][:10])

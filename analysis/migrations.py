@@ -270,3 +270,24 @@ def m004_job_heartbeats(db):
         """UPDATE jobs SET heartbeat_at = COALESCE(finished_at, started_at)""",
         """CREATE INDEX idx_jobs_running ON jobs(kind, status)""",
     ])
+
+
+@closeloop()
+def m005_reject_implausible_stored_rows(db):
+    # Before the importer checked dates and score steps, a row dated 9999-12-31T23:00-05:00
+    # was stored as year 10000 and broke every page. Such rows move to the rejects with
+    # their reason (a batch named "(rows already stored)"), by the same rule the importer
+    # applies now. Imported here, not at the top: feedback imports the store, which
+    # imports this module.
+    from datetime import datetime, timedelta, timezone
+
+    from analysis.feedback import reject_stored_implausible_rows
+    from analysis.settings import get_settings
+    from analysis.store import to_iso
+
+    now = datetime.now(timezone.utc)
+    reject_stored_implausible_rows(
+        db, earliest=f"{get_settings().earliest_date.isoformat()}T00:00:00Z",
+        latest=to_iso(now + timedelta(days=1)),
+        actor="migration m005", now=now,
+        reason_suffix=" (found in the store by migration m005)")

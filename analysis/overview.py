@@ -115,6 +115,8 @@ def volume_and_nps_over_time(db: sqlite_utils.Database, filters: Filters, freq: 
     ).fetchall()
     records = []
     for row in rows:
+        if pd.isna(pd.to_datetime(row[0], errors="coerce")):
+            continue  # a stored date that is no real day (30 February): not a period
         promoters, passives, detractors = (row[1] or 0), (row[2] or 0), (row[3] or 0)
         estimate = metrics.nps_from_counts(promoters, passives, detractors)
         records.append({

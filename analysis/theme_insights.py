@@ -34,6 +34,7 @@ import sqlite_utils
 from scipy import stats
 
 from analysis import metrics, store
+from analysis.feedback import valid_date_sql
 from analysis.filters import Filters
 
 DEFAULT_WINDOW_DAYS = 28
@@ -84,8 +85,8 @@ def comparison_period(db: sqlite_utils.Database, filters: Filters, *,
         end = now.date()
     else:
         where, params = filters.where_sql(with_dates=False)
-        latest = db.execute(f"SELECT MAX(f.received_at) FROM feedback f WHERE {where}",
-                            params).fetchone()[0]
+        latest = db.execute(f"SELECT MAX(f.received_at) FROM feedback f WHERE {where} "
+                            f"AND {valid_date_sql()}", params).fetchone()[0]
         end = date.fromisoformat(latest[:10]) if latest else date.today()
     start = filters.start if filters.start and filters.start <= end else \
         end - timedelta(days=DEFAULT_WINDOW_DAYS - 1)
@@ -393,6 +394,8 @@ def theme_share_over_time(db: sqlite_utils.Database, filters: Filters, theme_id:
         FROM feedback f WHERE {where} GROUP BY 1 ORDER BY 1""", cparams + params).fetchall()
     records = []
     for period, n, mentions in rows:
+        if pd.isna(pd.to_datetime(period, errors="coerce")):
+            continue  # a stored date that is no real day (30 February): not a period
         share = metrics.share_from_counts("Share %", mentions or 0, n)
         records.append({"period": date.fromisoformat(period), "n": n, "mentions": mentions or 0,
                         "share_pct": share.value, "ci_low": share.ci_low,
@@ -479,7 +482,8 @@ def theme_comments(db: sqlite_utils.Database, filters: Filters, theme_id: int | 
         WHERE {where} ORDER BY {order_sql} LIMIT ? OFFSET ?""",
         jparams + params + [int(limit), int(offset)])
     frame = pd.DataFrame(rows, columns=COMMENT_COLUMNS)
-    frame["received_at"] = pd.to_datetime(frame["received_at"], utc=True)
+    # A stored date that is no real moment shows as empty (NaT), not as a page error.
+    frame["received_at"] = pd.to_datetime(frame["received_at"], utc=True, errors="coerce")
     return frame
 
 
@@ -941,7 +945,8 @@ def audit_sample(db: sqlite_utils.Database, theme_id: int, *, limit: int = 20) -
         ORDER BY (f.id * 2654435761) % 4294967296, f.id LIMIT ?""",
         [int(theme_id), int(limit)]).fetchall()
     frame = pd.DataFrame(rows, columns=AUDIT_COLUMNS)
-    frame["received_at"] = pd.to_datetime(frame["received_at"], utc=True)
+    # A stored date that is no real moment shows as empty (NaT), not as a page error.
+    frame["received_at"] = pd.to_datetime(frame["received_at"], utc=True, errors="coerce")
     return frame
 
 

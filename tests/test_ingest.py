@@ -14,7 +14,7 @@ from analysis import feedback, ingest, store
 from analysis.cli import cli
 
 DATA = Path(__file__).resolve().parent / "data"
-NOW = datetime(2024, 6, 1, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2025, 6, 1, 12, 0, tzinfo=timezone.utc)
 
 
 def write(tmp_path, name, text, encoding="utf-8"):
@@ -283,7 +283,7 @@ def test_batch_row_records_counts_mapping_hash_and_actor(db, tmp_path):
     assert len(batch["file_sha256"]) == 64
     assert (batch["rows_read"], batch["imported"], batch["duplicates"], batch["rejected"]) == (
         2, 1, 0, 1)
-    assert batch["started_at"] == batch["finished_at"] == "2024-06-01T12:00:00Z"
+    assert batch["started_at"] == batch["finished_at"] == "2025-06-01T12:00:00Z"
     row = feedback_rows(db)[0]
     assert (row["import_batch"], row["created_by"], row["source"]) == (result.batch_id, "ana", "b")
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -14,6 +14,7 @@ from dateutil import parser as dateutil_parser
 from pandas.tseries.api import guess_datetime_format
 
 from analysis import store
+from analysis.messages import excerpt
 from analysis.settings import get_settings
 
 # Patterns for whole columns are strings, not compiled: pandas hands a string to Arrow's
@@ -81,9 +82,15 @@ def _candidate_formats(shape: str, sample: list[str], day_first: bool) -> list[s
     slashed = (_DAY_FIRST + _MONTH_FIRST) if day_first else (_MONTH_FIRST + _DAY_FIRST)
     out = []
     for fmt in [g for g in guessed if g] + list(slashed) + list(_OTHER_FORMATS):
-        if fmt not in out:
+        if fmt not in out and _reads_whole_date(fmt):
             out.append(fmt)
     return out
+
+
+def _reads_whole_date(fmt: str) -> bool:
+    """A format that reads "%Y" or "%Y-%m" would date "2024" to its first of January."""
+    return (("%d" in fmt or "%j" in fmt) and any(m in fmt for m in ("%m", "%b", "%B"))
+            and ("%Y" in fmt or "%y" in fmt))
 
 
 def _fallback_parse(value: str, tz: ZoneInfo, day_first: bool) -> datetime | None:
@@ -97,8 +104,25 @@ def _fallback_parse(value: str, tz: ZoneInfo, day_first: bool) -> datetime | Non
     if first.date() != second.date():
         return None
     if first.tzinfo is None:
-        first = first.replace(tzinfo=tz)
+        return first.replace(tzinfo=tz)
+    offset = first.utcoffset()
+    if offset is None or abs(offset) > MAX_UTC_OFFSET:
+        return None
     return first
+
+
+MAX_UTC_OFFSET = timedelta(hours=14)
+"""The widest offset any time zone uses (Kiribati, UTC+14; the other end is UTC-12)."""
+
+# Arrow regex patterns (see the note at the top). A trailing UTC offset after a time of day,
+# as ISO 8601, RFC 2822 and most exports write it, and the offsets that can be real.
+_HAS_OFFSET = (r"[0-9]:[0-9]{2}(?::[0-9]{2}(?:[.,][0-9]+)?)?[ \t]*(?:[Gg][Mm][Tt]|[Uu][Tt][Cc])?"
+               r"[ \t]*[+-][0-9]{2}(?::?[0-9]{2})?[ \t]*$")
+_REAL_OFFSET = r"[+-](?:(?:0[0-9]|1[0-3])(?::?[0-5][0-9])?|14(?::?00)?)[ \t]*$"
+# A year alone, or a year and month without a day ("2024", "2024-03", "03/2024", "Mar 2024").
+_PARTIAL = (r"^(?:[0-9]{4}(?:[-/.][0-9]{1,2})?|[0-9]{1,2}[-/.][0-9]{4}|"
+            r"[A-Za-z]{3,9}\.?,?[ \t]+[0-9]{4})$")
+_OFFSET_PARTS = re.compile(r"([+-])([0-9]{2}):?([0-9]{2})?\s*$")
 
 
 def parse_dates(values, *, tz: str | None = None) -> list[str | None]:
@@ -106,20 +130,87 @@ def parse_dates(values, *, tz: str | None = None) -> list[str | None]:
 
     Vectorised: each distinct value is parsed once; values are grouped by shape (digits and
     letters blurred) and each group is read with one format; only values that no format
-    reads go through dateutil one by one.
+    reads go through dateutil one by one. A value without a day (a year or a month alone)
+    or with a UTC offset beyond +-14 hours is unreadable: guessing its day, or its moment,
+    would store a date nobody gave.
     """
-    return _parse_dates_array(values, tz=tz).tolist()
+    codes, _, parsed, _ = _parse_unique(values, tz=tz)
+    return _expand(_to_iso(parsed), codes).tolist()
 
 
-def _parse_dates_array(values, *, tz: str | None = None) -> np.ndarray:
-    """parse_dates as an object array (what the importer indexes with row masks)."""
+FUTURE_TOLERANCE = np.timedelta64(1, "D")
+"""How far past `now` a date may lie: clocks and time zones differ, by hours, not days."""
+
+
+def check_dates(values, *, now: datetime, earliest: date | None = None,
+                tz: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """`parse_dates` for the importer: (UTC ISO string or None, reason or None) per value.
+
+    Besides being readable, a date must lie in the plausible window: not before `earliest`
+    (default: the setting CLOSELOOP_EARLIEST_DATE) and at most a day after `now`. An empty
+    value gets no reason here; the importer words that one itself.
+    """
+    earliest = earliest or get_settings().earliest_date
+    codes, raw, parsed, reasons = _parse_unique(values, tz=tz)
+    low = np.datetime64(earliest.isoformat(), "s")
+    high = np.datetime64(store.to_iso(now)[:-1], "s") + FUTURE_TOLERANCE
+    known = ~np.isnat(parsed)
+    too_early = known & (parsed < low)
+    too_late = known & (parsed > high)
+    iso = _to_iso(parsed)
+    for position in np.flatnonzero(too_early | too_late):
+        value = excerpt(raw.iloc[position])
+        reasons[position] = (
+            f"the date {value} is before {earliest.isoformat()}, the earliest plausible "
+            "date (setting CLOSELOOP_EARLIEST_DATE)" if too_early[position] else
+            f"the date {value} is in the future (later than {str(high).replace('T', ' ')[:16]}"
+            " UTC, a day from now)")
+        iso[position] = None
+    return _expand(iso, codes), _expand(reasons, codes)
+
+
+def _expand(per_unique: np.ndarray, codes: np.ndarray) -> np.ndarray:
+    return per_unique[codes] if len(codes) else np.empty(0, dtype=object)
+
+
+def _to_iso(parsed: np.ndarray) -> np.ndarray:
+    # Years past 9999 format with five digits: still an object array of str, never a crash.
+    text = np.datetime_as_string(parsed, unit="s").astype(str)
+    return np.where(np.isnat(parsed), None, np.char.add(text, "Z")).astype(object)
+
+
+def _unreadable_reasons(u: pd.Series) -> np.ndarray:
+    """Why a value will not be parsed at all: no day in it, or an impossible UTC offset.
+
+    Both are found column-wise; Python words the reason only for the values found."""
+    reasons = np.full(len(u), None, dtype=object)
+    partial = u.str.match(_PARTIAL).to_numpy(dtype=bool)
+    for position in np.flatnonzero(partial):
+        reasons[position] = (f"the date {excerpt(u.iloc[position])} has no day (a year or a "
+                             "month alone); give the full date")
+    offset = u.str.contains(_HAS_OFFSET).to_numpy(dtype=bool) & ~partial
+    impossible = offset & ~u.str.contains(_REAL_OFFSET).to_numpy(dtype=bool)
+    for position in np.flatnonzero(impossible):
+        value = u.iloc[position]
+        sign, hours, minutes = _OFFSET_PARTS.search(value).groups()
+        reasons[position] = (f"the date {excerpt(value)} has the UTC offset "
+                             f"{sign}{hours}:{minutes or '00'}, outside -14:00 to +14:00")
+    return reasons
+
+
+def _parse_unique(values, *, tz: str | None = None
+                  ) -> tuple[np.ndarray, pd.Series, np.ndarray, np.ndarray]:
+    """(codes, distinct, parsed, reasons): each row's index into the distinct values (as
+    stripped strings); per distinct value its UTC datetime64[s] (NaT: unreadable) and, when
+    unreadable for a reason more telling than "cannot read", that reason."""
     tz = tz or get_settings().timezone
     zone = ZoneInfo(tz)
     strings = pd.Series(values, dtype="str").fillna("").str.strip()
     codes, uniques = pd.factorize(strings)
     u = pd.Series(np.asarray(uniques, dtype=object), dtype="str")
     parsed = np.full(len(u), np.datetime64("NaT"), dtype="datetime64[s]")
-    todo = u.ne("").to_numpy(dtype=bool, copy=True)
+    reasons = _unreadable_reasons(u)
+    todo = u.ne("").to_numpy(dtype=bool, copy=True) & np.equal(reasons, None)
 
     epoch_s = u.str.match(_EPOCH_S).to_numpy(dtype=bool)
     if epoch_s.any():
@@ -180,10 +271,11 @@ def _parse_dates_array(values, *, tz: str | None = None) -> np.ndarray:
                     todo[positions] = False
         for position in np.flatnonzero(todo):
             moment = _fallback_parse(u.iloc[position], zone, day_first)
-            if moment is not None:
+            if moment is None:
+                continue
+            try:
                 parsed[position] = np.datetime64(store.to_iso(moment)[:-1], "s")
+            except (ValueError, OverflowError):  # in UTC it falls past year 9999
+                reasons[position] = (f"the date {excerpt(u.iloc[position])} is out of range")
 
-    iso = np.datetime_as_string(parsed, unit="s")
-    iso_uniques = np.where(np.isnat(parsed), None, np.char.add(iso.astype(str), "Z"))
-    return iso_uniques[codes] if len(codes) else np.empty(0, dtype=object)
-
+    return codes, u, parsed, reasons

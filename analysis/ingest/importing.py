@@ -14,14 +14,16 @@ import pandas as pd
 import sqlite_utils
 
 from analysis import store
-from analysis.feedback import SCORE_SCALES, insert_feedback_columns
-from analysis.ingest.dates import _parse_dates_array
+from analysis.feedback import SCORE_SCALES, SCORE_STEPS, insert_feedback_columns
+from analysis.messages import EXCERPT_CHARS, excerpt
+from analysis.ingest.dates import check_dates
 from analysis.ingest.errors import ImportFileError
 from analysis.ingest.mapping import (SCORE_TYPES, infer_score_type, normalise_score_type,
                                      resolve_mapping)
 from analysis.ingest.reading import READ_ERROR, READ_RAW, data_columns, read_table
 
 _SCALE_NAMES = {"nps": "NPS", "csat": "CSAT", "ces": "CES", "rating": "rating"}
+_PLAIN_NUMBER = r"^[+-]?[0-9]+(?:[.,][0-9]+)?$"  # an Arrow regex: digits spelled [0-9]
 
 
 @dataclass
@@ -43,8 +45,18 @@ class ImportResult:
                 f"rejected {self.rejected} (batch {self.batch_id}, {self.file_name})")
 
 
-def _format_score(raw: str) -> str:
-    return raw.strip()
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _number(text: str) -> str:
+    """A score that passed the plain-number check, as the file wrote it: digits need no
+    quotes, but a value of a million zeros still needs cutting."""
+    return text if len(text) <= EXCERPT_CHARS else excerpt(text)
 
 
 def _column_values(frame: pd.DataFrame, column: str) -> np.ndarray:
@@ -114,7 +126,7 @@ def import_frame(
 
     n = len(frame)
     values = {f: _column_values(frame, c) for f, c in resolved.items()}
-    dates = _parse_dates_array(values["received_at"])
+    dates, date_problems = check_dates(values["received_at"], now=started)
     read_errors = (frame[READ_ERROR].fillna("").to_numpy(dtype=object) if READ_ERROR in frame
                    else None)
     read_raws = frame[READ_RAW].fillna("").tolist() if READ_RAW in frame else [""] * n
@@ -135,8 +147,8 @@ def import_frame(
     raw_dates = values["received_at"]
     date_column = resolved["received_at"]
     reject(_missing(dates), "received_at",
-           lambda i: f"the date is empty (column {date_column!r})" if not raw_dates[i]
-           else f"cannot read the date {raw_dates[i]!r}")
+           lambda i: f"the date is empty (column {excerpt(date_column)})" if not raw_dates[i]
+           else date_problems[i] or f"cannot read the date {excerpt(raw_dates[i])}")
 
     row_types = np.full(n, file_score_type, dtype=object)
     if "score_type" in values:
@@ -152,26 +164,39 @@ def import_frame(
     if "score" in values:
         raw_scores = values["score"]
         has_score = raw_scores != ""
-        decimal_points = pd.Series(raw_scores, dtype="str").str.replace(
-            r"^([+-]?\d+),(\d+)$", r"\1.\2", regex=True)  # "9,5": a decimal comma
-        numbers = pd.to_numeric(decimal_points, errors="coerce").to_numpy(
-            dtype="float64", na_value=np.nan)
+        plain = pd.Series(raw_scores, dtype="str").str.match(_PLAIN_NUMBER).to_numpy(
+            dtype=bool)
+        # "9,5": a decimal comma. "1e1", "0x9", "inf" and "١٠" are numbers to Python but
+        # not how a survey export writes a score: rejected, not guessed.
+        decimal_points = pd.Series(raw_scores, dtype="str").str.replace(",", ".", regex=False)
+        numbers = np.where(plain, pd.to_numeric(decimal_points.where(plain, ""),
+                                                errors="coerce"), np.nan).astype("float64")
         reject(has_score & ~np.isfinite(numbers), "score",
-               lambda i: f"the score {_format_score(raw_scores[i])!r} is not a number")
+               lambda i: f"the score {excerpt(raw_scores[i])} is not a number"
+               if not _is_number(raw_scores[i]) else
+               f"the score {excerpt(raw_scores[i])} is not written as a plain number "
+               "(digits, with a decimal point or comma)")
         reject(has_score & _missing(row_types), "score_type",
-               lambda i: f"score {_format_score(raw_scores[i])} has no score type "
+               lambda i: f"score {_number(raw_scores[i])} has no score type "
                          "(expected nps, csat, ces or rating)")
-        low = np.full(n, np.nan)
-        high = np.full(n, np.nan)
+        low, high, step = (np.full(n, np.nan) for _ in range(3))
         for name, (scale_low, scale_high) in SCORE_SCALES.items():
             on_scale = row_types == name
             low[on_scale], high[on_scale] = scale_low, scale_high
+            step[on_scale] = SCORE_STEPS[name]
         with np.errstate(invalid="ignore"):
             outside = has_score & ((numbers < low) | (numbers > high))
+            between = has_score & (np.mod(numbers, step) != 0)
         reject(outside, "score",
-               lambda i: f"score {_format_score(raw_scores[i])} is outside the "
+               lambda i: f"score {_number(raw_scores[i])} is outside the "
                          f"{_SCALE_NAMES[row_types[i]]} scale "
                          f"{SCORE_SCALES[row_types[i]][0]}-{SCORE_SCALES[row_types[i]][1]}")
+        reject(between, "score",
+               lambda i: f"{_SCALE_NAMES[row_types[i]]} scores are whole numbers; "
+                         f"score {_number(raw_scores[i])} is not"
+                         if SCORE_STEPS[row_types[i]] == 1 else
+                         f"ratings are whole or half stars; score {_number(raw_scores[i])} "
+                         "is neither")
     comments = values.get("comment")
     no_comment = comments == "" if comments is not None else np.ones(n, dtype=bool)
     reject(no_comment & ~has_score, "comment",
