@@ -3,25 +3,93 @@
 Each command opens the store with `store.connect` and calls the same functions the pages
 call. Heavy modules (models) are imported inside the commands that need them, so that
 `--help` and quick commands stay fast.
+
+A failure the user can meet and fix (a read-only or full or busy store, a file that is not
+a database, an unreadable input, a bad setting) ends the command with one line on stderr,
+`error: ...`, and exit code 1; anything else is a bug and keeps its traceback.
 """
 
 from __future__ import annotations
 
+import sqlite3
 import sys
 from pathlib import Path
 
 import click
 
 from analysis import store
+from analysis.ingest.errors import ImportFileError
+from analysis.messages import clip, excerpt
 from analysis.settings import get_settings
 
+_DB_PATH_KEY = "closeloop.db_path"
 
-def _open(db_path: str | None):
-    return store.connect(db_path)
+
+class _Cli(click.Group):
+    """The one place where expected failures become `error: <one line>` and exit code 1."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except (store.StoreError, ImportFileError) as exc:
+            _fail(ctx, str(exc))
+        except sqlite3.Error as exc:
+            # Writes outside write_transaction (job heartbeats, one-statement updates) and
+            # reads meet the same read-only, full or busy store.
+            error = store.store_error(exc, ctx.meta.get(_DB_PATH_KEY))
+            if error is None:
+                raise
+            _fail(ctx, str(error))
+        except OSError as exc:
+            _fail(ctx, _os_error_message(exc))
+        except ValueError:
+            # Settings raise ValueError for a bad CLOSELOOP_* value; any other ValueError
+            # is a bug, and keeps its traceback.
+            problem = _settings_problem()
+            if problem is None:
+                raise
+            _fail(ctx, problem)
+
+
+def _fail(ctx: click.Context, message: str) -> None:
+    click.echo(f"error: {_one_line(message)}", err=True)
+    ctx.exit(1)
+
+
+def _one_line(message: str) -> str:
+    # A scheduler's log keeps one line per failure; a library's message may span several.
+    return clip(" ".join(message.splitlines()))
+
+
+def _os_error_message(exc: OSError) -> str:
+    if exc.filename is None:
+        return str(exc)
+    return f"{exc.strerror or exc}: {excerpt(str(exc.filename), 200, noun='path')}"
+
+
+def _settings_problem() -> str | None:
+    try:
+        get_settings()
+    except ValueError as exc:
+        return str(exc)
+    return None
+
+
+def _open(db_path: str | None, *, migrate: bool = True):
+    """The store, for reading; `store.ensure_writable` before a command writes."""
+    click.get_current_context().meta[_DB_PATH_KEY] = db_path or get_settings().db_path
+    return store.connect(db_path, migrate=migrate)
+
+
+def _open_for_writing(db_path: str | None, *, migrate: bool = True):
+    db = _open(db_path, migrate=migrate)
+    store.ensure_writable(db)
+    return db
 
 
 db_option = click.option(
-    "--db", "db_path", type=click.Path(dir_okay=False), default=None,
+    # No dir_okay=False: click would print its usage text; store.connect says it in one line.
+    "--db", "db_path", type=click.Path(), default=None,
     help="SQLite file (default: $CLOSELOOP_DB or data/closeloop.db).",
 )
 actor_option = click.option(
@@ -29,7 +97,7 @@ actor_option = click.option(
 )
 
 
-@click.group()
+@click.group(cls=_Cli)
 def cli():
     """Closeloop: turn customer feedback into themes, trends and owned actions."""
 
@@ -38,7 +106,7 @@ def cli():
 @db_option
 def migrate(db_path):
     """Create or upgrade the database schema."""
-    db = store.connect(db_path, migrate=False)
+    db = _open_for_writing(db_path, migrate=False)
     applied = store.apply_migrations(db)
     click.echo(f"applied {len(applied)} migration(s)" + (": " + ", ".join(applied) if applied else ""))
 
@@ -62,16 +130,14 @@ def import_(file, db_path, mappings, score_type, source, actor):
         if not sep or not field.strip() or not column:
             raise click.BadParameter(f"expected FIELD=COLUMN, got {item!r}", param_hint="--map")
         mapping[field.strip()] = column
-    db = _open(db_path)
-    try:
-        result = ingest.import_file(
-            db, Path(file), mapping=mapping or None, score_type=score_type, source=source,
-            actor=actor or get_settings().actor,
-        )
-    except ingest.ImportFileError as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(1)
+    db = _open_for_writing(db_path)
+    result = ingest.import_file(
+        db, Path(file), mapping=mapping or None, score_type=score_type, source=source,
+        actor=actor or get_settings().actor,
+    )
     click.echo(result.summary_line())
+    for warning in result.warnings:
+        click.echo(f"warning: {_one_line(warning)}", err=True)
 
 
 @cli.command()
@@ -87,9 +153,11 @@ def demo(db_path, rows, seed, truth_path, if_empty, actor):
     from analysis import demo as demo_module
 
     db = _open(db_path)
+    # Checked before write access, so that `make run` works on a filled read-only store.
     if if_empty and not store.is_empty(db):
         click.echo("database already holds feedback; demo not generated")
         return
+    store.ensure_writable(db)
     path = Path(db_path or get_settings().db_path)
     truth_file = Path(truth_path) if truth_path else path.parent / "demo_truth.json"
     result = demo_module.generate_demo(db, rows=rows, seed=seed, truth_path=truth_file,
@@ -114,7 +182,7 @@ def themes(db_path, refit, skip_sentiment, actor):
     this command does nothing and exits with code 75."""
     from analysis import sentiment, themes as themes_module
 
-    db = _open(db_path)
+    db = _open_for_writing(db_path)
     actor = actor or get_settings().actor
     # Checked first so a busy store costs no sentiment run; the authoritative check is the
     # one refresh_themes makes in the transaction that records the new job.

@@ -51,13 +51,12 @@ def get_settings() -> Settings:
     env = os.environ
     db_path = Path(env.get("CLOSELOOP_DB") or PROJECT_ROOT / "data" / "closeloop.db")
     model_dir = Path(env.get("CLOSELOOP_MODEL_DIR") or db_path.parent / "models")
-    numba_cache = Path(env.get("NUMBA_CACHE_DIR") or PROJECT_ROOT / ".numba_cache")
     return Settings(
         db_path=db_path,
         model_dir=model_dir,
         embedding_model=env.get("CLOSELOOP_EMBEDDING_MODEL", ""),
-        numba_cache_dir=numba_cache,
-        busy_timeout_ms=int(env.get("CLOSELOOP_BUSY_TIMEOUT_MS", "30000")),
+        numba_cache_dir=_numba_cache_dir(env),
+        busy_timeout_ms=_positive_int(env, "CLOSELOOP_BUSY_TIMEOUT_MS", 30000),
         actor=env.get("CLOSELOOP_ACTOR", "system"),
         timezone=env.get("CLOSELOOP_TZ", "UTC"),
         job_stale_after_s=_positive_int(env, "CLOSELOOP_JOB_STALE_SECONDS", 300),
@@ -74,6 +73,10 @@ def _date(env, name: str, default: date) -> date:
         return date.fromisoformat(raw)
     except ValueError:
         raise ValueError(f"{name} must be a date as YYYY-MM-DD, got {raw[:40]!r}") from None
+
+
+def _numba_cache_dir(env) -> Path:
+    return Path(env.get("NUMBA_CACHE_DIR") or PROJECT_ROOT / ".numba_cache")
 
 
 def _positive_int(env, name: str, default: int) -> int:
@@ -95,9 +98,11 @@ def prepare_offline_environment() -> None:
     Must run before sentence-transformers, transformers or umap are imported: they read
     these at import time.
     """
-    settings = get_settings()
+    # Not get_settings(): this runs when `analysis` is imported, and a bad CLOSELOOP_* value
+    # must reach the CLI's one-line error, not a traceback from the import.
+    numba_cache_dir = _numba_cache_dir(os.environ)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    settings.numba_cache_dir.mkdir(parents=True, exist_ok=True)
-    os.environ.setdefault("NUMBA_CACHE_DIR", str(settings.numba_cache_dir))
+    numba_cache_dir.mkdir(parents=True, exist_ok=True)
+    os.environ.setdefault("NUMBA_CACHE_DIR", str(numba_cache_dir))
