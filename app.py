@@ -9,6 +9,7 @@ st.session_state["filters"].
 from __future__ import annotations
 
 from datetime import date
+from pathlib import Path
 
 import streamlit as st
 
@@ -17,7 +18,10 @@ from analysis.filters import NPS_GROUPS, Filters, date_bounds, filter_options
 from analysis.overview import default_period
 from analysis.settings import get_settings
 
-st.set_page_config(page_title="Closeloop", page_icon=":material/sync:", layout="wide")
+# A local file, not a ":material/...:" name: Streamlit loads those favicons from an internet
+# font server, and the app must work with no network (tests/e2e/test_offline.py).
+ICON = Path(__file__).resolve().parent / "assets" / "closeloop.svg"
+st.set_page_config(page_title="Closeloop", page_icon=ICON, layout="wide")
 
 # No url_path anywhere: each page's URL is its file name. Until st.navigation has run once
 # in a server process, Streamlit treats the pages/ folder as old-style pages: a fresh

@@ -64,7 +64,7 @@ import sqlite_utils
 from analysis import embeddings as emb
 from analysis import store, theme_admin
 from analysis.settings import get_settings, prepare_offline_environment
-from analysis.store import to_iso, utcnow, write_transaction
+from analysis.store import is_read_only, to_iso, utcnow, write_transaction
 from analysis.text_cleaning import clean_many, name_words
 
 MIN_DOCUMENTS = 20
@@ -533,8 +533,14 @@ def running_job(db: sqlite_utils.Database, kind: str = JOB_KIND, *,
     now = now or utcnow()
     stale_after = get_settings().job_stale_after_s
     jobs = _select_jobs(db, "kind = ? AND status = 'running'", [kind])
-    if not any(_interruption(job, now, stale_after) for job in jobs):
+    dead = [job for job in jobs if _interruption(job, now, stale_after)]
+    if not dead:
         return jobs[0] if jobs else None
+    if is_read_only(db):
+        # Nobody can run a job on a store nobody may write; a reader only leaves the dead
+        # row for the next writer to mark.
+        live = [job for job in jobs if job not in dead]
+        return live[0] if live else None
     actor = actor or get_settings().actor
     live = []
     with write_transaction(db):
