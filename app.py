@@ -102,5 +102,19 @@ def sidebar_filters(db) -> Filters:
 
 
 navigation = st.navigation(PAGES)
-st.session_state["filters"] = sidebar_filters(store.connect())
-navigation.run()
+try:
+    database = store.connect()
+except store.StoreError as exc:  # not a database, cannot open, schema behind on a read-only disk
+    st.error(str(exc), icon=":material/error:")
+    st.stop()
+if store.is_read_only(database):
+    st.sidebar.warning("Read-only: this database cannot be written (file permissions or a "
+                       "read-only disk). Browsing and exports work; imports and theme changes "
+                       "are switched off.", icon=":material/lock:")
+st.session_state["filters"] = sidebar_filters(database)
+try:
+    navigation.run()
+except store.StoreError as exc:
+    # A write the store refused (read-only, disk full, busy past the timeout): the message
+    # names the database and says nothing was written; a traceback would say nothing more.
+    st.error(str(exc), icon=":material/error:")

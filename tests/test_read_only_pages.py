@@ -1,0 +1,47 @@
+"""A store the app may not write is still browsable: every page renders, the sidebar says
+read-only, and a write attempted anyway is one clear message (issue 25, item 3)."""
+
+from __future__ import annotations
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from analysis import demo, store
+from tests.test_app import APP, PAGES
+from tests.test_store_faults import no_write_permission
+
+
+@pytest.fixture
+def read_only_store(db_path, tmp_path):
+    db = store.connect(db_path)
+    demo.generate_demo(db, rows=300, seed=3, truth_path=tmp_path / "truth.json", actor="test")
+    db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    db.close()
+    with no_write_permission(db_path.parent, db_path):
+        yield db_path
+
+
+def sidebar_text(at: AppTest) -> str:
+    return " ".join(w.value for w in at.sidebar.warning)
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_every_page_renders_on_a_read_only_store_and_says_so(read_only_store, page):
+    at = AppTest.from_file(APP, default_timeout=60).run()
+    at.switch_page(page).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+    assert "Read-only" in sidebar_text(at)
+
+
+def test_a_writable_store_shows_no_read_only_notice(seeded_db):
+    at = AppTest.from_file(APP, default_timeout=60).run()
+    assert "Read-only" not in sidebar_text(at)
+
+
+def test_a_file_that_is_not_a_database_is_one_message_on_every_page(db_path):
+    db_path.write_bytes(b"this is a spreadsheet, not a database" * 100)
+    at = AppTest.from_file(APP, default_timeout=60).run()
+    assert not at.exception, [e.value for e in at.exception]
+    (error,) = at.error
+    assert "is not a usable SQLite database" in error.value
