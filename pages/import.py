@@ -3,7 +3,8 @@
 Thin: the flow after upload is a function of the bytes held in st.session_state["upload"]
 ({"name": str, "data": bytes}), so reruns keep the file and tests can set it directly.
 User text (file names, column names, cells, error messages) is shown only through
-dataframes, select boxes, st.text and st.code, never as Markdown.
+dataframes, select boxes, st.text and st.code, never as Markdown, and always cut to a bounded
+length first: one 50 MB value must not reach the browser.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from streamlit.runtime.pages_manager import PagesManager
 from analysis import ingest, store
 from analysis.exporting import to_safe_csv
 from analysis.feedback import FEEDBACK_FIELDS
+from analysis.messages import clip
 from analysis.settings import get_settings
 
 if PagesManager.uses_pages_directory:  # run without app.py: see the note above PAGES there
@@ -40,6 +42,7 @@ FIELD_LABELS = {
     "customer_email": "Customer email",
 }
 MAPPED_FIELDS = [f for f in FIELD_LABELS if f in FEEDBACK_FIELDS]
+REJECTS_SHOWN = 1000  # the download holds them all
 
 
 def _remember_upload() -> None:
@@ -57,6 +60,7 @@ def _read(upload: dict):
     cached = st.session_state.get("_import_parsed")
     if not cached or cached[0] != digest:
         try:
+            ingest.check_upload(upload["data"], upload["name"])
             cached = (digest, ingest.read_table(upload["data"], name=upload["name"]), None)
         except ingest.ImportFileError as exc:
             cached = (digest, None, str(exc))
@@ -66,7 +70,13 @@ def _read(upload: dict):
 
 def _show_error(message: str) -> None:
     st.error("This file cannot be imported:", icon=":material/error:")
-    st.code(message, language=None, wrap_lines=True)
+    st.code(clip(message, 2000), language=None, wrap_lines=True)
+
+
+def _show_warnings(title: str, warnings: list[str]) -> None:
+    if warnings:
+        st.warning(title, icon=":material/warning:")
+        st.code(clip("\n".join(warnings), 4000), language=None, wrap_lines=True)
 
 
 def _mapping_form(frame, digest: str) -> tuple[dict, str | None, str]:
@@ -82,6 +92,7 @@ def _mapping_form(frame, digest: str) -> tuple[dict, str | None, str]:
         with grid[i % 3]:
             choice = st.selectbox(FIELD_LABELS[field], options,
                                   index=options.index(default) if default else 0,
+                                  format_func=lambda c: ingest.bounded_text(c, 120),
                                   key=f"import_map_{field}_{digest[:12]}")
         mapping[field] = None if choice == NOT_IN_FILE else choice
     types = [FROM_FILE] + list(ingest.SCORE_TYPES)
@@ -108,9 +119,14 @@ def _show_result(db, result: dict) -> None:
     c.metric("Duplicates skipped", result["duplicates"])
     d.metric("Rejected", result["rejected"])
     st.text(result["summary"])
+    _show_warnings("Imported with warnings:", result.get("warnings", []))
     if result["rejected"]:
         rejects = ingest.rejects_frame(db, result["batch_id"])
-        st.dataframe(rejects, hide_index=True, width="stretch")
+        st.dataframe(ingest.bounded_frame(rejects.head(REJECTS_SHOWN)), hide_index=True,
+                     width="stretch")
+        if len(rejects) > REJECTS_SHOWN:
+            st.caption(f"The first {REJECTS_SHOWN:,} of {len(rejects):,} rejected rows; "
+                       "the download holds them all.")
         st.download_button("Download rejected rows (CSV)", data=to_safe_csv(rejects),
                            file_name=f"rejects-batch-{result['batch_id']}.csv",
                            mime="text/csv", key="import_rejects_download")
@@ -128,16 +144,20 @@ def render() -> None:
     upload = st.session_state.get("upload")
     if upload:
         digest, frame, error = _read(upload)
-        st.text(f"File: {upload['name']} ({len(upload['data']):,} bytes)")
+        st.text(f"File: {ingest.bounded_text(upload['name'], 200)} ({len(upload['data']):,} bytes)")
         if error:
             _show_error(error)
         else:
             st.subheader("Preview")
-            st.dataframe(frame[ingest.data_columns(frame)].head(20), hide_index=True,
-                         width="stretch")
+            _show_warnings("Read with warnings:", frame.attrs.get("warnings", []))
+            st.dataframe(ingest.preview_frame(frame), hide_index=True, width="stretch")
             st.text(f"{len(frame):,} rows")
             mapping, score_type, source = _mapping_form(frame, digest)
-            if st.button("Import", type="primary", key="import_button"):
+            read_only = store.is_read_only(db)
+            if read_only:
+                st.info("The database is read-only: importing is switched off.",
+                        icon=":material/lock:")
+            if st.button("Import", type="primary", key="import_button", disabled=read_only):
                 try:
                     result = ingest.import_frame(
                         db, frame, file_name=upload["name"], mapping=mapping,
@@ -150,7 +170,8 @@ def render() -> None:
                     st.session_state["import_result"] = {
                         "batch_id": result.batch_id, "rows_read": result.rows_read,
                         "imported": result.imported, "duplicates": result.duplicates,
-                        "rejected": result.rejected, "summary": result.summary_line()}
+                        "rejected": result.rejected, "summary": result.summary_line(),
+                        "warnings": list(result.warnings)}
             if st.session_state.get("import_result"):
                 _show_result(db, st.session_state["import_result"])
 
@@ -159,7 +180,7 @@ def render() -> None:
     if batches.empty:
         st.info("No imports yet.")
     else:
-        st.dataframe(batches, hide_index=True, width="stretch")
+        st.dataframe(ingest.bounded_frame(batches), hide_index=True, width="stretch")
 
 
 render()

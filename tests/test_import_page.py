@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+import time
 from pathlib import Path
 
 import pytest
@@ -110,3 +112,61 @@ def test_jsonl_upload_with_a_bad_line(db_path, name):
     assert metric(at, "Imported") == "1"
     assert metric(at, "Rejected") == "1"
     assert at.dataframe[1].value.loc[0, "reason"].startswith("the line is not valid JSON")
+
+
+# ----------------------------------------------------------------- issue 25: hostile files
+
+def test_a_50_mb_one_line_upload_is_refused_within_seconds_in_a_short_message(db_path):
+    started = time.perf_counter()
+    at = page(db_path, {"name": "big.csv", "data": b"x" * 50_000_000})
+    assert time.perf_counter() - started < 20
+    assert at.error[0].value == "This file cannot be imported:"
+    message = at.code[0].value
+    assert message.startswith("big.csv: the first line is 50,000,000 characters long;")
+    assert len(message) < 400
+    assert not at.dataframe  # no preview, no "column name" of 50 MB
+
+
+def test_random_bytes_upload_is_refused_as_not_text(db_path):
+    data = random.Random(7).randbytes(20_000).replace(b"\x00", b"\x01")
+    at = page(db_path, {"name": "noise.csv", "data": data})
+    assert "not a text file" in at.code[0].value
+    assert len(at.code[0].value) < 300
+
+
+def test_an_upload_over_the_size_limit_is_refused_before_reading(db_path, monkeypatch):
+    monkeypatch.setenv("CLOSELOOP_MAX_UPLOAD_MB", "1")
+    data = b"date,comment\n" + b"2024-03-05,fine\n" * 100_000
+    at = page(db_path, {"name": "large.csv", "data": data})
+    assert at.error[0].value == "This file cannot be imported:"
+    assert "CLOSELOOP_MAX_UPLOAD_MB" in at.code[0].value
+    assert not at.button
+
+
+def test_the_preview_cuts_a_huge_cell_to_a_short_excerpt(db_path):
+    data = b"date,comment\n2024-03-05," + b"w" * 2_000_000 + b"\n2024-03-06,short\n"
+    at = page(db_path, {"name": "huge.csv", "data": data})
+    preview = at.dataframe[0].value
+    cell = preview.loc[0, "comment"]
+    assert len(cell) < 600 and "(a 2,000,000-character value)" in cell
+    assert preview.loc[1, "comment"] == "short"
+
+
+def test_reader_warnings_show_in_the_preview_and_in_the_result_as_plain_text(db_path):
+    data = (b"Date,Comment,NPS,Comment\n"
+            b"2024-03-05,**first**,9,second\n"
+            b"2024-03-06,\"unclosed,7,x\n"
+            b"2024-03-07,third,8,y\n")
+    at = page(db_path, {"name": "dup.csv", "data": data})
+    assert [w.value for w in at.warning] == ["Read with warnings:"]
+    expected = ("the header 'Comment' appears 2 times (columns 2 and 4); the second is read "
+                "as 'Comment.1' and is not imported unless you map it")
+    assert at.code[0].value == expected
+    at.button(key="import_button").click().run()
+    assert not at.exception
+    assert at.session_state["import_result"]["warnings"] == [expected]
+    assert [w.value for w in at.warning] == ["Read with warnings:", "Imported with warnings:"]
+    assert metric(at, "Imported") == "2" and metric(at, "Rejected") == "1"
+    reasons = at.dataframe[1].value["reason"].tolist()
+    assert reasons[0].startswith("an unclosed quote opens in this row (line 3")
+    assert all("**first**" not in m.value for m in at.markdown)

@@ -587,10 +587,10 @@ def test_blank_lines_are_skipped_and_quoted_newlines_kept(tmp_path):
 def test_fast_and_row_by_row_csv_readers_agree(monkeypatch):
     text = (DATA / "cfpb_sample.csv").read_text(encoding="utf-8")
     text += '07/01/23,x,,,,"multi\r\nline ""quoted""",,Company,ST,,,,Web,,,,,999\r\n'
-    fast = ingest.reading._read_csv(text, "cfpb.csv")
+    fast = ingest.csv_reader.read_csv(text, "cfpb.csv")
     assert ingest.READ_ERROR not in fast
-    monkeypatch.setattr(ingest.reading, "_read_csv_arrow", lambda *a: None)
-    slow = ingest.reading._read_csv(text, "cfpb.csv")
+    monkeypatch.setattr(ingest.csv_reader, "_read_csv_arrow", lambda *a: None)
+    slow = ingest.csv_reader.read_csv(text, "cfpb.csv")
     assert fast.equals(slow)
     assert fast.iloc[-1]["Consumer complaint narrative"] == 'multi\r\nline "quoted"'
     assert len(fast) == 401

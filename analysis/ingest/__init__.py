@@ -27,14 +27,34 @@ write). Import from the package, not from its modules.
 
 from analysis.ingest.dates import parse_dates
 from analysis.ingest.errors import ImportFileError
-from analysis.ingest.importing import (ImportResult, import_file, import_frame, recent_batches,
-                                       rejects_frame)
-from analysis.ingest.mapping import (SCORE_TYPES, detect_mapping, infer_score_type,
-                                     normalise_score_type, resolve_mapping)
-from analysis.ingest.reading import READ_ERROR, READ_RAW, data_columns, read_table
+from analysis.ingest.importing import (
+                                       ImportResult,
+                                       import_file,
+                                       import_frame,
+                                       recent_batches,
+                                       rejects_frame,
+)
+from analysis.ingest.mapping import (
+                                       SCORE_TYPES,
+                                       detect_mapping,
+                                       infer_score_type,
+                                       normalise_score_type,
+                                       resolve_mapping,
+)
+from analysis.ingest.reading import (
+                                       READ_ERROR,
+                                       READ_RAW,
+                                       bounded_frame,
+                                       bounded_text,
+                                       check_upload,
+                                       data_columns,
+                                       preview_frame,
+                                       read_table,
+)
 
 __all__ = [
-    "READ_ERROR", "READ_RAW", "SCORE_TYPES", "ImportFileError", "ImportResult", "data_columns",
+    "READ_ERROR", "READ_RAW", "SCORE_TYPES", "ImportFileError", "ImportResult", "bounded_frame",
+    "bounded_text", "check_upload", "data_columns", "preview_frame",
     "detect_mapping", "import_file", "import_frame", "infer_score_type", "normalise_score_type",
     "parse_dates", "read_table", "recent_batches", "rejects_frame", "resolve_mapping",
 ]

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field as dataclass_field
+from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from datetime import datetime
 from pathlib import Path
 
@@ -15,12 +16,16 @@ import sqlite_utils
 
 from analysis import store
 from analysis.feedback import SCORE_SCALES, SCORE_STEPS, insert_feedback_columns
-from analysis.messages import EXCERPT_CHARS, excerpt
 from analysis.ingest.dates import check_dates
 from analysis.ingest.errors import ImportFileError
-from analysis.ingest.mapping import (SCORE_TYPES, infer_score_type, normalise_score_type,
-                                     resolve_mapping)
+from analysis.ingest.mapping import (
+    SCORE_TYPES,
+    infer_score_type,
+    normalise_score_type,
+    resolve_mapping,
+)
 from analysis.ingest.reading import READ_ERROR, READ_RAW, data_columns, read_table
+from analysis.messages import EXCERPT_CHARS, excerpt
 
 _SCALE_NAMES = {"nps": "NPS", "csat": "CSAT", "ces": "CES", "rating": "rating"}
 _PLAIN_NUMBER = r"^[+-]?[0-9]+(?:[.,][0-9]+)?$"  # an Arrow regex: digits spelled [0-9]

@@ -6,7 +6,7 @@ import re
 
 from analysis.feedback import FEEDBACK_FIELDS, SCORE_SCALES
 from analysis.ingest.errors import ImportFileError
-from analysis.ingest.reading import _RESERVED
+from analysis.ingest.frames import RESERVED as _RESERVED
 
 SCORE_TYPES = tuple(SCORE_SCALES)
 

@@ -92,10 +92,12 @@ class AppServer:
                 self.process.wait(timeout=15)
 
 
-def start_app(db_path: Path, *, name: str = "app", timeout: float = SERVER_START_TIMEOUT) -> AppServer:
-    """Start the real app on `db_path` and wait until its health endpoint answers."""
+def start_app(db_path: Path, *, name: str = "app", timeout: float = SERVER_START_TIMEOUT,
+              log_dir: Path | None = None) -> AppServer:
+    """Start the real app on `db_path` and wait until its health endpoint answers. The log
+    goes beside the database unless `log_dir` says where (a read-only store's folder)."""
     port = free_port()
-    log_path = db_path.parent / f"streamlit-{name}-{port}.log"
+    log_path = (log_dir or db_path.parent) / f"streamlit-{name}-{port}.log"
     log = open(log_path, "wb")
     process = subprocess.Popen(
         [python_executable(), "-m", "streamlit", "run", "app.py",
