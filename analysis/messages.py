@@ -35,3 +35,11 @@ def clip(message: str, limit: int = 400) -> str:
     if len(message) <= limit:
         return message
     return message[:limit] + f"… ({len(message):,} characters in all)"
+
+
+def excerpts(values, limit: int = 20) -> str:
+    """Comma-separated excerpts of the first `limit` values, saying how many were left out:
+    a file's column list in a message, whatever the file holds."""
+    values = list(values)
+    shown = ", ".join(excerpt(v) for v in values[:limit])
+    return shown + (f", … ({len(values) - limit:,} more)" if len(values) > limit else "")

@@ -216,3 +216,13 @@ def test_every_page_works_on_a_store_holding_unreadable_dates(seeded_db, page):
     assert_clean(at)
     at.switch_page(page).run()
     assert_clean(at)
+
+
+def test_a_file_error_quotes_column_names_at_a_bounded_length(db, tmp_path):
+    header = ",".join(["x" * 50_000] + [f"c{i}" for i in range(100)])
+    with pytest.raises(ingest.ImportFileError) as error:
+        import_text(db, tmp_path, header + "\n" + ",".join("1" * 101) + "\n")
+    message = str(error.value)
+    assert "no date column found" in message
+    assert "(a 50,000-character value)" in message and "(81 more)" in message
+    assert len(message) < 2_000

@@ -25,7 +25,7 @@ from analysis.ingest.mapping import (
     resolve_mapping,
 )
 from analysis.ingest.reading import READ_ERROR, READ_RAW, data_columns, read_table
-from analysis.messages import EXCERPT_CHARS, excerpt
+from analysis.messages import EXCERPT_CHARS, excerpt, excerpts
 
 _SCALE_NAMES = {"nps": "NPS", "csat": "CSAT", "ces": "CES", "rating": "rating"}
 _PLAIN_NUMBER = r"^[+-]?[0-9]+(?:[.,][0-9]+)?$"  # an Arrow regex: digits spelled [0-9]
@@ -105,7 +105,7 @@ def import_frame(
     """
     started = now or store.utcnow()
     if score_type is not None and score_type not in SCORE_TYPES:
-        raise ImportFileError(f"unknown score type {score_type!r}; expected one of "
+        raise ImportFileError(f"unknown score type {excerpt(score_type)}; expected one of "
                               + ", ".join(SCORE_TYPES))
     columns = data_columns(frame)
     if not columns and READ_ERROR in frame and len(frame):
@@ -115,17 +115,17 @@ def import_frame(
     if "received_at" not in resolved:
         raise ImportFileError(
             f"{file_name}: no date column found (columns: "
-            + ", ".join(repr(c) for c in columns)
+            + excerpts(columns)
             + "); say which one holds the date, e.g. --map received_at='Date received'")
     if "comment" not in resolved and "score" not in resolved:
         raise ImportFileError(
             f"{file_name}: neither a comment nor a score column found (columns: "
-            + ", ".join(repr(c) for c in columns)
+            + excerpts(columns)
             + "); map one, e.g. --map comment=COLUMN or --map score=COLUMN")
     file_score_type = score_type or infer_score_type(resolved.get("score"))
     if "score" in resolved and not file_score_type and "score_type" not in resolved:
         raise ImportFileError(
-            f"{file_name}: the score column {resolved['score']!r} does not say its scale; "
+            f"{file_name}: the score column {excerpt(resolved['score'])} does not say its scale; "
             "give the score type (nps, csat, ces or rating), e.g. --score-type nps")
     source_name = (source or "").strip() or Path(file_name).stem or file_name
 
@@ -162,7 +162,7 @@ def import_frame(
         row_types = np.array([normalise_score_type(u) if u else file_score_type
                               for u in uniques], dtype=object)[codes]
         reject((given != "") & _missing(row_types), "score_type",
-               lambda i: f"unknown score type {given[i]!r} (expected nps, csat, ces or rating)")
+               lambda i: f"unknown score type {excerpt(given[i])} (expected nps, csat, ces or rating)")
 
     has_score = np.zeros(n, dtype=bool)
     numbers = np.full(n, np.nan)

@@ -7,6 +7,7 @@ import re
 from analysis.feedback import FEEDBACK_FIELDS, SCORE_SCALES
 from analysis.ingest.errors import ImportFileError
 from analysis.ingest.frames import RESERVED as _RESERVED
+from analysis.messages import excerpt, excerpts
 
 SCORE_TYPES = tuple(SCORE_SCALES)
 
@@ -127,13 +128,13 @@ def resolve_mapping(columns, mapping: dict[str, str | None] | None, *,
     for field_name in given:
         if field_name not in FEEDBACK_FIELDS:
             raise ImportFileError(
-                f"{field_name!r} is not a feedback field; fields are: "
+                f"{excerpt(field_name)} is not a feedback field; fields are: "
                 + ", ".join(FEEDBACK_FIELDS))
     for field_name, column in given.items():
         if column and column not in columns:
             raise ImportFileError(
-                f"column {column!r} (mapped to {field_name}) is not in {file_name}; "
-                f"its columns are: " + ", ".join(repr(c) for c in columns))
+                f"column {excerpt(column)} (mapped to {field_name}) is not in {file_name}; "
+                f"its columns are: " + excerpts(columns))
     taken = {c for c in given.values() if c}
     detected = detect_mapping([c for c in columns if c not in taken])
     resolved = {f: c for f, c in detected.items() if f not in given}
