@@ -14,9 +14,11 @@ from pathlib import Path
 import streamlit as st
 
 from analysis import store
-from analysis.filters import NPS_GROUPS, Filters, date_bounds, filter_options
-from analysis.overview import default_period
-from analysis.settings import get_settings
+from analysis.domain.filters import NPS_GROUPS, Filters, date_bounds, filter_options
+from analysis.settings import get_settings, prepare_offline_environment
+from analysis.views.overview import default_period
+
+prepare_offline_environment()  # before any page imports a model library
 
 # A local file, not a ":material/...:" name: Streamlit loads those favicons from an internet
 # font server, and the app must work with no network (tests/e2e/test_offline.py).

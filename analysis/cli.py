@@ -20,7 +20,7 @@ import click
 from analysis import store
 from analysis.ingest.errors import ImportFileError
 from analysis.messages import clip, excerpt
-from analysis.settings import get_settings
+from analysis.settings import get_settings, prepare_offline_environment
 
 _DB_PATH_KEY = "closeloop.db_path"
 
@@ -100,6 +100,7 @@ actor_option = click.option(
 @click.group(cls=_Cli)
 def cli():
     """Closeloop: turn customer feedback into themes, trends and owned actions."""
+    prepare_offline_environment()
 
 
 @cli.command()
@@ -180,7 +181,8 @@ def themes(db_path, refit, skip_sentiment, actor):
 
     Only one theme refresh runs at a time, here or in the app: while another is running
     this command does nothing and exits with code 75."""
-    from analysis import sentiment, themes as themes_module
+    from analysis import themes as themes_module
+    from analysis.text import sentiment
 
     db = _open_for_writing(db_path)
     actor = actor or get_settings().actor
@@ -221,7 +223,7 @@ def _echo_progress(fraction: float, message: str) -> None:
               help="CSV file to write.")
 def export(db_path, out_path):
     """Export every feedback with its sentiment and themes as CSV."""
-    from analysis import export as export_module
+    from analysis.reports import export as export_module
 
     count = export_module.export_feedback(_open(db_path), Path(out_path))
     click.echo(f"exported {count} feedback rows to {out_path}")

@@ -65,7 +65,7 @@ def build(db_path: Path, rows: int, themes: bool) -> dict:
     has_themes = db.execute("SELECT COUNT(*) FROM theme_assignments").fetchone()[0] > 0
     if themes and not has_themes:
         try:
-            from analysis import themes as themes_module
+            from analysis.themes import engine as themes_module
         except ImportError:
             figures["themes"] = "analysis.themes not available"
         else:

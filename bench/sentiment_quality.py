@@ -34,8 +34,9 @@ if str(ROOT) not in sys.path:
 import numpy as np  # noqa: E402
 
 import analysis  # noqa: E402,F401  (sets the offline flags before any model import)
-from analysis import sentiment, store  # noqa: E402
-from analysis.sentiment import LABELS  # noqa: E402
+from analysis import store  # noqa: E402
+from analysis.text import sentiment
+from analysis.text.sentiment import LABELS  # noqa: E402
 
 # (text, label). Written and labelled by us; about a fifth sarcastic, a fifth mixed.
 HANDLABELLED: list[tuple[str, str]] = [
@@ -133,7 +134,7 @@ def bench_demo(rows: int, seed: int, embedder, workdir: Path) -> tuple[dict, obj
     from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
     from analysis import demo
-    from analysis.embeddings import embed_texts
+    from analysis.text.embeddings import embed_texts
 
     db = store.connect(workdir / "bench.db")
     truth_path = workdir / "truth.json"
@@ -244,7 +245,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--skip-demo", action="store_true")
     args = parser.parse_args(argv)
 
-    from analysis.embeddings import default_embedder
+    from analysis.text.embeddings import default_embedder
 
     embedder = default_embedder()
     result: dict = {"embedder": embedder.name, "rows": args.rows, "seed": args.seed}

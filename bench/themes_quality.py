@@ -82,7 +82,8 @@ def _ours(db) -> dict[int, int]:
 
 def _evaluate(db, label_of: dict[int, str], name: str, embedder, default_runs_wanted: int) -> dict:
     """Fit ours (default pipeline) and default BERTopic on the same texts and vectors."""
-    from analysis import embeddings, themes
+    from analysis.text import embeddings
+    from analysis.themes import engine as themes
 
     started = time.perf_counter()
     result = themes.refresh_themes(db, refit=True, actor="bench")
@@ -150,7 +151,8 @@ def demo_part(tmp: Path, rows: int, seed: int, embedder, cache: Path | None = No
 def cfpb_part(tmp: Path, embedder, cache: Path | None = None, default_runs: int = 3) -> dict:
     import pandas as pd
 
-    from analysis import feedback, store
+    from analysis import store
+    from analysis.ingest import feedback
 
     frame = pd.read_csv(CFPB)
     texts = frame["Consumer complaint narrative"].to_numpy(object)
@@ -191,7 +193,7 @@ def main() -> None:
         tmp = Path(tmp_name)
         os.environ["CLOSELOOP_MODEL_DIR"] = str(tmp / "models")
         os.environ["CLOSELOOP_DB"] = str(tmp / "demo.db")
-        from analysis import embeddings
+        from analysis.text import embeddings
 
         embedder = embeddings.default_embedder()
         figures = {"rows": args.rows}

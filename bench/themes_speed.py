@@ -39,7 +39,10 @@ def main() -> None:
         tmp = Path(tmp_name)
         os.environ["CLOSELOOP_MODEL_DIR"] = str(tmp / "models")
         os.environ["CLOSELOOP_DB"] = str(tmp / "speed.db")
-        from analysis import demo, embeddings, feedback, store, themes
+        from analysis import demo, store
+        from analysis.ingest import feedback
+        from analysis.text import embeddings
+        from analysis.themes import engine as themes
 
         db = store.connect(tmp / "speed.db")
         now = datetime(2025, 6, 1, tzinfo=timezone.utc)

@@ -16,9 +16,9 @@ import streamlit as st
 from streamlit.runtime.pages_manager import PagesManager
 
 from analysis import ingest, store
-from analysis.exporting import to_safe_csv
-from analysis.feedback import FEEDBACK_FIELDS
+from analysis.ingest.feedback import FEEDBACK_FIELDS
 from analysis.messages import clip
+from analysis.reports.csv_safety import to_safe_csv
 from analysis.settings import get_settings
 
 if PagesManager.uses_pages_directory:  # run without app.py: see the note above PAGES there

@@ -3,9 +3,11 @@
 import streamlit as st
 from streamlit.runtime.pages_manager import PagesManager
 
-from analysis import charts, overview, store
-from analysis.filters import Filters
+from analysis import store
+from analysis.domain.filters import Filters
+from analysis.reports import charts
 from analysis.settings import get_settings
+from analysis.views import overview
 
 if PagesManager.uses_pages_directory:  # run without app.py: see the note above PAGES there
     PagesManager.uses_pages_directory = False

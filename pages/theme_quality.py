@@ -14,8 +14,8 @@ import streamlit as st
 from streamlit.runtime.pages_manager import PagesManager
 
 from analysis import store
-from analysis import theme_insights as ti
 from analysis.settings import get_settings
+from analysis.themes import queries as ti
 
 if PagesManager.uses_pages_directory:  # run without app.py: see the note above PAGES there
     PagesManager.uses_pages_directory = False
@@ -56,7 +56,7 @@ def _corrections(db_path: str, revision: int):
 
 def _write(action: str, success: str, failure: str, *args) -> bool:
     """theme_admin.<action>(db, *args, actor=...); says how it went on the next run."""
-    from analysis import theme_admin
+    from analysis.themes import admin as theme_admin
 
     try:
         ti.read(str(get_settings().db_path), getattr(theme_admin, action), *args,

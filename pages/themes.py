@@ -15,9 +15,10 @@ from datetime import timedelta
 import streamlit as st
 from streamlit.runtime.pages_manager import PagesManager
 
-from analysis import charts, store
-from analysis import theme_insights as ti
+from analysis import store
+from analysis.reports import charts
 from analysis.settings import get_settings
+from analysis.themes import queries as ti
 
 if PagesManager.uses_pages_directory:  # run without app.py: see the note above PAGES there
     PagesManager.uses_pages_directory = False
@@ -76,7 +77,7 @@ def _show_flash() -> None:
 # new figures at once.
 
 def _admin(action: str, success: str, *args) -> None:
-    from analysis import theme_admin
+    from analysis.themes import admin as theme_admin
 
     actor = st.session_state.get("user") or get_settings().actor
     try:

@@ -6,7 +6,7 @@ from datetime import date
 
 import pandas as pd
 
-from analysis import charts
+from analysis.reports import charts
 
 HOSTILE = "<script>alert(1)</script> <b>bold</b> & co"
 ESCAPED = "&lt;script&gt;alert(1)&lt;/script&gt; &lt;b&gt;bold&lt;/b&gt; &amp; co"

@@ -340,7 +340,7 @@ def test_a_busy_timeout_that_is_no_number_names_the_setting(tmp_path):
 
 def test_a_sqlite_store_failure_outside_a_transaction_is_one_line(monkeypatch, filled_store,
                                                                  tmp_path):
-    from analysis import export
+    from analysis.reports import export
 
     def failing_export(db, out_path, **kwargs):
         error = sqlite3.OperationalError("disk I/O error")
@@ -356,7 +356,7 @@ def test_a_sqlite_store_failure_outside_a_transaction_is_one_line(monkeypatch, f
 @pytest.mark.parametrize("bug", [RuntimeError("a bug"), ValueError("a bug, not a setting"),
                                  sqlite3.OperationalError("no such column: x")])
 def test_an_unexpected_error_keeps_its_traceback(monkeypatch, filled_store, tmp_path, bug):
-    from analysis import export
+    from analysis.reports import export
 
     def broken_export(db, out_path, **kwargs):
         raise bug

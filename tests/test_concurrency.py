@@ -31,7 +31,8 @@ LOCKED = "database is locked"
 WRITER = textwrap.dedent("""
     import sys, time
     from pathlib import Path
-    from analysis import store, theme_admin
+    from analysis import store
+    from analysis.themes import admin as theme_admin
     db_path, theme_id, stop_file, min_writes = sys.argv[1], int(sys.argv[2]), Path(sys.argv[3]), int(sys.argv[4])
     ready_file = Path(str(stop_file) + ".ready")
     db = store.connect(db_path)
@@ -84,8 +85,6 @@ def add_theme(db) -> int:
 
 
 def test_an_import_and_analyst_writes_at_once_lose_nothing(db, db_path, tmp_path):
-    pytest.importorskip("analysis.ingest", reason="analysis/ingest.py has not landed yet")
-    pytest.importorskip("analysis.theme_admin", reason="analysis/theme_admin.py has not landed")
     rows = 20_000
     big = tmp_path / "big.csv"
     write_csv(big, rows, "big")
@@ -137,7 +136,6 @@ def test_an_import_and_analyst_writes_at_once_lose_nothing(db, db_path, tmp_path
 
 
 def test_two_imports_at_once_both_land_whole(db, db_path, tmp_path):
-    pytest.importorskip("analysis.ingest", reason="analysis/ingest.py has not landed yet")
     first, second = tmp_path / "first.csv", tmp_path / "second.csv"
     write_csv(first, 15_000, "a")
     write_csv(second, 15_000, "b")
@@ -160,7 +158,8 @@ def test_many_short_writers_at_once_lose_nothing(db, db_path, tmp_path):
     """Four processes, each 60 small feedback transactions: every row and revision counts."""
     script = textwrap.dedent("""
         import sys
-        from analysis import feedback, store
+        from analysis import store
+        from analysis.ingest import feedback
         db = store.connect(sys.argv[1])
         tag = sys.argv[2]
         for i in range(60):

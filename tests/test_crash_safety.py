@@ -84,7 +84,6 @@ def kill_when(process: subprocess.Popen, condition, *, timeout: float, what: str
 
 
 def test_an_import_killed_mid_write_lands_whole_or_not_at_all(db_path, tmp_path):
-    pytest.importorskip("analysis.ingest", reason="analysis/ingest.py has not landed yet")
     big = tmp_path / "big.csv"
     write_csv(big, IMPORT_ROWS)
     # A first, committed import: it must survive the crash untouched.
@@ -136,7 +135,8 @@ def test_an_import_killed_mid_write_lands_whole_or_not_at_all(db_path, tmp_path)
 
 REFIT = textwrap.dedent("""
     import sys
-    from analysis import store, themes
+    from analysis import store
+    from analysis.themes import engine as themes
     db = store.connect(sys.argv[1])
     pipeline = themes.ThemePipeline.tiny(min_cluster_size=15, min_samples=5)
     themes.refresh_themes(db, refit=True, pipeline=pipeline, actor="crash-test")
@@ -155,8 +155,8 @@ def snapshot(db) -> dict:
 
 
 def test_a_theme_refit_killed_mid_write_keeps_the_previous_themes(db_path, tmp_path):
-    themes = pytest.importorskip("analysis.themes", reason="analysis/themes.py has not landed")
-    demo = pytest.importorskip("analysis.demo", reason="analysis/demo.py has not landed")
+    from analysis import demo
+    from analysis.themes import engine as themes
     db = store.connect(db_path)
     demo.generate_demo(db, rows=3000, seed=11, truth_path=tmp_path / "truth.json", actor="test")
     first = themes.refresh_themes(

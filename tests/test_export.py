@@ -7,11 +7,12 @@ import io
 from datetime import date
 
 import pytest
-
-from analysis import export, store
-from analysis.feedback import insert_feedback
-from analysis.filters import Filters
 from test_theme_insights import CURRENT, NOW, T0, seed_theme_store
+
+from analysis import store
+from analysis.domain.filters import Filters
+from analysis.ingest.feedback import insert_feedback
+from analysis.reports import export
 
 EXPECTED_COLUMNS = ["external_id", "received_at", "location", "segment", "score_type", "score",
                     "comment", "sentiment_label", "sentiment_score", "theme_id", "theme"]

@@ -8,7 +8,7 @@ import io
 import pandas as pd
 import pytest
 
-from analysis.exporting import neutralise, to_safe_csv
+from analysis.reports.csv_safety import neutralise, to_safe_csv
 
 
 def read_back(data: bytes) -> list[list[str]]:

@@ -1,7 +1,8 @@
 from datetime import date
 
-from analysis import feedback, store
-from analysis.filters import Filters, date_bounds, filter_options
+from analysis import store
+from analysis.domain.filters import Filters, date_bounds, filter_options
+from analysis.ingest import feedback
 
 
 def test_query_params_round_trip():

@@ -15,11 +15,12 @@ import uuid
 
 import pandas as pd
 import pytest
-from hypothesis import HealthCheck, assume, example, given, settings, strategies as st
+from hypothesis import HealthCheck, assume, example, given, settings
+from hypothesis import strategies as st
 
-from analysis import store
-
-ingest = pytest.importorskip("analysis.ingest", reason="analysis/ingest.py has not landed yet")
+from analysis import ingest, store
+from analysis.reports import csv_safety as exporting
+from analysis.reports import export
 
 FAST = settings(max_examples=40, deadline=None, derandomize=True,
                 suppress_health_check=[HealthCheck.function_scoped_fixture,
@@ -232,7 +233,6 @@ def test_reimporting_the_same_file_adds_nothing(db, tmp_path):
 
 # ---------------------------------------------------------------------- formula injection
 
-exporting = pytest.importorskip("analysis.exporting", reason="analysis/exporting.py has not landed")
 
 trigger_text = st.builds(lambda t, rest: t + rest, st.sampled_from(list(FORMULA_TRIGGERS) + [" =", "  +"]),
                          st.text(max_size=30))
@@ -254,7 +254,6 @@ def test_to_safe_csv_neutralises_every_formula(values):
 
 @pytest.mark.parametrize("payload", INJECTIONS)
 def test_the_feedback_export_neutralises_imported_formulas(db, tmp_path, payload):
-    export = pytest.importorskip("analysis.export", reason="analysis/export.py has not landed")
     rows = [["2025-01-02", payload, payload, payload, "9"], ["2025-01-03", "fine", "North", "B2C", "3"]]
     path = tmp_path / "formulas.csv"
     path.write_bytes(csv_bytes(["received_at", "comment", "location", "segment", "nps"], rows))
@@ -275,7 +274,6 @@ def test_the_feedback_export_neutralises_imported_formulas(db, tmp_path, payload
 @FAST
 @given(comment=st.one_of(trigger_text, st.sampled_from(INJECTIONS)))
 def test_any_imported_formula_is_neutralised_in_the_feedback_export(db, tmp_path, comment):
-    export = pytest.importorskip("analysis.export", reason="analysis/export.py has not landed")
     assume(comment.strip())
     path = tmp_path / "one.csv"
     path.write_bytes(csv_bytes(["received_at", "comment", "location"],

@@ -10,8 +10,9 @@ from datetime import date, datetime, timezone
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from analysis import feedback, ingest, store
-from analysis.filters import date_bounds
+from analysis import ingest, store
+from analysis.domain.filters import date_bounds
+from analysis.ingest import feedback
 from tests.test_app import APP, PAGES, assert_clean
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=timezone.utc)

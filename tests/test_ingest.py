@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from analysis import feedback, ingest, store
+from analysis import ingest, store
 from analysis.cli import cli
+from analysis.ingest import feedback
 
 DATA = Path(__file__).resolve().parent / "data"
 NOW = datetime(2025, 6, 1, 12, 0, tzinfo=timezone.utc)

@@ -2,7 +2,7 @@ import math
 
 import pytest
 
-from analysis import metrics
+from analysis.stats import estimates as metrics
 
 
 def test_nps_is_promoters_minus_detractors_in_points():

@@ -2,8 +2,10 @@ from datetime import date
 
 import pytest
 
-from analysis import feedback, overview, store
-from analysis.filters import Filters
+from analysis import store
+from analysis.domain.filters import Filters
+from analysis.ingest import feedback
+from analysis.views import overview
 
 
 def _insert(db, rows):

@@ -9,10 +9,11 @@ from datetime import datetime, timezone
 import numpy as np
 import pytest
 
-from analysis import sentiment, store
-from analysis.embeddings import HashingEmbedder
-from analysis.feedback import insert_feedback
-from analysis.sentiment import SentimentResult, fuse, label_from_score
+from analysis import store
+from analysis.ingest.feedback import insert_feedback
+from analysis.text import sentiment
+from analysis.text.embeddings import HashingEmbedder
+from analysis.text.sentiment import SentimentResult, fuse, label_from_score
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)
 
@@ -239,7 +240,7 @@ def test_score_feedback_falls_back_below_the_training_threshold(db):
 
 @pytest.mark.model
 def test_prototype_method_with_the_real_model_reads_short_customer_comments():
-    from analysis.embeddings import default_embedder
+    from analysis.text.embeddings import default_embedder
 
     embedder = default_embedder()
     texts = ["great, another delay", "nobody helped me at all",

@@ -3,7 +3,8 @@ import threading
 
 import pytest
 
-from analysis import feedback, store
+from analysis import store
+from analysis.ingest import feedback
 
 
 def _row(i, **extra):

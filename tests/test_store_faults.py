@@ -21,7 +21,8 @@ from pathlib import Path
 import pytest
 import sqlite_utils
 
-from analysis import ingest, migrations, store
+from analysis import ingest, store
+from analysis.store import migrations
 
 
 @contextlib.contextmanager

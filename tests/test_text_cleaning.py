@@ -1,4 +1,4 @@
-from analysis.text_cleaning import clean_for_clustering, clean_many, name_words
+from analysis.text.cleaning import clean_for_clustering, clean_many, name_words
 
 
 def test_handles_urls_emails_and_hash_marks_are_removed():
@@ -36,7 +36,7 @@ def test_redaction_masks_are_removed():
 def test_many_names_clean_exactly_as_one_alternation_of_them_all():
     import random
 
-    from analysis.text_cleaning import clean_for_clustering, clean_many, names_pattern
+    from analysis.text.cleaning import clean_for_clustering, clean_many, names_pattern
 
     rng = random.Random(3)
     first = ["Ann", "Bob", "Chloé", "Dev", "Eve", "O'Neil", "Jean-Luc", "Straße", "İlkay", "Zoë"]

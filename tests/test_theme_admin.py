@@ -7,7 +7,9 @@ from datetime import datetime, timezone
 
 import pytest
 
-from analysis import feedback, store, theme_admin
+from analysis import store
+from analysis.ingest import feedback
+from analysis.themes import admin as theme_admin
 
 NOW = datetime(2025, 3, 1, 12, 0, tzinfo=timezone.utc)
 

@@ -20,10 +20,11 @@ from datetime import UTC, date, datetime, timedelta
 import pandas as pd
 import pytest
 
-from analysis import metrics, store
-from analysis import theme_insights as ti
-from analysis.feedback import insert_feedback
-from analysis.filters import Filters
+from analysis import store
+from analysis.domain.filters import Filters
+from analysis.ingest.feedback import insert_feedback
+from analysis.stats import estimates as metrics
+from analysis.themes import queries as ti
 
 NOW = datetime(2025, 3, 31, 12, tzinfo=UTC)
 CURRENT = Filters(start=date(2025, 3, 4), end=date(2025, 3, 31))
@@ -459,7 +460,7 @@ def _feedback_id(db, external_id: str) -> int:
 
 
 def test_quality_figures_count_audits_once_per_comment(themed_db):
-    from analysis import theme_admin
+    from analysis.themes import admin as theme_admin
 
     first, second = _feedback_id(themed_db, "cur-0"), _feedback_id(themed_db, "cur-1")
     theme_admin.confirm_theme(themed_db, first, WAIT, actor="ana")
@@ -476,7 +477,7 @@ def test_quality_figures_count_audits_once_per_comment(themed_db):
 
 
 def test_corrections_newest_first_with_theme_names(themed_db):
-    from analysis import theme_admin
+    from analysis.themes import admin as theme_admin
 
     moved, unthemed = _feedback_id(themed_db, "cur-2"), _feedback_id(themed_db, "cur-3")
     theme_admin.correct_theme(themed_db, moved, WAIT, STAFF, actor="ana", now=NOW)
@@ -494,7 +495,7 @@ def test_corrections_newest_first_with_theme_names(themed_db):
 
 
 def test_seed_themes_with_terms_and_sizes(themed_db):
-    from analysis import theme_admin
+    from analysis.themes import admin as theme_admin
 
     seed = theme_admin.add_seed_theme(themed_db, "Refunds", ti.parse_terms("refund, money back"),
                                       actor="ana")
@@ -521,7 +522,7 @@ def test_quality_on_an_empty_store(db):
 
 
 def test_audit_sample_is_fixed_unaudited_and_not_by_probability(themed_db):
-    from analysis import theme_admin
+    from analysis.themes import admin as theme_admin
 
     sample = ti.audit_sample(themed_db, WAIT, limit=60)
     assert len(sample) == 60 and list(sample.columns) == ti.AUDIT_COLUMNS

@@ -9,7 +9,8 @@ import pytest
 from streamlit.testing.v1 import AppTest
 from test_theme_insights import STAFF, WAIT, seed_theme_store
 
-from analysis import store, theme_admin
+from analysis import store
+from analysis.themes import admin as theme_admin
 
 PAGE = str(Path(__file__).resolve().parent.parent / "pages" / "theme_quality.py")
 HOSTILE = "<img src=x onerror=alert(1)> **Refunds**"

@@ -16,8 +16,11 @@ import numpy as np
 import pytest
 from sklearn.metrics import homogeneity_score, normalized_mutual_info_score
 
-from analysis import feedback, store, theme_admin, themes
-from analysis.embeddings import HashingEmbedder
+from analysis import store
+from analysis.ingest import feedback
+from analysis.text.embeddings import HashingEmbedder
+from analysis.themes import admin as theme_admin
+from analysis.themes import engine as themes
 
 TOPICS = {
     "wait": ["queue", "waiting", "wait", "minutes", "line", "slow", "hour", "queued", "delay", "till"],
@@ -328,8 +331,9 @@ def test_background_job_runs_with_its_own_connection(corpus_db, db_path):
 PERSISTENCE_SCRIPT = textwrap.dedent("""
     import json, sys
     sys.path.insert(0, {root!r})
-    from analysis import store, themes
-    from analysis.embeddings import HashingEmbedder
+    from analysis import store
+    from analysis.themes import engine as themes
+    from analysis.text.embeddings import HashingEmbedder
     db = store.connect({db!r})
     loaded = themes.load_active_model(db, embedder=HashingEmbedder(dim=256))
     docs = json.loads(sys.stdin.read())
@@ -583,7 +587,8 @@ def test_a_job_whose_process_is_gone_on_this_machine_frees_the_slot_at_once(db):
 RACE = textwrap.dedent("""
     import os, sys, time
     sys.path.insert(0, {root!r})
-    from analysis import store, themes
+    from analysis import store
+    from analysis.themes import engine as themes
     db = store.connect({db!r})
     open({tmp!r} + "/ready-" + sys.argv[1], "w").close()
     while not os.path.exists({tmp!r} + "/go"):

@@ -12,7 +12,7 @@ from streamlit.testing.v1 import AppTest
 from test_theme_insights import PARKING, WAIT, seed_theme_store
 
 from analysis import store
-from analysis.filters import Filters
+from analysis.domain.filters import Filters
 
 PAGE = str(Path(__file__).resolve().parent.parent / "pages" / "themes.py")
 
@@ -91,8 +91,6 @@ def test_drill_down_shows_quotes_and_rename_renames(seeded_path):
     at.text_input(key=f"themes_search_{WAIT}").input('queue "AND').run()
     assert not at.exception
 
-    pytest.importorskip("analysis.theme_admin",
-                        reason="analysis.theme_admin (rename) is not in the tree yet")
     at.text_input(key=f"rename_{WAIT}").input("Queues <b>& waits</b>").run()
     at.button(key=f"rename_go_{WAIT}").click().run()
     assert not at.exception
@@ -171,7 +169,7 @@ def test_empty_database_shows_message(db_path):
 
 
 def test_feedback_without_themes_asks_for_refresh(db_path):
-    from analysis.feedback import insert_feedback
+    from analysis.ingest.feedback import insert_feedback
 
     db = store.connect(db_path)
     with store.write_transaction(db):

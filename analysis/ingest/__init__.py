@@ -25,31 +25,26 @@ The package's modules, one step each: `reading` (bytes -> frame of strings), `ma
 write). Import from the package, not from its modules.
 """
 
+from analysis.ingest.batches import recent_batches, rejects_frame
 from analysis.ingest.dates import parse_dates
 from analysis.ingest.errors import ImportFileError
-from analysis.ingest.importing import (
-                                       ImportResult,
-                                       import_file,
-                                       import_frame,
-                                       recent_batches,
-                                       rejects_frame,
-)
+from analysis.ingest.importing import ImportResult, import_file, import_frame
 from analysis.ingest.mapping import (
-                                       SCORE_TYPES,
-                                       detect_mapping,
-                                       infer_score_type,
-                                       normalise_score_type,
-                                       resolve_mapping,
+    SCORE_TYPES,
+    detect_mapping,
+    infer_score_type,
+    normalise_score_type,
+    resolve_mapping,
 )
 from analysis.ingest.reading import (
-                                       READ_ERROR,
-                                       READ_RAW,
-                                       bounded_frame,
-                                       bounded_text,
-                                       check_upload,
-                                       data_columns,
-                                       preview_frame,
-                                       read_table,
+    READ_ERROR,
+    READ_RAW,
+    bounded_frame,
+    bounded_text,
+    check_upload,
+    data_columns,
+    preview_frame,
+    read_table,
 )
 
 __all__ = [

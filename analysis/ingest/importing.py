@@ -15,9 +15,11 @@ import pandas as pd
 import sqlite_utils
 
 from analysis import store
-from analysis.feedback import SCORE_SCALES, SCORE_STEPS, insert_feedback_columns
+from analysis.domain.scores import SCALE_NAMES, SCORE_SCALES, SCORE_STEPS
+from analysis.ingest.batches import add_rejects, close_batch, open_batch
 from analysis.ingest.dates import check_dates
 from analysis.ingest.errors import ImportFileError
+from analysis.ingest.feedback import insert_feedback_columns
 from analysis.ingest.mapping import (
     SCORE_TYPES,
     infer_score_type,
@@ -27,7 +29,6 @@ from analysis.ingest.mapping import (
 from analysis.ingest.reading import READ_ERROR, READ_RAW, data_columns, read_table
 from analysis.messages import EXCERPT_CHARS, excerpt, excerpts
 
-_SCALE_NAMES = {"nps": "NPS", "csat": "CSAT", "ces": "CES", "rating": "rating"}
 _PLAIN_NUMBER = r"^[+-]?[0-9]+(?:[.,][0-9]+)?$"  # an Arrow regex: digits spelled [0-9]
 
 
@@ -194,10 +195,10 @@ def import_frame(
             between = has_score & (np.mod(numbers, step) != 0)
         reject(outside, "score",
                lambda i: f"score {_number(raw_scores[i])} is outside the "
-                         f"{_SCALE_NAMES[row_types[i]]} scale "
+                         f"{SCALE_NAMES[row_types[i]]} scale "
                          f"{SCORE_SCALES[row_types[i]][0]}-{SCORE_SCALES[row_types[i]][1]}")
         reject(between, "score",
-               lambda i: f"{_SCALE_NAMES[row_types[i]]} scores are whole numbers; "
+               lambda i: f"{SCALE_NAMES[row_types[i]]} scores are whole numbers; "
                          f"score {_number(raw_scores[i])} is not"
                          if SCORE_STEPS[row_types[i]] == 1 else
                          f"ratings are whole or half stars; score {_number(raw_scores[i])} "
@@ -234,28 +235,15 @@ def import_frame(
             raw = read_raws[index] or _raw_row(columns, list(cells))
             reject_rows.append((index + 1, field_name, reason, raw))
 
-    mapping_json = json.dumps(resolved, ensure_ascii=False)
     with store.write_transaction(db):
-        cursor = db.execute(
-            "INSERT INTO import_batches (file_name, source, file_sha256, mapping, score_type,"
-            " started_at, rows_read, actor) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            [file_name, source_name, file_sha256, mapping_json, file_score_type,
-             store.to_iso(started), n, actor],
-        )
-        batch_id = cursor.lastrowid
+        batch_id = open_batch(db, file_name=file_name, source=source_name, actor=actor,
+                              now=started, rows_read=n, mapping=resolved,
+                              score_type=file_score_type, file_sha256=file_sha256)
         imported, duplicates = insert_feedback_columns(db, columns_in, batch_id=batch_id,
                                                        actor=actor, now=started)
-        db.conn.executemany(
-            "INSERT INTO import_rejects (batch_id, row_number, field, reason, raw) "
-            "VALUES (?, ?, ?, ?, ?)",
-            [(batch_id, *r) for r in reject_rows],
-        )
-        finished = now or store.utcnow()
-        db.execute(
-            "UPDATE import_batches SET finished_at = ?, imported = ?, duplicates = ?, "
-            "rejected = ? WHERE id = ?",
-            [store.to_iso(finished), imported, duplicates, len(reject_rows), batch_id],
-        )
+        add_rejects(db, batch_id, reject_rows)
+        close_batch(db, batch_id, now=now or store.utcnow(), imported=imported,
+                    duplicates=duplicates, rejected=len(reject_rows))
     return ImportResult(batch_id=batch_id, file_name=file_name, rows_read=n,
                         imported=imported, duplicates=duplicates, rejected=len(reject_rows),
                         mapping=resolved, score_type=file_score_type,
@@ -283,23 +271,3 @@ def import_file(
     return import_frame(db, frame, file_name=path.name, mapping=mapping,
                         score_type=score_type, source=source, actor=actor, now=now,
                         file_sha256=hashlib.sha256(data).hexdigest())
-
-
-# --------------------------------------------------------------------------- reading back
-
-def rejects_frame(db: sqlite_utils.Database, batch_id: int) -> pd.DataFrame:
-    """The rejected rows of one batch, in file order."""
-    rows = db.execute(
-        "SELECT row_number, field, reason, raw FROM import_rejects WHERE batch_id = ? "
-        "ORDER BY row_number, id", [batch_id]).fetchall()
-    return pd.DataFrame(rows, columns=["row_number", "field", "reason", "raw"])
-
-
-def recent_batches(db: sqlite_utils.Database, limit: int = 20) -> pd.DataFrame:
-    """The latest import batches, newest first."""
-    columns = ["id", "file_name", "source", "started_at", "finished_at", "rows_read",
-               "imported", "duplicates", "rejected", "score_type", "actor"]
-    rows = db.execute(
-        f"SELECT {', '.join(columns)} FROM import_batches ORDER BY id DESC LIMIT ?",
-        [int(limit)]).fetchall()
-    return pd.DataFrame(rows, columns=columns)

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import re
 
-from analysis.feedback import FEEDBACK_FIELDS, SCORE_SCALES
+from analysis.domain.scores import SCORE_TYPES
 from analysis.ingest.errors import ImportFileError
+from analysis.ingest.feedback import FEEDBACK_FIELDS
 from analysis.ingest.frames import RESERVED as _RESERVED
 from analysis.messages import excerpt, excerpts
-
-SCORE_TYPES = tuple(SCORE_SCALES)
 
 
 def _norm(name: str) -> str:

@@ -15,7 +15,12 @@ from playwright.sync_api import expect
 from tests.test_store_faults import no_write_permission
 
 from .conftest import build_demo_db, screenshot, start_app
-from .test_journeys import assert_no_traceback, expect_navigation, sql, wait_for_app_idle
+from .test_journeys import (
+    assert_no_traceback,
+    expect_navigation,
+    sql,
+    wait_for_app_idle,
+)
 
 pytestmark = pytest.mark.browser
 FAST_ANSWER_MS = 30_000  # "within seconds": generous for a loaded 2-core machine

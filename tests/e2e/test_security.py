@@ -63,7 +63,8 @@ def assert_inert(page, shown: list[str]) -> None:
 @pytest.fixture(scope="module")
 def hostile_db(e2e_dir, chromium_path):
     """A small demo store, plus comments, a location and a theme name that are payloads."""
-    from analysis import ingest, store, theme_admin
+    from analysis import ingest, store
+    from analysis.themes import admin as theme_admin
 
     path = e2e_dir / "hostile" / "closeloop.db"
     path.parent.mkdir()

@@ -13,14 +13,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from datetime import date, timedelta
 
-from analysis.feedback import STORED_DATE_SHAPE, valid_date_sql
+from analysis.domain.dates import STORED_DATE_SHAPE, valid_date_sql
+from analysis.domain.scores import NPS_GROUPS, nps_group_sql
 
-NPS_GROUPS = ("promoters", "passives", "detractors")
-_NPS_GROUP_SQL = {
-    "promoters": "(f.score_type = 'nps' AND f.score >= 9)",
-    "passives": "(f.score_type = 'nps' AND f.score >= 7 AND f.score < 9)",
-    "detractors": "(f.score_type = 'nps' AND f.score <= 6)",
-}
 # Filter field -> feedback column, for the multi-value dimension filters.
 DIMENSIONS = {
     "locations": "location",
@@ -66,7 +61,7 @@ class Filters:
                 clauses.append(f"f.{column} IN ({', '.join('?' * len(values))})")
                 params.extend(values)
         if self.nps_groups:
-            clauses.append("(" + " OR ".join(_NPS_GROUP_SQL[g] for g in self.nps_groups) + ")")
+            clauses.append("(" + " OR ".join(nps_group_sql(g) for g in self.nps_groups) + ")")
         return " AND ".join(clauses), params
 
     def previous_period(self) -> Filters | None:

@@ -24,14 +24,13 @@ import os
 import sqlite3
 import threading
 from collections.abc import Iterator
-from datetime import datetime, timezone
 from pathlib import Path
 
 import sqlite_utils
 
-from analysis import migrations
 from analysis.messages import excerpt
 from analysis.settings import get_settings
+from analysis.store import migrations
 
 _migrated: set[str] = set()
 _migrate_lock = threading.Lock()
@@ -318,21 +317,6 @@ def revision(db: sqlite_utils.Database) -> int:
     """A number that changes whenever anything is written; cache keys include it."""
     row = db.execute("SELECT value FROM store_meta WHERE key = 'revision'").fetchone()
     return int(row[0]) if row else 0
-
-
-def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
-
-
-def to_iso(moment: datetime) -> str:
-    """UTC ISO-8601 with a Z, the one timestamp format in the store (sorts as text)."""
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def from_iso(text: str) -> datetime:
-    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
 
 
 def is_empty(db: sqlite_utils.Database) -> bool:

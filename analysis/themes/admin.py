@@ -19,7 +19,7 @@ from datetime import datetime
 
 import sqlite_utils
 
-from analysis import metrics
+from analysis.stats import estimates as metrics
 from analysis.store import to_iso, utcnow, write_transaction
 
 

@@ -17,6 +17,9 @@ from datetime import datetime
 
 import sqlite_utils
 
+from analysis.domain.dates import valid_date_sql
+from analysis.domain.scores import SCORE_STEPS
+from analysis.ingest.batches import add_rejects, close_batch, open_batch
 from analysis.messages import excerpt
 from analysis.store import to_iso, utcnow
 
@@ -24,11 +27,6 @@ FEEDBACK_FIELDS = (
     "external_id", "source", "received_at", "location", "segment", "channel", "touchpoint",
     "customer_id", "customer_name", "customer_email", "score_type", "score", "comment",
 )
-SCORE_SCALES = {"nps": (0, 10), "csat": (1, 5), "ces": (1, 7), "rating": (1, 5)}
-SCORE_STEPS = {"nps": 1.0, "csat": 1.0, "ces": 1.0, "rating": 0.5}
-"""The finest value each scale has: survey answers are whole points; review sites show
-half stars, so ratings may be halves."""
-
 _SPACE = re.compile(r"\s+")
 
 
@@ -225,21 +223,6 @@ def _indexes_in_bulk(db: sqlite_utils.Database, new_rows: int, *,
 
 # ----------------------------------------------------------------- stored rows that break the rules
 
-STORED_DATE_SHAPE = "[0-9][0-9][0-9][0-9]-[01][0-9]-[0-3][0-9]T[0-2][0-9]:[0-5][0-9]:[0-5][0-9]Z"
-"""The shape of `feedback.received_at` as a GLOB pattern (a shape, not yet a real date)."""
-
-
-def valid_date_sql(column: str = "f.received_at") -> str:
-    """SQL, true where `column` holds a real UTC moment in the store's one format.
-
-    julianday() reads the text and strftime() writes it back: only a real calendar moment
-    (no 30 February, no hour 24, no five-digit year) comes back unchanged. Readers skip
-    other values instead of handing them to a date parser that would raise.
-    """
-    return (f"(COALESCE(strftime('%Y-%m-%dT%H:%M:%SZ', julianday({column})) = {column}, 0)"
-            f" AND {column} >= '0001')")
-
-
 def _off_step_sql(column: str = "f") -> str:
     return " OR ".join(
         f"({column}.score_type = '{name}' AND {column}.score / {step} "
@@ -284,20 +267,17 @@ def reject_stored_implausible_rows(db: sqlite_utils.Database, *, earliest: str, 
     rows = [dict(zip(names, r)) for r in cursor.fetchall()]
     if not rows:
         return 0
-    at = to_iso(now)
-    batch_id = db.execute(
-        "INSERT INTO import_batches (file_name, source, mapping, started_at, finished_at, "
-        "rows_read, rejected, actor) VALUES (?, 'store check', '{}', ?, ?, ?, ?, ?)",
-        ["(rows already stored)", at, at, len(rows), len(rows), actor]).lastrowid
+    batch_id = open_batch(db, file_name="(rows already stored)", source="store check",
+                          actor=actor, now=now, rows_read=len(rows))
     rejects = []
     for number, row in enumerate(rows, start=1):
         valid = bool(row.pop("_valid_date"))
         reason = why_implausible(row, valid_date=valid, earliest=earliest, latest=latest)
         field = "received_at" if not valid or not earliest <= row["received_at"] <= latest \
             else "score"
-        rejects.append((batch_id, number, field, reason + reason_suffix,
+        rejects.append((number, field, reason + reason_suffix,
                         json.dumps(row, ensure_ascii=False, default=str)))
-    db.conn.executemany("INSERT INTO import_rejects (batch_id, row_number, field, reason, raw) "
-                        "VALUES (?, ?, ?, ?, ?)", rejects)
+    add_rejects(db, batch_id, rejects)
     db.conn.executemany("DELETE FROM feedback WHERE id = ?", [(r["id"],) for r in rows])
+    close_batch(db, batch_id, now=now, imported=0, duplicates=0, rejected=len(rows))
     return len(rows)

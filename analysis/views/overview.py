@@ -10,9 +10,10 @@ from datetime import date, timedelta
 import pandas as pd
 import sqlite_utils
 
-from analysis import metrics
-from analysis.filters import Filters, date_bounds
-from analysis.metrics import Difference, Estimate
+from analysis.domain.filters import Filters, date_bounds
+from analysis.domain.periods import period_start_sql
+from analysis.stats import estimates as metrics
+from analysis.stats.estimates import Difference, Estimate
 
 DEFAULT_PERIOD_DAYS = 90
 
@@ -96,17 +97,9 @@ def kpis(db: sqlite_utils.Database, filters: Filters) -> list[Kpi]:
     return result
 
 
-_PERIOD_SQL = {
-    "D": "substr(f.received_at, 1, 10)",
-    # Monday of the week: SQLite's 'weekday 0' moves to the next Sunday (or stays), then back 6 days.
-    "W": "date(substr(f.received_at, 1, 10), 'weekday 0', '-6 days')",
-    "M": "substr(f.received_at, 1, 7) || '-01'",
-}
-
-
 def volume_and_nps_over_time(db: sqlite_utils.Database, filters: Filters, freq: str = "W") -> pd.DataFrame:
     """One row per period: volume, and NPS with its interval (blank where no NPS answers)."""
-    period_sql = _PERIOD_SQL[freq]
+    period_sql = period_start_sql(freq)
     where, params = filters.where_sql()
     rows = db.execute(
         f"""SELECT {period_sql} AS period, {metrics.SQL_COUNTS}

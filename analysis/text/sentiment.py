@@ -65,6 +65,8 @@ from datetime import datetime
 import numpy as np
 import sqlite_utils
 
+from analysis.domain.comments import has_comment_sql
+from analysis.domain.scores import SCORE_BANDS, SCORE_SCALES, score_band
 from analysis.store import to_iso, utcnow, write_transaction
 
 LABELS = ("negative", "neutral", "positive")
@@ -285,10 +287,6 @@ def _results_from_probabilities(probabilities: np.ndarray, method: str) -> list[
 # --------------------------------------------------------------------------------------
 # Scores
 
-SCORE_SCALES = {"nps": (0, 10), "csat": (1, 5), "ces": (1, 7), "rating": (1, 5)}
-
-# Upper end of the negative band and lower end of the positive band, per scale.
-_BANDS = {"nps": (6, 9), "csat": (2, 4), "ces": (3, 5), "rating": (2, 4)}
 
 
 def _check_score(score_type: str, score: float) -> float:
@@ -309,13 +307,7 @@ def label_from_score(score_type: str, score: float) -> str:
 
     A fractional score belongs to the band it has not yet left: NPS 6.5 is below 7, so a
     detractor; a 3.5-star average is neutral (below 4)."""
-    value = _check_score(score_type, score)
-    negative_max, positive_min = _BANDS[score_type]
-    if value < negative_max + 1:
-        return "negative"
-    if value < positive_min:
-        return "neutral"
-    return "positive"
+    return score_band(score_type, _check_score(score_type, score))
 
 
 def score_position(score_type: str, score: float) -> float:
@@ -324,7 +316,7 @@ def score_position(score_type: str, score: float) -> float:
     positive band 0.4, top 1. (A straight line would put NPS 6, a detractor, above zero.)"""
     value = _check_score(score_type, score)
     low, high = SCORE_SCALES[score_type]
-    negative_max, positive_min = _BANDS[score_type]
+    negative_max, positive_min = SCORE_BANDS[score_type]
     middle = (negative_max + positive_min) / 2
     return float(np.interp(value, [low, negative_max, middle, positive_min, high],
                            [-1.0, -0.4, 0.0, 0.4, 1.0]))
@@ -504,7 +496,7 @@ def score_feedback(
     `progress(done, total)` follows the embedding of new texts. All sentiment rows and the
     run's `sentiment_runs` row are written in one transaction.
     """
-    from analysis.embeddings import default_embedder, embed_texts
+    from analysis.text.embeddings import default_embedder, embed_texts
 
     if text_method not in TEXT_METHODS:
         raise ValueError(f"text_method {text_method!r} is not one of {TEXT_METHODS}")
@@ -513,7 +505,7 @@ def score_feedback(
     rows = db.execute(f"""
         SELECT f.id, f.score_type, f.score, TRIM(COALESCE(f.comment, '')) AS comment
         FROM feedback f
-        WHERE (TRIM(COALESCE(f.comment, '')) <> '' OR f.score IS NOT NULL) {where}
+        WHERE ({has_comment_sql("f")} OR f.score IS NOT NULL) {where}
         ORDER BY f.id
     """).fetchall()
 
@@ -587,10 +579,10 @@ def _score_unscored(db, no_score, results, text_method, vectors_for, get_embedde
                     min_training, min_per_class, min_cv_macro_f1) -> tuple[str, dict]:
     """Label comments without a score; return the method used and the classifier's report."""
     # Every scored comment in the store trains the classifier, not just this run's.
-    training = db.execute("""
+    training = db.execute(f"""
         SELECT f.score_type, f.score, TRIM(f.comment)
         FROM feedback f
-        WHERE f.score IS NOT NULL AND TRIM(COALESCE(f.comment, '')) <> ''
+        WHERE f.score IS NOT NULL AND {has_comment_sql("f")}
         ORDER BY f.id
     """).fetchall()
     labels = [label_from_score(score_type, score) for score_type, score, _ in training]

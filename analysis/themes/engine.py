@@ -61,11 +61,12 @@ from typing import Any
 import numpy as np
 import sqlite_utils
 
-from analysis import embeddings as emb
-from analysis import store, theme_admin
+from analysis import store
 from analysis.settings import get_settings, prepare_offline_environment
 from analysis.store import is_read_only, to_iso, utcnow, write_transaction
-from analysis.text_cleaning import clean_many, name_words
+from analysis.text import embeddings as emb
+from analysis.text.cleaning import clean_many, name_words
+from analysis.themes import admin as theme_admin
 
 MIN_DOCUMENTS = 20
 """Below this, no topic model is meaningful: refresh says so instead of inventing themes."""
@@ -281,7 +282,10 @@ class ThemePipeline:
             ngram_range=tuple(self.ngram_range), min_df=settings["min_df"],
             max_features=settings["max_features"])
         if self.representation == "keybert_mmr":
-            from bertopic.representation import KeyBERTInspired, MaximalMarginalRelevance
+            from bertopic.representation import (
+                KeyBERTInspired,
+                MaximalMarginalRelevance,
+            )
 
             representation = [KeyBERTInspired(top_n_words=self.top_n_words, random_state=self.random_state),
                               MaximalMarginalRelevance(diversity=self.mmr_diversity,
@@ -346,6 +350,7 @@ def warm_up(pipeline: ThemePipeline | None = None) -> float:
     if pipeline.umap_model is not None:
         reducer = clone(pipeline.umap_model)
     else:
+        prepare_offline_environment()
         from umap import UMAP
 
         reducer = UMAP(**{**pipeline.umap_params, "n_neighbors": pipeline._n_neighbors(n),

@@ -17,6 +17,13 @@ from dataclasses import dataclass
 from scipy import stats
 from statsmodels.stats.proportion import proportion_confint
 
+from analysis.domain.scores import (
+    CSAT_SATISFIED_MIN,
+    negative_score_sql,
+    nps_group,
+    nps_group_sql,
+)
+
 Z95 = stats.norm.ppf(0.975)
 
 
@@ -62,12 +69,9 @@ def nps_from_counts(promoters: int, passives: int, detractors: int) -> Estimate:
 
 
 def nps(scores) -> Estimate:
-    scores = [s for s in scores if s is not None]
-    return nps_from_counts(
-        sum(1 for s in scores if s >= 9),
-        sum(1 for s in scores if 7 <= s < 9),
-        sum(1 for s in scores if s <= 6),
-    )
+    groups = [nps_group(s) for s in scores if s is not None]
+    return nps_from_counts(groups.count("promoters"), groups.count("passives"),
+                           groups.count("detractors"))
 
 
 def share_from_counts(name: str, hits: int, n: int) -> Estimate:
@@ -124,11 +128,11 @@ def compare(current: Estimate, previous: Estimate) -> Difference:
 
 # SQL fragments over `feedback f` (and optionally `sentiment s`), shared by every query
 # that aggregates these metrics so the definitions live in one place.
-SQL_COUNTS = """
-    SUM(f.score_type = 'nps' AND f.score >= 9) AS promoters,
-    SUM(f.score_type = 'nps' AND f.score >= 7 AND f.score < 9) AS passives,
-    SUM(f.score_type = 'nps' AND f.score <= 6) AS detractors,
-    SUM(f.score_type = 'csat' AND f.score >= 4) AS csat_satisfied,
+SQL_COUNTS = f"""
+    SUM({nps_group_sql("promoters")}) AS promoters,
+    SUM({nps_group_sql("passives")}) AS passives,
+    SUM({nps_group_sql("detractors")}) AS detractors,
+    SUM(f.score_type = 'csat' AND f.score >= {CSAT_SATISFIED_MIN}) AS csat_satisfied,
     SUM(f.score_type = 'csat' AND f.score IS NOT NULL) AS csat_n,
     SUM(f.score_type = 'ces' AND f.score IS NOT NULL) AS ces_n,
     SUM(CASE WHEN f.score_type = 'ces' THEN f.score END) AS ces_sum,
@@ -137,13 +141,10 @@ SQL_COUNTS = """
 """
 
 # A response is negative by its sentiment label when it has one, else by its score.
-SQL_IS_NEGATIVE = """
+SQL_IS_NEGATIVE = f"""
     CASE
         WHEN s.label IS NOT NULL THEN s.label = 'negative'
-        WHEN f.score_type = 'nps' THEN f.score <= 6
-        WHEN f.score_type = 'csat' THEN f.score <= 2
-        WHEN f.score_type = 'ces' THEN f.score <= 3
-        WHEN f.score_type = 'rating' THEN f.score <= 2
+        ELSE {negative_score_sql("f")}
     END
 """
 

@@ -281,7 +281,7 @@ def m005_reject_implausible_stored_rows(db):
     # imports this module.
     from datetime import datetime, timedelta, timezone
 
-    from analysis.feedback import reject_stored_implausible_rows
+    from analysis.ingest.feedback import reject_stored_implausible_rows
     from analysis.settings import get_settings
     from analysis.store import to_iso
 

@@ -33,9 +33,10 @@ import pandas as pd
 import sqlite_utils
 from scipy import stats
 
-from analysis import metrics, store
-from analysis.feedback import valid_date_sql
-from analysis.filters import Filters
+from analysis import store
+from analysis.domain.dates import valid_date_sql
+from analysis.domain.filters import Filters
+from analysis.stats import estimates as metrics
 
 DEFAULT_WINDOW_DAYS = 28
 UNTHEMED = "Unthemed"
@@ -597,12 +598,12 @@ def theme_header_figures(db: sqlite_utils.Database) -> dict:
     figures = {"status": theme_status(db), "accuracy": None, "sentiment_cv": None}
     # Both modules are optional in a trimmed installation: the header then says so.
     try:
-        from analysis import theme_admin
+        from analysis.themes import admin as theme_admin
         figures["accuracy"] = theme_admin.audited_accuracy(db)
     except ImportError:
         pass
     try:
-        from analysis import sentiment
+        from analysis.text import sentiment
         run = sentiment.latest_run(db, with_classifier=True)
         figures["sentiment_cv"] = run.get("cv_accuracy") if run else None
     except ImportError:

@@ -35,7 +35,7 @@ import numpy as np
 import sqlite_utils
 
 from analysis import store
-from analysis.feedback import insert_feedback
+from analysis.ingest.feedback import insert_feedback
 
 GENERATOR_VERSION = "closeloop-demo/1"
 

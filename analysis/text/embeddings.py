@@ -79,6 +79,7 @@ class SentenceEmbedder:
     def model(self):
         with self._lock:
             if self._model is None:
+                prepare_offline_environment()  # before the hub libraries read their flags
                 from sentence_transformers import SentenceTransformer
                 from transformers.utils import logging as transformers_logging
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import pandas as pd
 import sqlite_utils
 
-from analysis.filters import Filters
+from analysis.domain.filters import Filters
 
 EXPORT_COLUMNS = [
     "external_id", "received_at", "location", "segment", "score_type", "score", "comment",
@@ -32,7 +32,7 @@ def export_feedback(db: sqlite_utils.Database, out_path: str | Path, *,
     """Write the feedback matching `filters` (all of it by default) to `out_path` as CSV;
     return the number of rows written. The file appears whole or not at all: it is written
     next to the target and renamed into place at the end."""
-    from analysis.exporting import to_safe_csv
+    from analysis.reports.csv_safety import to_safe_csv
 
     out_path = Path(out_path)
     where, params = (filters or Filters()).where_sql()

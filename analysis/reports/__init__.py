@@ -1,0 +1,1 @@
+"""What leaves the app: CSV exports made safe for spreadsheets, and charts."""

@@ -1,0 +1,1 @@
+"""Text as the models see it: cleaning, embeddings and sentiment."""

@@ -1,0 +1,1 @@
+"""What pages show, shaped for them (tables, series, wording), without Streamlit."""
