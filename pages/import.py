@@ -13,17 +13,12 @@ import hashlib
 from pathlib import Path
 
 import streamlit as st
-from streamlit.runtime.pages_manager import PagesManager
 
 from analysis import ingest, store
 from analysis.ingest.feedback import FEEDBACK_FIELDS
 from analysis.messages import clip
 from analysis.reports.csv_safety import to_safe_csv
-from analysis.settings import get_settings
-
-if PagesManager.uses_pages_directory:  # run without app.py: see the note above PAGES there
-    PagesManager.uses_pages_directory = False
-    st.rerun()
+from pages import current_actor, page_start
 
 NOT_IN_FILE = "(not in file)"
 FROM_FILE = "(from the file / column name)"
@@ -133,11 +128,11 @@ def _show_result(db, result: dict) -> None:
 
 
 def render() -> None:
+    db, _ = page_start()
     st.title("Import feedback")
     st.write("Upload a survey or review export (CSV or JSON Lines). Check which column holds "
              "each field, then import. Rows that cannot be imported are listed with the "
              "reason; rows already in the store are skipped.")
-    db = store.connect()
     st.file_uploader("File", type=["csv", "tsv", "txt", "jsonl", "ndjson", "json"],
                      key="import_uploader", on_change=_remember_upload)
 
@@ -162,7 +157,7 @@ def render() -> None:
                     result = ingest.import_frame(
                         db, frame, file_name=upload["name"], mapping=mapping,
                         score_type=score_type, source=source or None,
-                        actor=get_settings().actor, file_sha256=digest)
+                        actor=current_actor(), file_sha256=digest)
                 except ingest.ImportFileError as exc:
                     st.session_state.pop("import_result", None)
                     _show_error(str(exc))

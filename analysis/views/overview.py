@@ -157,3 +157,60 @@ def location_table(db: sqlite_utils.Database, filters: Filters) -> pd.DataFrame:
                "nps_change_p", "csat", "ces", "negative_pct"]
     frame = pd.DataFrame.from_records(records, columns=columns)
     return frame.sort_values("responses", ascending=False, ignore_index=True)
+
+
+@dataclass(frozen=True)
+class KpiTile:
+    """One KPI as the page shows it: every figure worded, the change coloured only when its
+    test says it is real."""
+    label: str
+    value: str
+    delta: str | None
+    delta_color: str  # "normal", "inverse" (lower is better) or "off" (not significant)
+    help: str
+    interval: str | None
+    change: str | None
+
+
+def _formatted(value: float | None, unit: str, digits: int) -> str:
+    if value is None:
+        return "n/a"
+    return f"{value:,.{digits}f}{' ' + unit if unit == 'pts' else unit}"
+
+
+def kpi_tile(kpi: Kpi, *, alpha: float = 0.05) -> KpiTile:
+    digits = 0 if kpi.key == "volume" else 1
+    current, change = kpi.current, kpi.change
+    delta = None
+    if change.estimate is not None:
+        delta = f"{change.estimate:+,.{digits}f}{' pts' if kpi.unit in ('pts', '%') else ''}"
+    help_lines = [current.method, f"n = {current.n:,}"]
+    if current.ci_low is not None:
+        help_lines.append(f"95% CI {current.ci_low:,.1f} to {current.ci_high:,.1f}")
+    if change.p_value is not None:
+        help_lines.append(f"Change vs previous period: {change.test}, "
+                          f"95% CI {change.ci_low:+,.1f} to {change.ci_high:+,.1f}, "
+                          f"p = {change.p_value:.3f}")
+    significant = change.p_value is not None and change.p_value < alpha
+    interval = None
+    if current.ci_low is not None and kpi.key != "volume":
+        interval = f"95% CI {current.ci_low:,.1f} to {current.ci_high:,.1f} (n = {current.n:,})"
+    change_text = None
+    if change.p_value is not None:
+        verdict = "significant" if significant else "not significant"
+        change_interval = ("" if change.ci_low is None or kpi.key == "volume" else
+                           f"95% CI {change.ci_low:+,.1f} to {change.ci_high:+,.1f}, ")
+        change_text = f"Change {change_interval}p = {change.p_value:.3f} ({verdict})"
+    # Lower is better only for the share of negative feedback.
+    color = "off" if not significant else "inverse" if kpi.key == "negative" else "normal"
+    return KpiTile(kpi.label, _formatted(current.value, kpi.unit, digits), delta, color,
+                   "  \n".join(help_lines), interval, change_text)
+
+
+def period_caption(filters: Filters) -> str | None:
+    """'1 Jan 2025 to 31 Mar 2025, compared with ...' when the filters hold a full range."""
+    if not (filters.start and filters.end):
+        return None
+    previous = filters.previous_period()
+    return (f"{filters.start:%d %b %Y} to {filters.end:%d %b %Y}, compared with "
+            f"{previous.start:%d %b %Y} to {previous.end:%d %b %Y}.")
