@@ -114,10 +114,9 @@ class HashingEmbedder:
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         sparse = self._vectorizer.transform(list(texts))
-        dense = np.asarray(sparse @ self._projection, dtype=np.float32)
-        norms = np.linalg.norm(dense, axis=1, keepdims=True)
-        norms[norms == 0] = 1.0
-        return dense / norms
+        from sklearn.preprocessing import normalize
+
+        return normalize(np.asarray(sparse @ self._projection, dtype=np.float32))
 
 
 _default: SentenceEmbedder | None = None

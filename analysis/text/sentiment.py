@@ -219,10 +219,10 @@ _prototype_lock = threading.Lock()
 
 
 def _normalise(vectors: np.ndarray) -> np.ndarray:
-    vectors = np.asarray(vectors, dtype=np.float32)
-    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-    norms[norms == 0] = 1.0
-    return vectors / norms
+    from sklearn.preprocessing import normalize  # sklearn loads only when vectors are used
+
+    # Unit rows (a zero row stays zero), so that a dot product is a cosine.
+    return normalize(np.asarray(vectors, dtype=np.float32))
 
 
 def prototype_vectors(embedder) -> dict[str, np.ndarray]:

@@ -47,14 +47,12 @@ def _aggregate(db, filters: Filters, group_by: str | None = None) -> list[dict]:
     """SQL_COUNTS plus negative counts over filtered feedback, optionally grouped."""
     where, params = filters.where_sql()
     select_group = f"{group_by} AS grp, " if group_by else ""
-    cursor = db.execute(
+    return list(db.query(
         f"""SELECT {select_group}{metrics.SQL_COUNTS}, {_SQL_NEGATIVE_COUNTS}
             FROM feedback f LEFT JOIN sentiment s ON s.feedback_id = f.id
             WHERE {where}{" GROUP BY grp" if group_by else ""}""",
         params,
-    )
-    names = [d[0] for d in cursor.description]
-    return [dict(zip(names, r)) for r in cursor.fetchall()]
+    ))
 
 
 def _volume_estimate(n: int) -> Estimate:
