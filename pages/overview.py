@@ -33,6 +33,11 @@ def _series(key, filters, freq):
     return overview.volume_and_nps_over_time(store.connect(key[0]), filters, freq)
 
 
+@st.cache_data(max_entries=8, show_spinner=False)
+def _unreadable_dates(key):
+    return overview.unreadable_dates(store.connect(key[0]))
+
+
 @st.cache_data(max_entries=32, show_spinner=False)
 def _locations(key, filters):
     return overview.location_table(store.connect(key[0]), filters)
@@ -69,6 +74,12 @@ def render() -> None:
     if store.is_empty(db):
         _offer_demo(db)
         return
+    unreadable = _unreadable_dates(key)
+    if unreadable:
+        st.warning(f"{unreadable:,} stored responses have a date that is not a real moment "
+                   "(edited by hand?); the figures below leave them out. `python -m analysis "
+                   "export` includes them: correct their date and import them again.",
+                   icon=":material/event_busy:")
     caption = overview.period_caption(filters)
     if caption:
         st.caption(caption)

@@ -95,3 +95,14 @@ def test_export_works_after_a_store_held_an_out_of_range_date(tmp_path):
     out = run_cli("export", "--db", str(db_path), "--out", str(tmp_path / "out.csv"))
     assert out.returncode == 0, out.stderr
     assert "Traceback" not in out.stderr
+
+
+def test_export_keeps_a_row_whose_stored_date_is_unreadable_so_it_can_be_fixed(tmp_path):
+    db_path = tmp_path / "s.db"
+    cli_import(tmp_path, "ok.csv", b"date,comment\n2024-05-01,fine\n2024-05-02,broken later\n")
+    with sqlite3.connect(db_path) as conn:
+        conn.execute("UPDATE feedback SET received_at = '10000-01-01T04:00:00Z' "
+                     "WHERE comment = 'broken later'")
+    out = run_cli("export", "--db", str(db_path), "--out", str(tmp_path / "out.csv"))
+    assert out.stdout.startswith("exported 2 feedback rows")
+    assert "10000-01-01T04:00:00Z" in (tmp_path / "out.csv").read_text(encoding="utf-8")

@@ -227,3 +227,11 @@ def test_a_file_error_quotes_column_names_at_a_bounded_length(db, tmp_path):
     assert "no date column found" in message
     assert "(a 50,000-character value)" in message and "(81 more)" in message
     assert len(message) < 2_000
+
+
+def test_the_overview_says_how_many_stored_dates_it_leaves_out(seeded_db):
+    insert_raw(seeded_db, BROKEN_ROWS[:4])
+    at = AppTest.from_file(APP, default_timeout=60).run()
+    assert_clean(at)
+    (warning,) = [w.value for w in at.warning]
+    assert warning.startswith("4 stored responses have a date that is not a real moment")

@@ -43,12 +43,14 @@ class Filters:
     touchpoints: tuple[str, ...] = field(default_factory=tuple)
     nps_groups: tuple[str, ...] = field(default_factory=tuple)
 
-    def where_sql(self, *, with_dates: bool = True) -> tuple[str, list]:
-        # Always: a stored date of another shape (a five-digit year, text written by hand)
-        # sorts wrongly as text and breaks date parsers. A GLOB costs next to nothing; the
-        # full calendar check (feedback.valid_date_sql) is kept for where it pays.
-        clauses: list[str] = [f"f.received_at GLOB '{STORED_DATE_SHAPE}'"]
-        params: list = []
+    def where_sql(self, *, with_dates: bool = True,
+                  readable_dates_only: bool = True) -> tuple[str, list]:
+        # By default a stored date of another shape (a five-digit year, text written by
+        # hand) is left out: it sorts wrongly as text and breaks date parsers. A GLOB costs
+        # next to nothing; the full calendar check (domain.dates.valid_date_sql) is kept for
+        # where it pays. An export, which parses no date, keeps such rows so they can be fixed.
+        clauses: list[str] = (["f.received_at GLOB ?"] if readable_dates_only else ["1 = 1"])
+        params: list = [STORED_DATE_SHAPE] if readable_dates_only else []
         if with_dates and self.start:
             clauses.append("f.received_at >= ?")
             params.append(f"{self.start.isoformat()}T00:00:00Z")

@@ -35,7 +35,7 @@ def export_feedback(db: sqlite_utils.Database, out_path: str | Path, *,
     from analysis.reports.csv_safety import to_safe_csv
 
     out_path = Path(out_path)
-    where, params = (filters or Filters()).where_sql()
+    where, params = (filters or Filters()).where_sql(readable_dates_only=False)
     header = to_safe_csv(_empty_frame())
     tmp_path = out_path.with_name(f".{out_path.name}.{os.getpid()}.tmp")
     written, last_id = 0, 0

@@ -10,6 +10,7 @@ from datetime import date, timedelta
 import pandas as pd
 import sqlite_utils
 
+from analysis.domain.dates import valid_date_sql
 from analysis.domain.filters import Filters, date_bounds
 from analysis.domain.periods import period_start_sql
 from analysis.stats import estimates as metrics
@@ -212,3 +213,10 @@ def period_caption(filters: Filters) -> str | None:
     previous = filters.previous_period()
     return (f"{filters.start:%d %b %Y} to {filters.end:%d %b %Y}, compared with "
             f"{previous.start:%d %b %Y} to {previous.end:%d %b %Y}.")
+
+
+def unreadable_dates(db: sqlite_utils.Database) -> int:
+    """How many stored responses have a date that is no real moment (written by hand, or by
+    a version before the importer checked): dated views leave them out, and say so."""
+    return db.execute(f"SELECT COUNT(*) FROM feedback f WHERE NOT {valid_date_sql()}"
+                      ).fetchone()[0]
