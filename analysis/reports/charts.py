@@ -69,7 +69,7 @@ def nps_volume_figure(series: pd.DataFrame) -> go.Figure:
 def theme_location_figure(frame: pd.DataFrame) -> go.Figure:
     """A theme's share of comments per location, with Wilson 95% error bars.
 
-    `frame`: `theme_insights.theme_by_location` (location, n, share_pct, ci_low, ci_high)."""
+    `frame`: `queries.theme_by_location` (location, n, share_pct, ci_low, ci_high)."""
     figure = go.Figure()
     if frame.empty:
         return figure
@@ -86,7 +86,7 @@ def theme_location_figure(frame: pd.DataFrame) -> go.Figure:
 def theme_share_figure(frame: pd.DataFrame) -> go.Figure:
     """A theme's weekly share as a line, with its 95% interval as a shaded band.
 
-    `frame`: `theme_insights.theme_share_over_time` (period, n, share_pct, ci_low, ci_high)."""
+    `frame`: `queries.theme_share_over_time` (period, n, share_pct, ci_low, ci_high)."""
     figure = go.Figure()
     if frame.empty:
         return figure
@@ -107,7 +107,7 @@ def theme_share_figure(frame: pd.DataFrame) -> go.Figure:
 def sentiment_mix_figure(frame: pd.DataFrame) -> go.Figure:
     """Comments per sentiment label, one coloured bar each.
 
-    `frame`: `theme_insights.theme_sentiment_mix` (label, count). It always has the three
+    `frame`: `queries.theme_sentiment_mix` (label, count). It always has the three
     labels, so the page shows the figure even when every count is 0."""
     figure = go.Figure()
     if frame.empty:
@@ -123,7 +123,7 @@ def sentiment_mix_figure(frame: pd.DataFrame) -> go.Figure:
 def comment_map_figure(points: pd.DataFrame) -> go.Figure:
     """Comments placed by meaning, one trace (legend entry) per theme, comment on hover.
 
-    `points`: `theme_insights.comment_map_points(...).frame` (x, y, theme, comment)."""
+    `points`: `queries.comment_map_points(...).frame` (x, y, theme, comment)."""
     figure = go.Figure()
     for theme, group in points.groupby("theme", sort=True):
         figure.add_trace(go.Scattergl(

@@ -3,7 +3,7 @@
     n = export_feedback(db, "feedback.csv", filters=Filters(locations=("North",)))
 
 The file is written in batches (keyset pagination on feedback id) so that 100,000 rows
-never sit in memory at once, and every cell goes through `exporting.to_safe_csv`, which
+never sit in memory at once, and every cell goes through `csv_safety.to_safe_csv`, which
 neutralises spreadsheet formula injection (a comment starting with "=" must not run in
 Excel). `theme_id` is the primary active theme; `theme` names all of the response's
 active themes, primary first, then by probability, separated by "; ".
