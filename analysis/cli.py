@@ -187,8 +187,9 @@ def themes(db_path, refit, skip_sentiment, actor):
     db = _open_for_writing(db_path)
     actor = actor or get_settings().actor
     # Checked first so a busy store costs no sentiment run; the authoritative check is the
-    # one refresh_themes makes in the transaction that records the new job.
-    running = themes_module.running_job(db, actor=actor)
+    # one refresh_themes makes in the transaction that records the new job (and records a
+    # dead job as failed, so a refresh whose process died does not block this one).
+    running = themes_module.running_job(db)
     if running is not None:
         _refuse_busy(running)
     if not skip_sentiment:
@@ -206,7 +207,7 @@ def themes(db_path, refit, skip_sentiment, actor):
 
 
 def _refuse_busy(job: dict) -> None:
-    from analysis.themes import describe_job
+    from analysis.jobs import describe_job
 
     click.echo(f"error: a theme refresh is already running ({describe_job(job)}); not starting "
                "another. Try again when it has finished.", err=True)

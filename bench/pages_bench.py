@@ -64,16 +64,13 @@ def build(db_path: Path, rows: int, themes: bool) -> dict:
         figures["build_demo_s"] = round(time.perf_counter() - started, 1)
     has_themes = db.execute("SELECT COUNT(*) FROM theme_assignments").fetchone()[0] > 0
     if themes and not has_themes:
-        try:
-            from analysis.themes import engine as themes_module
-        except ImportError:
-            figures["themes"] = "analysis.themes not available"
-        else:
-            started = time.perf_counter()
-            pipeline = themes_module.ThemePipeline.tiny(min_cluster_size=50, min_samples=10)
-            result = themes_module.refresh_themes(db, refit=True, pipeline=pipeline, actor="bench")
-            figures["tiny_theme_fit_s"] = round(time.perf_counter() - started, 1)
-            figures["themes"] = result.message
+        from analysis import themes as themes_module
+
+        started = time.perf_counter()
+        pipeline = themes_module.ThemePipeline.tiny(min_cluster_size=50, min_samples=10)
+        result = themes_module.refresh_themes(db, refit=True, pipeline=pipeline, actor="bench")
+        figures["tiny_theme_fit_s"] = round(time.perf_counter() - started, 1)
+        figures["themes"] = result.message
     figures["feedback_rows"] = db.execute("SELECT COUNT(*) FROM feedback").fetchone()[0]
     figures["themes_count"] = db.execute(
         "SELECT COUNT(*) FROM themes WHERE status = 'active'").fetchone()[0]

@@ -82,14 +82,15 @@ def _ours(db) -> dict[int, int]:
 
 def _evaluate(db, label_of: dict[int, str], name: str, embedder, default_runs_wanted: int) -> dict:
     """Fit ours (default pipeline) and default BERTopic on the same texts and vectors."""
+    from analysis import themes
     from analysis.text import embeddings
-    from analysis.themes import engine as themes
+    from analysis.themes.corpus import comments_to_theme
 
     started = time.perf_counter()
     result = themes.refresh_themes(db, refit=True, actor="bench")
     ours_s = time.perf_counter() - started
     ours = _ours(db)
-    ids, docs, _ = themes._corpus(db, only_new=False)
+    ids, docs, _ = comments_to_theme(db, only_new=False)
     vectors = embeddings.embed_texts(db, docs, embedder)
     scored = [i for i in ids if i in label_of]
     truth = [label_of[i] for i in scored]

@@ -39,16 +39,16 @@ def main() -> None:
         tmp = Path(tmp_name)
         os.environ["CLOSELOOP_MODEL_DIR"] = str(tmp / "models")
         os.environ["CLOSELOOP_DB"] = str(tmp / "speed.db")
-        from analysis import demo, store
+        from analysis import demo, store, themes
         from analysis.ingest import feedback
         from analysis.text import embeddings
-        from analysis.themes import engine as themes
+        from analysis.themes.corpus import comments_to_theme
 
         db = store.connect(tmp / "speed.db")
         now = datetime(2025, 6, 1, tzinfo=timezone.utc)
         demo.generate_demo(db, rows=args.rows, seed=7, actor="bench", now=now)
         embedder = embeddings.default_embedder()
-        ids, docs, _ = themes._corpus(db, only_new=False)
+        ids, docs, _ = comments_to_theme(db, only_new=False)
         embedder.encode(["warm up"])  # model load is not embedding speed
         started = time.perf_counter()
         embeddings.embed_texts(db, docs, embedder)

@@ -1,66 +1,63 @@
 """Theme quality: how right the themes are (audits), what analysts told the model (seed
 themes) and what they changed (corrections).
 
-Thin page: figures and wording come from `analysis.theme_insights`; writes go through
-`analysis.theme_admin`. Theme names, seed terms, comments and actors are user text, shown
-only through st.dataframe, st.text and widgets: never Markdown.
+Thin page: figures from `analysis.themes.queries`, their wording from
+`analysis.views.theme_quality`, writes through `analysis.themes.admin`. Theme names, seed
+terms, comments and actors are user text, shown only through st.dataframe, st.text and
+widgets: never Markdown.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 
 import streamlit as st
-from streamlit.runtime.pages_manager import PagesManager
 
 from analysis import store
-from analysis.settings import get_settings
-from analysis.themes import queries as ti
-
-if PagesManager.uses_pages_directory:  # run without app.py: see the note above PAGES there
-    PagesManager.uses_pages_directory = False
-    st.rerun()
+from analysis.themes import admin, queries
+from analysis.views import theme_quality as views
+from analysis.views.themes import theme_id_from_key
+from pages import current_actor, db_key, page_start
 
 FLASH_KEY = "quality_flash"
-# Keyed on the store revision, which every write changes.
+# Keyed on the store's file and revision, which every write changes.
 CACHE = {"max_entries": 4, "ttl": timedelta(hours=1), "show_spinner": False}
 
 
 @st.cache_data(**CACHE)
-def _figures(db_path: str, revision: int) -> dict:
-    return ti.read(db_path, ti.quality_figures)
+def _figures(key) -> dict:
+    return queries.quality_figures(store.connect(key[0]))
 
 
 @st.cache_data(**CACHE)
-def _seeds(db_path: str, revision: int):
-    return ti.read(db_path, ti.seed_theme_frame)
+def _seeds(key):
+    return queries.seed_theme_frame(store.connect(key[0]))
 
 
 @st.cache_data(**CACHE)
-def _choices(db_path: str, revision: int) -> dict[int, str]:
-    return ti.read(db_path, ti.theme_choices)
+def _choices(key) -> dict[int, str]:
+    return queries.theme_choices(store.connect(key[0]))
 
 
 @st.cache_data(max_entries=16, ttl=timedelta(hours=1), show_spinner=False)
-def _audit_sample(db_path: str, revision: int, theme_id: int):
-    return ti.read(db_path, ti.audit_sample, theme_id)
+def _audit_sample(key, theme_id: int):
+    return queries.audit_sample(store.connect(key[0]), theme_id)
 
 
 @st.cache_data(**CACHE)
-def _corrections(db_path: str, revision: int):
-    return ti.read(db_path, lambda db: (ti.corrections_frame(db), ti.corrections_count(db)))
+def _corrections(key):
+    db = store.connect(key[0])
+    return queries.corrections_frame(db), queries.corrections_count(db)
 
 
 # Writes run in widget callbacks, before the script reruns, so the page redraws with the
 # new figures at once.
 
-def _write(action: str, success: str, failure: str, *args) -> bool:
-    """theme_admin.<action>(db, *args, actor=...); says how it went on the next run."""
-    from analysis.themes import admin as theme_admin
-
+def _done(write: Callable[[], object], success: str, failure: str) -> bool:
+    """Run a write; its outcome (a refusal says why) shows on the next run."""
     try:
-        ti.read(str(get_settings().db_path), getattr(theme_admin, action), *args,
-                actor=st.session_state.get("user") or get_settings().actor)
+        write()
     except ValueError as exc:
         st.session_state[FLASH_KEY] = ("error", failure, str(exc))
         return False
@@ -68,25 +65,26 @@ def _write(action: str, success: str, failure: str, *args) -> bool:
     return True
 
 
-def _add_seed() -> None:
+def _add_seed(db) -> None:
     name = st.session_state.get("seed_name", "")
-    terms = ti.parse_terms(st.session_state.get("seed_terms", ""))
-    if _write("add_seed_theme", "Seed theme added: the next refit uses it.",
-              "Seed theme not added.", name, terms):
+    terms = views.parse_terms(st.session_state.get("seed_terms", ""))
+    if _done(lambda: admin.add_seed_theme(db, name, terms, actor=current_actor()),
+             "Seed theme added: the next refit uses it.", "Seed theme not added."):
         st.session_state["seed_name"] = st.session_state["seed_terms"] = ""
 
 
-def _audit(theme_id: int, right: bool) -> None:
+def _audit(db, theme_id: int, right: bool) -> None:
     feedback_id = st.session_state.get("audit_comment")
     if feedback_id is None:
         st.session_state[FLASH_KEY] = ("error", "Not done: choose a comment first.", "")
     elif right:
-        _write("confirm_theme", "Confirmed: this counts towards the audited accuracy.",
-               "Not done.", int(feedback_id), theme_id)
+        _done(lambda: admin.confirm_theme(db, int(feedback_id), theme_id, actor=current_actor()),
+              "Confirmed: this counts towards the audited accuracy.", "Not done.")
     else:
-        _write("correct_theme", "Correction saved; it is re-applied after every refit.",
-               "Not done.", int(feedback_id), theme_id,
-               ti.theme_id_from_key(st.session_state.get("audit_right")))
+        right_theme = theme_id_from_key(st.session_state.get("audit_right"))
+        _done(lambda: admin.correct_theme(db, int(feedback_id), theme_id, right_theme,
+                                          actor=current_actor()),
+              "Correction saved; it is re-applied after every refit.", "Not done.")
 
 
 def _show_flash() -> None:
@@ -97,11 +95,11 @@ def _show_flash() -> None:
             st.text(detail)  # may quote a name the analyst typed
 
 
-def _seed_section(db_path: str, revision: int) -> None:
+def _seed_section(db, key) -> None:
     st.subheader("Seed themes")
     st.caption("Themes you define up front, with words that describe them. The next refit "
                "looks for them in the comments; renamed and merged themes are kept too.")
-    seeds = _seeds(db_path, revision)
+    seeds = _seeds(key)
     if seeds.empty:
         st.caption("No seed themes yet.")
     else:
@@ -115,21 +113,21 @@ def _seed_section(db_path: str, revision: int) -> None:
                       placeholder="e.g. Waiting time")
         st.text_area("Terms", key="seed_terms", height=80,
                      placeholder="one per line or separated by commas, e.g. queue, wait, slow")
-        st.form_submit_button("Add seed theme", on_click=_add_seed)
+        st.form_submit_button("Add seed theme", on_click=_add_seed, args=(db,))
 
 
-def _audit_section(db_path: str, revision: int) -> None:
+def _audit_section(db, key) -> None:
     st.subheader("Audit a theme")
     st.caption("Check comments the model put in a theme: confirm the right ones, move the "
                "wrong ones. They come in a fixed random order, not the surest first, so the "
                "audited accuracy above is not flattered.")
-    choices = _choices(db_path, revision)
+    choices = _choices(key)
     theme_id = st.selectbox("Theme", list(choices), index=None, key="audit_theme",
                             format_func=lambda t: choices.get(t, str(t)),
                             placeholder="Choose a theme to audit")
     if theme_id not in choices:
         return
-    sample = _audit_sample(db_path, revision, theme_id)
+    sample = _audit_sample(key, theme_id)
     if sample.empty:
         st.caption("Every comment of this theme has been audited.")
         return
@@ -146,18 +144,17 @@ def _audit_section(db_path: str, revision: int) -> None:
     st.selectbox("Comment", list(texts), index=None, key="audit_comment",
                  format_func=lambda i: (texts.get(i) or "")[:120],
                  placeholder="Choose a comment from the list above")
-    st.selectbox("If wrong, it is really about", ti.correction_keys(choices, theme_id),
-                 key="audit_right", format_func=lambda k: ti.NO_THEME
-                 if k == ti.UNTHEMED_KEY else choices.get(int(k), k))
+    st.selectbox("If wrong, it is really about", views.correction_keys(choices, theme_id),
+                 key="audit_right", format_func=lambda k: views.correction_label(k, choices))
     col1, col2 = st.columns(2)
-    col1.button("Theme is right", key="audit_ok", on_click=_audit, args=(theme_id, True))
+    col1.button("Theme is right", key="audit_ok", on_click=_audit, args=(db, theme_id, True))
     col2.button("Move to that theme", key="audit_move", on_click=_audit,
-                args=(theme_id, False))
+                args=(db, theme_id, False))
 
 
-def _corrections_section(db_path: str, revision: int) -> None:
+def _corrections_section(key) -> None:
     st.subheader("Corrections")
-    frame, total = _corrections(db_path, revision)
+    frame, total = _corrections(key)
     if frame.empty:
         st.caption("No corrections yet. Audit a theme above to correct its comments; every "
                    "correction is re-applied after each refit.")
@@ -173,23 +170,23 @@ def _corrections_section(db_path: str, revision: int) -> None:
     })
 
 
-def main() -> None:
-    db_path = str(get_settings().db_path)
-    revision = ti.read(db_path, store.revision)
+def render() -> None:
+    db, _ = page_start()  # no sidebar filter applies: audits and corrections are store-wide
+    key = db_key(db)
     st.title("Theme quality")
     _show_flash()
-    figures = _figures(db_path, revision)
+    figures = _figures(key)
     if figures["status"]["feedback"] == 0:
         st.info("No feedback yet, so nothing to audit. You can still define seed themes "
                 "below; the first theme refresh uses them.")
     else:
         # Two rows of two: four in a row cut the values short in the centred layout.
         for column, (label, value, help_text) in zip(st.columns(2) + st.columns(2),
-                                                     ti.quality_metrics(figures)):
+                                                     views.quality_metrics(figures)):
             column.metric(label, value, help=help_text)
-        _audit_section(db_path, revision)
-    _seed_section(db_path, revision)
-    _corrections_section(db_path, revision)
+        _audit_section(db, key)
+    _seed_section(db, key)
+    _corrections_section(key)
 
 
-main()
+render()

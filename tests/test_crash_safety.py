@@ -135,8 +135,7 @@ def test_an_import_killed_mid_write_lands_whole_or_not_at_all(db_path, tmp_path)
 
 REFIT = textwrap.dedent("""
     import sys
-    from analysis import store
-    from analysis.themes import engine as themes
+    from analysis import store, themes
     db = store.connect(sys.argv[1])
     pipeline = themes.ThemePipeline.tiny(min_cluster_size=15, min_samples=5)
     themes.refresh_themes(db, refit=True, pipeline=pipeline, actor="crash-test")
@@ -155,8 +154,7 @@ def snapshot(db) -> dict:
 
 
 def test_a_theme_refit_killed_mid_write_keeps_the_previous_themes(db_path, tmp_path):
-    from analysis import demo
-    from analysis.themes import engine as themes
+    from analysis import demo, jobs, themes
     db = store.connect(db_path)
     demo.generate_demo(db, rows=3000, seed=11, truth_path=tmp_path / "truth.json", actor="test")
     first = themes.refresh_themes(
@@ -189,16 +187,21 @@ def test_a_theme_refit_killed_mid_write_keeps_the_previous_themes(db_path, tmp_p
         assert after["assignments"], "a committed fit has its assignments"
         assert {a[3] for a in after["assignments"] if a[3] is not None} <= {new_model}
     # The killed job's row is still 'running' (nothing ran after SIGKILL, unless the kill came
-    # after it finished). The next reader records it as interrupted: at once on this machine,
-    # where its pid is visibly gone, otherwise once its heartbeat is older than the threshold.
+    # after it finished). Readers report it as interrupted: at once on this machine, where its
+    # pid is visibly gone, otherwise once its heartbeat is older than the threshold; the
+    # reaper records it so.
     (job_id, status), = db.execute("SELECT id, status FROM jobs WHERE actor = 'crash-test'")
     assert status in ("running", "done")
     if status == "running":
         later = store.utcnow() + timedelta(seconds=get_settings().job_stale_after_s + 1)
-        assert themes.running_job(db, now=None if themes._pid_scope() else later,
-                                  actor="test") is None
-        row = themes.job_status(db, job_id)
-        assert row["status"] == "failed", row
+        seen_at = store.utcnow() if jobs.pid_scope() else later
+        assert themes.running_job(db, now=seen_at) is None
+        row = themes.job_status(db, job_id, now=seen_at)
+        assert row["status"] == "interrupted", row
+        assert row["message"].startswith("interrupted: no heartbeat since"), row
+        reaped, = jobs.reap_dead_jobs(db, themes.JOB_KIND, actor="test", now=seen_at)
+        row = themes.job_status(db, job_id, now=seen_at)
+        assert reaped["id"] == job_id and row["status"] == "failed", row
         assert row["message"].startswith("interrupted: no heartbeat since"), row
         assert row["finished_by"] == "test"
         print(f"killed refit's job: {row['message']}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
@@ -11,16 +12,17 @@ import sys
 import textwrap
 import time
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import numpy as np
 import pytest
 from sklearn.metrics import homogeneity_score, normalized_mutual_info_score
 
-from analysis import store
+from analysis import jobs, store, themes
 from analysis.ingest import feedback
-from analysis.text.embeddings import HashingEmbedder
+from analysis.text.embeddings import HashingEmbedder, file_sha256
 from analysis.themes import admin as theme_admin
-from analysis.themes import engine as themes
+from analysis.themes import near_duplicates, persistence
 
 TOPICS = {
     "wait": ["queue", "waiting", "wait", "minutes", "line", "slow", "hour", "queued", "delay", "till"],
@@ -273,6 +275,30 @@ def test_near_duplicates_are_grouped_under_the_oldest_comment(db):
     assert db.execute("SELECT COUNT(*) FROM feedback").fetchone()[0] == len(rows) + 5
 
 
+def test_near_duplicate_groups_are_whole_chains_under_their_oldest_comment():
+    """a~b and b~c group a, b and c even though a and c are not near: the group is the
+    connected component, and its smallest id is canonical whatever the input order."""
+    a = np.array([1.0, 0.0, 0.0], dtype=np.float32)
+    b = np.array([1.0, 0.3, 0.0], dtype=np.float32)  # cos(a, b) 0.958
+    c = np.array([1.0, 0.6, 0.0], dtype=np.float32)  # cos(b, c) 0.985, cos(a, c) 0.857
+    far = np.array([0.0, 0.0, 1.0], dtype=np.float32)
+    ids = [30, 25, 12, 5, 40]
+    found = near_duplicates.find_near_duplicates(ids, np.vstack([b, c, a, far, 2 * a]), 0.95)
+    assert [(f, canonical) for f, canonical, _ in found] == [(30, 12), (25, 12), (40, 12)]
+    similarity = {f: s for f, _, s in found}
+    assert similarity[30] == pytest.approx(0.958, abs=1e-3)
+    assert similarity[25] == pytest.approx(0.857, abs=1e-3)  # to the canonical, not the chain
+    assert similarity[40] == pytest.approx(1.0)  # the same direction, another length
+
+
+def test_near_duplicates_of_new_comments_only_pair_them_with_anything():
+    vectors = np.array([[1, 0], [1, 0.01], [0, 1], [0.01, 1]], dtype=np.float32)
+    new = np.array([False, False, True, False])
+    found = near_duplicates.find_near_duplicates([1, 2, 3, 4], vectors, 0.95, new_mask=new)
+    assert [(f, canonical) for f, canonical, _ in found] == [(4, 3)]
+    assert near_duplicates.find_near_duplicates([1], vectors[:1], 0.95) == []
+
+
 def test_empty_corpus_returns_a_message(db):
     result = themes.refresh_themes(db, pipeline=tiny(), actor="test")
     assert result.n_themes == 0 and result.model_version is None
@@ -297,7 +323,7 @@ def test_failure_mid_fit_leaves_previous_themes_intact(corpus_db, monkeypatch, t
     def boom(*args, **kwargs):
         raise RuntimeError("killed mid-write")
 
-    monkeypatch.setattr(themes.theme_admin, "apply_corrections", boom)
+    monkeypatch.setattr(theme_admin, "apply_corrections", boom)
     with pytest.raises(RuntimeError):
         themes.refresh_themes(db, pipeline=tiny(), refit=True, actor="test")
     assert db.execute("SELECT * FROM theme_assignments ORDER BY 1, 2").fetchall() == before
@@ -331,8 +357,7 @@ def test_background_job_runs_with_its_own_connection(corpus_db, db_path):
 PERSISTENCE_SCRIPT = textwrap.dedent("""
     import json, sys
     sys.path.insert(0, {root!r})
-    from analysis import store
-    from analysis.themes import engine as themes
+    from analysis import store, themes
     from analysis.text.embeddings import HashingEmbedder
     db = store.connect({db!r})
     loaded = themes.load_active_model(db, embedder=HashingEmbedder(dim=256))
@@ -373,7 +398,7 @@ def test_saved_umap_hdbscan_model_assigns_like_the_in_memory_one(corpus_db, db_p
 def test_model_outside_model_dir_or_tampered_is_refused(corpus_db, tmp_path):
     db, _, _ = corpus_db
     themes.refresh_themes(db, pipeline=tiny(), actor="test")
-    themes._model_cache.clear()
+    persistence.forget_loaded_models()
     path = db.execute("SELECT path FROM theme_models WHERE is_active = 1").fetchone()[0]
     with open(os.path.join(path, "model.pkl"), "ab") as handle:
         handle.write(b"tampered")
@@ -384,12 +409,74 @@ def test_model_outside_model_dir_or_tampered_is_refused(corpus_db, tmp_path):
 def test_missing_saved_model_leads_to_a_refit_not_a_crash(corpus_db):
     db, _, _ = corpus_db
     themes.refresh_themes(db, pipeline=tiny(), actor="test")
-    themes._model_cache.clear()
+    persistence.forget_loaded_models()
     path = db.execute("SELECT path FROM theme_models WHERE is_active = 1").fetchone()[0]
     os.remove(os.path.join(path, "model.pkl"))
     insert(db, make_comments(n_per=2, seed=8), start=900)
     result = themes.refresh_themes(db, pipeline=tiny(), actor="test")
     assert result.refit and "could not be used" in result.message
+
+
+def _resave_active_model(db, tmp_path, change, edit_bytes=None):
+    """Save the active model again after `change(topic_model)` (and `edit_bytes` on the
+    pickle), as another version of our code would have, and point the store at it."""
+    loaded = themes.load_active_model(db, embedder=HashingEmbedder(dim=256))
+    change(loaded.topic_model)
+    folder = tmp_path / "models" / "resaved"
+    row = persistence.active_model_row(db)
+    params = {**row["params"], **persistence.save_model(loaded.topic_model, loaded.map_model,
+                                                         folder)}
+    if edit_bytes is not None:
+        pickled = folder / "model.pkl"
+        pickled.write_bytes(edit_bytes(pickled.read_bytes()))
+        params["model_sha256"] = file_sha256(pickled)
+    with store.write_transaction(db):
+        db.execute("UPDATE theme_models SET path = ?, params = ? WHERE id = ?",
+                   [str(folder), json.dumps(params), row["id"]])
+    persistence.forget_loaded_models()
+    return folder / "model.pkl"
+
+
+@contextlib.contextmanager
+def _pickled_as_before_the_package():
+    """While saving: the reducer wrapped as a refit at the retry size left it before themes
+    became a package, where the pickle names the class analysis.themes._Prefitted."""
+    from analysis.themes.pipeline import Prefitted
+
+    saved = Prefitted.__module__, Prefitted.__qualname__
+    Prefitted.__module__, Prefitted.__qualname__ = "analysis.themes", "_Prefitted"
+
+    def wrap(topic_model):
+        topic_model.umap_model = Prefitted(topic_model.umap_model,
+                                           np.zeros((1, 256), dtype=np.float32))
+    try:
+        yield wrap
+    finally:
+        Prefitted.__module__, Prefitted.__qualname__ = saved
+
+
+def test_a_model_pickled_by_the_single_module_layout_still_assigns_new_comments(
+        corpus_db, tmp_path):
+    db, _, _ = corpus_db
+    first = themes.refresh_themes(db, pipeline=tiny(), actor="test")
+    with _pickled_as_before_the_package() as wrap:
+        pickled = _resave_active_model(db, tmp_path, wrap)
+    assert b"analysis.themes" in pickled.read_bytes() and b"_Prefitted" in pickled.read_bytes()
+    insert(db, make_comments(n_per=2, seed=8), start=900)
+    result = themes.refresh_themes(db, pipeline=tiny(), actor="test")
+    assert not result.refit and result.model_version == first.model_version, result.message
+    assert result.n_new_assigned == 8
+
+
+def test_a_model_pickled_with_a_class_that_is_gone_is_refitted_not_a_crash(corpus_db, tmp_path):
+    db, _, _ = corpus_db
+    themes.refresh_themes(db, pipeline=tiny(), actor="test")
+    with _pickled_as_before_the_package() as wrap:
+        _resave_active_model(db, tmp_path, wrap,
+                             edit_bytes=lambda data: data.replace(b"_Prefitted", b"_Vanished_"))
+    insert(db, make_comments(n_per=2, seed=8), start=900)
+    result = themes.refresh_themes(db, pipeline=tiny(), actor="test")
+    assert result.refit and "could not be used" in result.message, result.message
 
 
 def test_too_large_min_cluster_size_is_retried_at_the_retry_size(db):
@@ -500,33 +587,40 @@ def insert_running_job(db, *, heartbeat, started="2025-03-01T11:00:00Z", host="e
 
 
 def job_row(db, job_id):
-    return themes._select_jobs(db, "id = ?", [job_id])[0]
+    """The job's row as stored (`job_status` reports a dead one as interrupted instead)."""
+    return next(db.query("SELECT * FROM jobs WHERE id = ?", [job_id]))
 
 
-def test_a_stale_running_job_is_marked_interrupted_and_a_new_job_can_start(corpus_db):
+def test_a_dead_job_reads_as_interrupted_and_the_next_refresh_records_it_and_starts(corpus_db):
     db, _, _ = corpus_db
     stale = insert_running_job(db, heartbeat=NOW - timedelta(minutes=10))
     legacy = insert_running_job(db, heartbeat=None, started="2025-03-01T11:00:00Z")
     revision = store.revision(db)
-    assert themes.running_job(db, now=NOW, actor="ana") is None
-    for job_id, since in ((stale, "2025-03-01T11:50:00Z"), (legacy, "2025-03-01T11:00:00Z")):
-        row = job_row(db, job_id)  # recorded, not deleted
-        assert row["status"] == "failed", row
-        assert row["message"].startswith(f"interrupted: no heartbeat since {since}")
-        assert row["finished_at"] == "2025-03-01T12:00:00Z" and row["finished_by"] == "ana"
-        assert row["progress"] == 0.4 and row["actor"] == "cron"
-    assert store.revision(db) > revision  # written in a write transaction
+    assert themes.running_job(db, now=NOW) is None
+    since = {stale: "2025-03-01T11:50:00Z", legacy: "2025-03-01T11:00:00Z"}
+    for job_id in (stale, legacy):
+        status = themes.job_status(db, job_id, now=NOW)
+        assert status["status"] == "interrupted", status
+        assert status["message"].startswith(f"interrupted: no heartbeat since {since[job_id]}")
+        assert job_row(db, job_id)["status"] == "running"
+    assert store.revision(db) == revision  # reading wrote nothing
     result = themes.refresh_themes(db, pipeline=tiny(), actor="test", now=NOW)
     assert result.n_themes == 4
+    for job_id in (stale, legacy):
+        row = job_row(db, job_id)  # recorded by the refresh that started, not deleted
+        assert row["status"] == "failed", row
+        assert row["message"].startswith(f"interrupted: no heartbeat since {since[job_id]}")
+        assert row["finished_at"] == "2025-03-01T12:00:00Z" and row["finished_by"] == "test"
+        assert row["progress"] == 0.4 and row["actor"] == "cron"
     assert db.execute("SELECT status FROM jobs ORDER BY id").fetchall() == \
         [("failed",), ("failed",), ("done",)]
 
 
-def test_job_status_ends_a_dead_job_so_a_page_stops_polling(db):
+def test_job_status_reports_a_dead_job_as_interrupted_so_a_page_stops_polling(db):
     job = insert_running_job(db, heartbeat=NOW - timedelta(minutes=6))
     assert themes.job_status(db, job, now=NOW - timedelta(minutes=5))["status"] == "running"
-    status = themes.job_status(db, job, now=NOW, actor="ana")
-    assert status["status"] == "failed" and status["message"].startswith("interrupted:")
+    status = themes.job_status(db, job, now=NOW)
+    assert status["status"] == "interrupted" and status["message"].startswith("interrupted:")
 
 
 def test_the_stale_threshold_is_a_setting(db, monkeypatch):
@@ -534,10 +628,20 @@ def test_the_stale_threshold_is_a_setting(db, monkeypatch):
     assert themes.running_job(db, now=NOW)["id"] == job  # default: 5 minutes
     monkeypatch.setenv("CLOSELOOP_JOB_STALE_SECONDS", "60")
     assert themes.running_job(db, now=NOW) is None
-    assert "stale after 60 s" in job_row(db, job)["message"]
+    assert "stale after 60 s" in themes.job_status(db, job, now=NOW)["message"]
     monkeypatch.setenv("CLOSELOOP_JOB_STALE_SECONDS", "soon")
     with pytest.raises(ValueError, match="CLOSELOOP_JOB_STALE_SECONDS"):
         themes.running_job(db, now=NOW)
+
+
+def test_a_refresh_stamps_its_job_from_the_clock_it_is_given(corpus_db):
+    db, _, _ = corpus_db
+    themes.refresh_themes(db, pipeline=tiny(), actor="test", now=NOW)
+    row = job_row(db, db.execute("SELECT MAX(id) FROM jobs").fetchone()[0])
+    assert row["started_at"] == "2025-03-01T12:00:00Z"
+    # The job's clock starts at `now` and runs on: no stamp from the wall clock.
+    for stamp in (row["heartbeat_at"], row["finished_at"]):
+        assert "2025-03-01T12:00:00Z" <= stamp < "2025-03-01T12:10:00Z", row
 
 
 def test_a_live_job_blocks_a_second_start_from_any_connection(corpus_db, db_path):
@@ -565,14 +669,14 @@ def test_a_live_job_blocks_a_second_start_from_any_connection(corpus_db, db_path
 
 
 def test_a_job_whose_process_is_gone_on_this_machine_frees_the_slot_at_once(db):
-    if themes._pid_scope() is None:
+    if jobs.pid_scope() is None:
         pytest.skip("no /proc: only the heartbeat can tell")
     ended = subprocess.Popen([sys.executable, "-c", "pass"])
     ended.wait()
-    here = dict(host=socket.gethostname(), scope=themes._pid_scope())
+    here = dict(host=socket.gethostname(), scope=jobs.pid_scope())
     dead = insert_running_job(db, heartbeat=NOW, pid=ended.pid, **here)
     assert themes.running_job(db, now=NOW) is None  # a fresh heartbeat, but no process
-    assert job_row(db, dead)["message"] == (
+    assert themes.job_status(db, dead, now=NOW)["message"] == (
         f"interrupted: no heartbeat since 2025-03-01T12:00:00Z (process {ended.pid} on "
         f"{here['host']} has ended)")
     # Our own pid is alive; the same pid seen from another machine proves nothing.
@@ -587,16 +691,15 @@ def test_a_job_whose_process_is_gone_on_this_machine_frees_the_slot_at_once(db):
 RACE = textwrap.dedent("""
     import os, sys, time
     sys.path.insert(0, {root!r})
-    from analysis import store
-    from analysis.themes import engine as themes
+    from analysis import jobs, store
     db = store.connect({db!r})
     open({tmp!r} + "/ready-" + sys.argv[1], "w").close()
     while not os.path.exists({tmp!r} + "/go"):
         time.sleep(0.002)
     try:
-        job = themes._start_job(db, "racer-" + sys.argv[1], store.to_iso(store.utcnow()))
+        job = jobs.start_job(db, "themes", actor="racer-" + sys.argv[1], now=store.utcnow())
         print("started", job, flush=True)
-    except themes.JobAlreadyRunning as exc:
+    except jobs.JobAlreadyRunning as exc:
         print("busy", exc.job["id"], flush=True)
     # Stay alive until every racer has tried: the winner's job must look alive (a job whose
     # process has ended is rightly taken as dead and replaced).
@@ -653,18 +756,18 @@ def test_the_heartbeat_keeps_a_long_silent_step_alive(corpus_db, db_path, monkey
     db, _, _ = corpus_db
     monkeypatch.setenv("CLOSELOOP_JOB_STALE_SECONDS", "3")  # beats every 0.6 s
     seen = {}
-    real = themes._near_duplicates
+    real = near_duplicates.find_near_duplicates
 
     def slow(*args, **kwargs):
         time.sleep(4)
         probe = store.connect(db_path)
         try:
-            seen["job"] = themes.running_job(probe, actor="probe")
+            seen["job"] = themes.running_job(probe)
         finally:
             probe.close()
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(themes, "_near_duplicates", slow)
+    monkeypatch.setattr(near_duplicates, "find_near_duplicates", slow)
     result = themes.refresh_themes(db, pipeline=tiny(), actor="test")
     assert seen["job"] is not None and seen["job"]["status"] == "running", seen
     assert result.n_themes == 4
@@ -672,7 +775,7 @@ def test_the_heartbeat_keeps_a_long_silent_step_alive(corpus_db, db_path, monkey
 
 def test_the_heartbeat_thread_beats_and_notices_when_its_job_is_declared_dead(db):
     job = insert_running_job(db, heartbeat=NOW)
-    beat = themes._Heartbeat(db, job, interval=0.05).start()
+    beat = jobs.Heartbeat(db, job, interval=0.05).start()
     try:
         deadline = time.monotonic() + 10
         while job_row(db, job)["heartbeat_at"] == store.to_iso(NOW):
@@ -698,7 +801,8 @@ def test_a_job_declared_dead_while_running_writes_nothing(corpus_db, db_path, tm
         if message == "writing themes":
             other = store.connect(db_path)
             try:  # seen from a clock an hour later: no heartbeat for an hour
-                themes.running_job(other, now=store.utcnow() + timedelta(hours=1), actor="other")
+                jobs.reap_dead_jobs(other, themes.JOB_KIND, actor="other",
+                                    now=store.utcnow() + timedelta(hours=1))
             finally:
                 other.close()
 
@@ -751,3 +855,7 @@ def test_a_theme_holding_most_comments_triggers_the_finer_refit(db, max_share, e
     params = json.loads(db.execute("SELECT params FROM theme_models").fetchone()[0])
     assert params["min_cluster_size"] == expected_size
     assert ("refitted at 20" in result.message) == (expected_size == 20), result.message
+    # The refit reused the first projection, yet its saved model names no class of ours:
+    # moving our code can never make it unreadable.
+    path = db.execute("SELECT path FROM theme_models").fetchone()[0]
+    assert b"analysis" not in (Path(path) / "model.pkl").read_bytes()

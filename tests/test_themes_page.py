@@ -265,3 +265,20 @@ def test_a_refresh_whose_process_died_is_reported_interrupted_not_followed_forev
     status, message = db.execute("SELECT status, message FROM jobs WHERE id = ?",
                                  [job_id]).fetchone()
     assert status == "failed" and message.startswith("interrupted: no heartbeat since")
+
+
+def test_a_dead_refresh_on_a_read_only_store_is_reported_once_and_left_for_a_writer(seeded_path):
+    from tests.test_store_faults import no_write_permission
+
+    job_id = _insert_running_job(seeded_path, heartbeat_at="2025-03-31T00:00:00Z")
+    db = store.connect(seeded_path)
+    db.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # a reader without write access sees it all
+    db.close()
+    with no_write_permission(seeded_path.parent, seeded_path):
+        at = _app()
+        assert not at.exception
+        assert any("failed" in e.value for e in at.error), [e.value for e in at.error]
+        at.run()  # the next run does not follow the same dead job again
+        assert not at.exception and not at.error
+        assert not at.get("progress")
+    assert _db_value(seeded_path, "SELECT status FROM jobs WHERE id = ?", [job_id]) == "running"

@@ -1,8 +1,8 @@
 """Analyst control over themes: rename, merge, seed, correct, confirm; all persisted.
 
 Every change is a row in `theme_events` (or `theme_corrections` / `theme_audits`), never an
-overwrite of history, and survives the next refit: `analysis.themes` keeps locked names,
-sends topics that match a merged theme to its target, and re-applies every correction after
+overwrite of history, and survives the next refit: a fit keeps locked names and sends topics
+that match a merged theme to its target (`reconcile`), and re-applies every correction after
 each fit or transform (`apply_corrections`).
 
     rename_theme(db, 12, "Queues at the till", actor="ana")
@@ -35,7 +35,9 @@ def _theme(db: sqlite_utils.Database, theme_id) -> dict:
     return dict(zip(columns, row))
 
 
-def _event(db, theme_id: int, event: str, detail: dict, actor: str, at: str) -> None:
+def record_theme_event(db: sqlite_utils.Database, theme_id: int, event: str, detail: dict, *,
+                       actor: str, at: str) -> None:
+    """One row of a theme's history (`theme_events`), inside the caller's transaction."""
     db.execute(
         "INSERT INTO theme_events (theme_id, event, detail, actor, at) VALUES (?, ?, ?, ?, ?)",
         [theme_id, event, json.dumps(detail, sort_keys=True), actor, at],
@@ -72,7 +74,8 @@ def rename_theme(db: sqlite_utils.Database, theme_id: int, new_name: str, *, act
     with write_transaction(db):
         db.execute("UPDATE themes SET name = ?, name_locked = 1, updated_at = ? WHERE id = ?",
                    [new_name, at, theme_id])
-        _event(db, theme_id, "renamed", {"old": theme["name"], "new": new_name}, actor, at)
+        record_theme_event(db, theme_id, "renamed", {"old": theme["name"], "new": new_name},
+                           actor=actor, at=at)
 
 
 def merge_themes(db: sqlite_utils.Database, source_ids: Iterable[int], target_id: int, *,
@@ -101,9 +104,10 @@ def merge_themes(db: sqlite_utils.Database, source_ids: Iterable[int], target_id
             # Themes merged into the source earlier now point straight at the target.
             db.execute("UPDATE themes SET merged_into = ?, updated_at = ? WHERE merged_into = ?",
                        [target_id, at, source_id])
-            _event(db, source_id, "merged", {"into": target_id, "comments_moved": moved}, actor, at)
-            _event(db, target_id, "absorbed", {"from": source_id, "comments_moved": moved},
-                   actor, at)
+            record_theme_event(db, source_id, "merged",
+                               {"into": target_id, "comments_moved": moved}, actor=actor, at=at)
+            record_theme_event(db, target_id, "absorbed",
+                               {"from": source_id, "comments_moved": moved}, actor=actor, at=at)
 
 
 def _move_assignments(db, source_id: int, target_id: int, at: str) -> int:
@@ -152,7 +156,8 @@ def add_seed_theme(db: sqlite_utils.Database, name: str, terms: Sequence[str], *
             "VALUES (?, NULL, ?, 1, ?, 'active', 1, ?, ?, ?)",
             [name, json.dumps(clean_terms), json.dumps(clean_terms), at, actor, at])
         theme_id = cursor.lastrowid
-        _event(db, theme_id, "seeded", {"name": name, "terms": clean_terms}, actor, at)
+        record_theme_event(db, theme_id, "seeded", {"name": name, "terms": clean_terms},
+                           actor=actor, at=at)
     return theme_id
 
 

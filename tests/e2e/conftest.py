@@ -138,7 +138,7 @@ def build_demo_db(path: Path, *, rows: int = DEMO_ROWS, seed: int = DEMO_SEED,
                        actor="e2e")
     info = {"themes": False}
     if themes:
-        from analysis.themes import engine as themes_module
+        from analysis import themes as themes_module
 
         pipeline = themes_module.ThemePipeline.tiny()
         result = themes_module.refresh_themes(db, refit=True, pipeline=pipeline, actor="e2e")

@@ -1,0 +1,325 @@
+"""Fitting the theme model on every comment, and writing what the fit found.
+
+All computation first (embed, fit, fold outliers, secondary themes, near-duplicates, 2-D
+map, save the model), then one `write_transaction` for everything the fit produces (model
+row, themes and their events, model_topics, centroids, assignments, near-duplicates, map,
+coverage): a crash or kill mid-fit leaves the previous themes untouched.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import secrets
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import sqlite_utils
+
+from analysis.jobs import JobRun
+from analysis.settings import get_settings
+from analysis.store import write_transaction
+from analysis.text.cleaning import name_words
+from analysis.themes import admin, persistence
+from analysis.themes import near_duplicates as dup
+from analysis.themes.corpus import (
+    comments_to_theme,
+    embed_comments,
+    proper_names,
+    seed_label,
+)
+from analysis.themes.pipeline import Prefitted, ThemePipeline
+from analysis.themes.reconcile import (
+    CREATED,
+    REVIVED,
+    ExistingTheme,
+    FittedTopic,
+    ReconcilePlan,
+    reconcile,
+)
+from analysis.themes.results import RefreshResult
+from analysis.themes.topics import (
+    TopicAssignments,
+    collapse,
+    keywords,
+    reduce_outliers,
+    secondary_topics,
+    topic_embeddings,
+)
+
+MIN_DOCUMENTS = 20
+"""Below this, no topic model is meaningful: refresh says so instead of inventing themes."""
+SMALL_CORPUS = 200
+"""Below this the fit still runs, with a message that themes are tentative."""
+RETRY_FROM = 500
+"""From this many comments a collapsed fit is retried once at the retry size (see
+`ThemePipeline.max_theme_share`)."""
+
+
+@dataclass
+class FittedModel:
+    """A fit, computed and saved in `folder`, ready to be written in one transaction."""
+
+    version: str
+    folder: Path
+    params: dict
+    """What the model was fitted with (`ThemePipeline.resolved`), its files' SHA-256 too."""
+    topics: list[FittedTopic]
+    assignments: TopicAssignments
+    empty_ids: list[int]
+    """Comments whose text cleans to nothing: considered, honestly unthemed."""
+    duplicates: list[tuple[int, int, float]]
+    coords: np.ndarray
+    """Each comment's point on the 2-D theme map, in `assignments.ids` order."""
+    match_threshold: float
+
+
+def fit(db: sqlite_utils.Database, pipeline: ThemePipeline, *, actor: str, at: str,
+        report: JobRun, reason: str | None = None) -> RefreshResult:
+    """Fit a new model on every comment and make it the active one; `reason` (why a refit
+    replaced a transform) is added to the message."""
+    report(0.03, "reading comments")
+    ids, docs, empty_ids = comments_to_theme(db, only_new=False)
+    n = len(ids)
+    if n == 0:
+        return RefreshResult(None, False, 0, 0, 0, 0.0,
+                             "No comments to theme yet: import feedback with comments, then refresh.")
+    if n < MIN_DOCUMENTS:
+        return RefreshResult(None, False, n, 0, 0, 1.0,
+                             f"Only {n} comment(s): themes need at least {MIN_DOCUMENTS}; "
+                             "nothing was fitted, comments stay unthemed.")
+    vectors = embed_comments(db, docs, pipeline.get_embedder(), report, 0.05, 0.45)
+    seeds = admin.seed_themes(db)
+    seed_labels = [seed_label(s) for s in seeds]
+    stop_words = name_words(proper_names(db))
+    report(0.5, f"fitting the theme model on {n:,} comments")
+    topic_model = pipeline.build(n, seeds=seed_labels, stop_words=stop_words)
+    try:
+        topics, probs = topic_model.fit_transform(docs, embeddings=vectors.copy())
+    except (ValueError, TypeError) as exc:
+        if n < SMALL_CORPUS:
+            return RefreshResult(None, False, n, 0, 0, 1.0,
+                                 f"Only {n} comments and no distinct themes found in them "
+                                 f"({exc}); nothing was fitted.")
+        raise
+    topic_ids, _ = topic_embeddings(topic_model)
+    sizes = pipeline.resolved(n)
+    mcs, retry_mcs = int(sizes["min_cluster_size"]), int(sizes["retry_min_cluster_size"])
+    collapsed = collapse(topics, topic_ids, min_themes=pipeline.min_themes,
+                         max_theme_share=pipeline.max_theme_share)
+    retry_note = None
+    if collapsed and n >= RETRY_FROM and pipeline.cluster_model is None and mcs > retry_mcs:
+        retry_note = f"at min_cluster_size {mcs} {collapsed}: refitted at {retry_mcs}"
+        report(0.6, f"{collapsed}: refitting with min_cluster_size {retry_mcs}")
+        smaller = dataclasses.replace(pipeline, min_cluster_size=retry_mcs,
+                                      umap_model=Prefitted(topic_model.umap_model, vectors))
+        topic_model = smaller.build(n, seeds=seed_labels, stop_words=stop_words)
+        topics, probs = topic_model.fit_transform(docs, embeddings=vectors.copy())
+        # The wrapper only spared the second projection; the saved model keeps the reducer
+        # itself, which transforms alike and pickles without naming any class of ours.
+        topic_model.umap_model = topic_model.umap_model.model
+        topic_ids, _ = topic_embeddings(topic_model)
+        pipeline = dataclasses.replace(pipeline, min_cluster_size=retry_mcs)
+    if not topic_ids:
+        return RefreshResult(None, False, n, 0, 0, 1.0,
+                             f"No distinct themes found in {n:,} comments; nothing was fitted "
+                             "(try a smaller min_cluster_size).")
+    fit_topics = list(topics)
+    report(0.7, "folding outliers into their nearest theme")
+    topics, topic_sim = reduce_outliers(topic_model, docs, fit_topics, vectors, pipeline,
+                                        unthemeable=len(empty_ids))
+    report(0.75, "finding comments with several themes")
+    secondary = secondary_topics(topic_model, docs, topics, pipeline)
+    report(0.8, "grouping near-duplicate comments")
+    duplicates = dup.find_near_duplicates(ids, vectors, pipeline.duplicate_threshold)
+    report(0.85, "projecting comments for the theme map")
+    map_model, coords = _map(topic_model, vectors, pipeline, n)
+    fitted_topics = _fitted_topics(topic_model, topic_ids, topics, vectors, seeds, seed_labels)
+
+    report(0.9, "saving the model")
+    version = f"{at.replace('-', '').replace(':', '')}-{secrets.token_hex(3)}"
+    folder = get_settings().model_dir / version
+    params = pipeline.resolved(n)
+    params.update({"version": version,
+                   "n_seed_topics": sum(t.seed_theme_id is not None for t in fitted_topics),
+                   "bertopic": persistence.library_version("bertopic")})
+    params.update(persistence.save_model(topic_model, map_model, folder))
+    fitted = FittedModel(
+        version, folder, params, fitted_topics,
+        TopicAssignments(ids, fit_topics, topics, probs, topic_sim, secondary), empty_ids,
+        duplicates, coords, pipeline.match_threshold)
+    try:
+        report(0.95, "writing themes")
+        with write_transaction(db):
+            # Under the write lock nobody can mark this job dead until commit; checked at the
+            # start (never write for a job declared dead) and the end (a fresh heartbeat at
+            # commit, however long the write took).
+            report.ensure_live()
+            result = write_fit(db, fitted, actor=actor, at=at)
+            report.ensure_live()
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+    persistence.keep_warm(db, folder, topic_model, map_model, params)
+    for note in (retry_note, reason):
+        if note:
+            result.message = f"{result.message} ({note})"
+    return result
+
+
+def _fitted_topics(topic_model, topic_ids, topics, vectors, seeds, seed_labels) -> list[FittedTopic]:
+    # Which topic is which seed: zero-shot topics carry the seed label as their label.
+    label_to_seed = {label: s["id"] for label, s in zip(seed_labels, seeds)}
+    seed_of = {t: label_to_seed[label] for t, label in topic_model.topic_labels_.items()
+               if t != -1 and label in label_to_seed}
+    members: dict[int, list[int]] = {}
+    for i, t in enumerate(topics):
+        if t != -1:
+            members.setdefault(t, []).append(i)
+    centroids = {t: vectors[idx].mean(axis=0) for t, idx in members.items()}
+    _, model_vectors = topic_embeddings(topic_model)
+    for t in topic_ids:  # a topic could lose every member to nothing; keep its model vector
+        if t not in centroids:
+            centroids[t] = model_vectors[topic_ids.index(t)]
+    return [FittedTopic(t, keywords(topic_model, t), centroids[t], seed_of.get(t))
+            for t in topic_ids]
+
+
+def _map(topic_model, vectors, pipeline, n) -> tuple[Any, np.ndarray]:
+    reduced = getattr(topic_model.umap_model, "embedding_", None)
+    if reduced is None or len(reduced) != n:
+        reduced = topic_model.umap_model.transform(vectors)
+    reduced = np.asarray(reduced, dtype=np.float32)
+    if reduced.shape[1] <= 2:
+        return None, np.pad(reduced, ((0, 0), (0, 2 - reduced.shape[1])))
+    map_model = pipeline.build_map_model(n)
+    coords = map_model.fit_transform(reduced)
+    return map_model, np.asarray(coords, dtype=float)
+
+
+# ---------------------------------------------------------------------------------- write
+
+def existing_themes(db: sqlite_utils.Database, embedder_name: str) -> list[ExistingTheme]:
+    """Every theme, with its stored centroid for this embedder (None if it has none)."""
+    rows = db.query(
+        "SELECT t.id, t.name, t.status, t.merged_into, t.name_locked, t.is_seed, c.vector "
+        "FROM themes t LEFT JOIN theme_centroids c ON c.theme_id = t.id AND c.embedder = ? "
+        "ORDER BY t.id", [embedder_name])
+    return [ExistingTheme(r["id"], r["name"], r["status"], r["merged_into"],
+                          bool(r["name_locked"]), bool(r["is_seed"]),
+                          None if r["vector"] is None else np.frombuffer(r["vector"], dtype="<f4"))
+            for r in rows]
+
+
+def write_fit(db: sqlite_utils.Database, fitted: FittedModel, *, actor: str,
+              at: str) -> RefreshResult:
+    """Write a fit and make its model the active one (inside the caller's transaction)."""
+    params, assignments = fitted.params, fitted.assignments
+    ids, empty_ids, duplicates = assignments.ids, fitted.empty_ids, fitted.duplicates
+    embedder_name = params["embedder"]
+    db.execute("UPDATE theme_models SET is_active = 0 WHERE is_active = 1")
+    model_id = db.execute(
+        "INSERT INTO theme_models (version, path, params, n_documents, n_themes, is_active, "
+        "created_at, created_by) VALUES (?, ?, ?, ?, ?, 1, ?, ?)",
+        [fitted.version, str(fitted.folder), json.dumps(params, default=str), len(ids),
+         len(fitted.topics), at, actor]).lastrowid
+
+    plan = reconcile(fitted.topics, existing_themes(db, embedder_name),
+                     match_threshold=fitted.match_threshold)
+    topic_to_theme, centroid_owner = _write_plan(db, plan, fitted.version, actor=actor, at=at)
+    centroids = {t.topic: t.centroid for t in fitted.topics}
+
+    db.conn.executemany("INSERT INTO model_topics (model_id, topic, theme_id) VALUES (?, ?, ?)",
+                        [(model_id, int(t), int(th)) for t, th in topic_to_theme.items()])
+    db.conn.executemany(
+        "INSERT INTO theme_centroids (theme_id, model_id, embedder, dim, vector, updated_at) "
+        "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (theme_id) DO UPDATE SET model_id = excluded.model_id, "
+        "embedder = excluded.embedder, dim = excluded.dim, vector = excluded.vector, "
+        "updated_at = excluded.updated_at",
+        [(owner, model_id, embedder_name, int(centroids[t].shape[0]),
+          np.asarray(centroids[t], dtype="<f4").tobytes(), at)
+         for t, owner in centroid_owner.items()])
+
+    # Assignments are replaced as a whole, inside this transaction.
+    db.execute("DELETE FROM theme_assignments")
+    db.conn.executemany(
+        "INSERT INTO theme_assignments (feedback_id, theme_id, probability, is_primary, origin, "
+        "model_id, assigned_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        assignments.rows(topic_to_theme, model_id=model_id, at=at, fresh_origin="fit"))
+    admin.apply_corrections(db, at=at)
+
+    db.execute("DELETE FROM near_duplicates")
+    db.conn.executemany("INSERT INTO near_duplicates (feedback_id, canonical_id, similarity) "
+                        "VALUES (?, ?, ?)", [(f, c, min(1.0, s)) for f, c, s in duplicates])
+    db.execute("DELETE FROM comment_map")
+    db.conn.executemany("INSERT INTO comment_map (feedback_id, model_id, x, y) VALUES (?, ?, ?, ?)",
+                        [(fid, model_id, float(x), float(y))
+                         for fid, (x, y) in zip(ids, fitted.coords)])
+    db.execute("DELETE FROM theme_coverage")
+    db.conn.executemany("INSERT INTO theme_coverage (feedback_id, model_id, considered_at) "
+                        "VALUES (?, ?, ?)", [(fid, model_id, at) for fid in [*ids, *empty_ids]])
+
+    themed = db.execute("SELECT COUNT(DISTINCT feedback_id) FROM theme_assignments").fetchone()[0]
+    total = len(ids) + len(empty_ids)
+    n_themes = len(set(topic_to_theme.values()))
+    unthemed = 1 - themed / total if total else 0.0
+    groups = len({c for _, c, _ in duplicates})
+    seeded = sum(t.seed_theme_id is not None for t in fitted.topics)
+    small = (f" Small corpus ({total:,} comments): themes are tentative and sharpen as feedback "
+             "grows." if total < SMALL_CORPUS else "")
+    message = (f"Fitted theme model {fitted.version} on {len(ids):,} comments: {n_themes} themes "
+               f"({plan.count(CREATED)} new, {len(plan.retire)} retired, {plan.count(REVIVED)} "
+               f"revived, {seeded} seeded), {unthemed:.1%} unthemed, {groups} near-duplicate "
+               f"group(s).{small}")
+    return RefreshResult(fitted.version, True, total, n_themes, themed, unthemed, message)
+
+
+def _write_plan(db, plan: ReconcilePlan, version: str, *, actor: str,
+                at: str) -> tuple[dict[int, int], dict[int, int]]:
+    """Create, revive, relabel and retire themes as planned; return topic -> theme id and
+    topic -> the theme whose centroid it updates."""
+    topic_to_theme: dict[int, int] = {}
+    centroid_owner: dict[int, int] = {}
+    for decision in plan.decisions:
+        theme_id = decision.theme_id
+        if decision.outcome == CREATED:
+            theme_id = db.execute(
+                "INSERT INTO themes (name, auto_name, keywords, status, created_at, created_by, "
+                "updated_at) VALUES (?, ?, ?, 'active', ?, ?, ?)",
+                [decision.name, decision.name, json.dumps(decision.keywords), at, actor,
+                 at]).lastrowid
+            admin.record_theme_event(db, theme_id, "created", {
+                "model": version, "topic": decision.topic, "keywords": decision.keywords[:10]},
+                actor=actor, at=at)
+        elif decision.outcome == REVIVED:
+            db.execute("UPDATE themes SET status = 'active', updated_at = ? WHERE id = ?",
+                       [at, theme_id])
+            admin.record_theme_event(db, theme_id, "revived", {
+                "model": version, "similarity": decision.similarity}, actor=actor, at=at)
+        _write_labels(db, theme_id, decision, version, actor=actor, at=at)
+        topic_to_theme[decision.topic] = theme_id
+        centroid_owner[decision.topic] = (theme_id if decision.centroid_owner is None
+                                          else decision.centroid_owner)
+    for theme_id in plan.retire:
+        db.execute("UPDATE themes SET status = 'retired', updated_at = ? WHERE id = ?",
+                   [at, theme_id])
+        admin.record_theme_event(db, theme_id, "retired", {
+            "model": version, "reason": "no topic matched it"}, actor=actor, at=at)
+    return topic_to_theme, centroid_owner
+
+
+def _write_labels(db, theme_id: int, decision, version: str, *, actor: str, at: str) -> None:
+    keywords_json = json.dumps(decision.keywords)
+    if not decision.takes_name:
+        db.execute("UPDATE themes SET auto_name = ?, keywords = ?, updated_at = ? WHERE id = ?",
+                   [decision.name, keywords_json, at, theme_id])
+        return
+    db.execute("UPDATE themes SET name = ?, auto_name = ?, keywords = ?, updated_at = ? "
+               "WHERE id = ?", [decision.name, decision.name, keywords_json, at, theme_id])
+    if decision.renamed_from is not None:
+        admin.record_theme_event(db, theme_id, "relabelled", {
+            "old": decision.renamed_from, "new": decision.name, "model": version},
+            actor=actor, at=at)

@@ -1,0 +1,85 @@
+"""What every theme query shares: the SQL for "commented feedback under the filters" and "the
+comment mentions this theme", stored keyword lists, and the store-wide counts both theme
+pages start from."""
+
+from __future__ import annotations
+
+import json
+
+import sqlite_utils
+
+from analysis.domain.comments import has_comment_sql
+from analysis.domain.filters import Filters
+from analysis.themes import JOB_KIND
+
+UNTHEMED = "Unthemed"
+
+# Queries write `feedback f CROSS JOIN theme_assignments ta`: SQLite then always drives
+# from the filtered feedback rows (date index, then assignment primary key), instead of
+# walking assignments theme by theme and jumping around the feedback table, which is
+# several times slower at 100,000 rows.
+# Assignments to merged or retired themes do not count: their comments belong elsewhere now.
+HAS_ACTIVE_THEME = """EXISTS (
+    SELECT 1 FROM theme_assignments ta0 JOIN themes t0 ON t0.id = ta0.theme_id
+    WHERE ta0.feedback_id = f.id AND t0.status = 'active')"""
+
+
+def commented_where(filters: Filters) -> tuple[str, list]:
+    """SQL over `feedback f`, with its parameters: commented feedback under the filters,
+    the denominator of every theme share."""
+    where, params = filters.where_sql()
+    return f"({where}) AND {has_comment_sql('f')}", list(params)
+
+
+def theme_condition(theme_id: int | None) -> tuple[str, list]:
+    """SQL over `feedback f`: the comment mentions the theme (None: has no active theme)."""
+    if theme_id is None:
+        return f"NOT {HAS_ACTIVE_THEME}", []
+    return ("EXISTS (SELECT 1 FROM theme_assignments tx WHERE tx.feedback_id = f.id "
+            "AND tx.theme_id = ?)"), [int(theme_id)]
+
+
+def keywords(raw: str | None) -> list[str]:
+    """A theme's stored keywords (or seed terms) as a list of words."""
+    try:
+        words = json.loads(raw or "[]")
+    except (TypeError, ValueError):
+        return []
+    if not isinstance(words, list):
+        return []
+    # Models store either plain words or [word, weight] pairs.
+    return [str(w[0] if isinstance(w, (list, tuple)) and w else w) for w in words]
+
+
+def normalise(text: str) -> str:
+    """Text as compared for "the same comment": white space and case ignored."""
+    return " ".join(text.split()).casefold()
+
+
+def theme_status(db: sqlite_utils.Database) -> dict:
+    """What exists yet, so a page can tell an empty store from one awaiting a refresh."""
+    row = db.execute(f"""SELECT
+        (SELECT COUNT(*) FROM feedback),
+        (SELECT COUNT(*) FROM feedback f WHERE {has_comment_sql('f')}),
+        (SELECT COUNT(*) FROM themes WHERE status = 'active'),
+        (SELECT COUNT(DISTINCT feedback_id) FROM theme_assignments),
+        (SELECT MAX(assigned_at) FROM theme_assignments)""").fetchone()
+    return {"feedback": row[0], "commented": row[1], "themes": row[2],
+            "assigned": row[3], "last_assigned_at": row[4]}
+
+
+def theme_choices(db: sqlite_utils.Database) -> dict[int, str]:
+    """Active themes, id -> name, ordered by name, for select boxes."""
+    rows = db.execute("SELECT id, name FROM themes WHERE status = 'active' "
+                      "ORDER BY name COLLATE NOCASE, id").fetchall()
+    return {tid: name for tid, name in rows}
+
+
+def running_theme_job_id(db: sqlite_utils.Database) -> int | None:
+    """The newest theme job recorded as running, whoever started it (another session, the
+    CLI from cron). A plain read: `themes.job_status` then reports a dead one as
+    interrupted, and the page reaps it (`jobs.reap_dead_jobs`), so it never waits on a job
+    nobody runs."""
+    row = db.execute("SELECT id FROM jobs WHERE kind = ? AND status = 'running' "
+                     "ORDER BY id DESC LIMIT 1", [JOB_KIND]).fetchone()
+    return row[0] if row else None
