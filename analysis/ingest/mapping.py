@@ -7,7 +7,7 @@ import re
 from analysis.domain.scores import SCORE_TYPES
 from analysis.ingest.errors import ImportFileError
 from analysis.ingest.feedback import FEEDBACK_FIELDS
-from analysis.ingest.frames import RESERVED as _RESERVED
+from analysis.ingest.frames import RESERVED
 from analysis.messages import excerpt, excerpts
 
 
@@ -57,7 +57,7 @@ def detect_mapping(columns) -> dict[str, str]:
     Exact names (case and punctuation ignored) first, then names that contain a telling
     word; a column serves one field. `source` and "Company" columns are never guessed.
     """
-    columns = [c for c in columns if c not in _RESERVED]
+    columns = [c for c in columns if c not in RESERVED]
     normalised = {c: _norm(c) for c in columns}
     mapping: dict[str, str] = {}
     used: set[str] = set()
@@ -122,7 +122,7 @@ def resolve_mapping(columns, mapping: dict[str, str | None] | None, *,
                     file_name: str) -> dict[str, str]:
     """Detected mapping overridden by the given one; a given field mapped to None or ""
     means "not in the file". Raises ImportFileError for unknown fields or columns."""
-    columns = [c for c in columns if c not in _RESERVED]
+    columns = [c for c in columns if c not in RESERVED]
     given = dict(mapping or {})
     for field_name in given:
         if field_name not in FEEDBACK_FIELDS:
