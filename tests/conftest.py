@@ -54,3 +54,18 @@ def clear_streamlit_caches():
 
         st.cache_data.clear()
         st.cache_resource.clear()
+
+
+@pytest.fixture
+def filled_store(tmp_path) -> Path:
+    """A closed store in its own folder holding one imported batch of 20 rows."""
+    folder = tmp_path / "store"
+    folder.mkdir()
+    path = folder / "closeloop.db"
+    db = store.connect(path)
+    from analysis import ingest
+    from tests.stores import write_csv
+
+    ingest.import_file(db, write_csv(tmp_path / "first.csv", 20, "a"), actor="test")
+    db.close()
+    return path

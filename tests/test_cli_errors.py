@@ -11,7 +11,6 @@ In-process (CliRunner) where the failure has to be injected.
 from __future__ import annotations
 
 import contextlib
-import csv
 import json
 import os
 import socket
@@ -26,6 +25,7 @@ from click.testing import CliRunner
 from analysis import cli as cli_module
 from analysis import store
 from analysis.ingest.importing import ImportResult
+from tests.stores import write_csv
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = str(ROOT / ".venv" / "bin" / "python") if (ROOT / ".venv" / "bin" / "python").exists() \
@@ -53,16 +53,6 @@ def assert_one_line_error(out, *words: str) -> str:
     for word in words:
         assert word in lines[0], lines[0]
     return lines[0]
-
-
-def write_csv(path: Path, rows: int, prefix: str) -> Path:
-    with open(path, "w", newline="", encoding="utf-8") as out:
-        writer = csv.writer(out)
-        writer.writerow(["id", "received_at", "location", "nps", "comment"])
-        for i in range(rows):
-            writer.writerow([f"{prefix}{i}", "2025-03-01T10:00:00Z", "North", i % 11,
-                             f"{prefix} comment {i} about the long queue at the desk " * 3])
-    return path
 
 
 @contextlib.contextmanager
@@ -97,20 +87,6 @@ def private_mount_prefix(setup: str, folder: Path) -> tuple[str, ...]:
 
 
 READ_ONLY_MOUNT = 'mount --bind "$1" "$1" && mount -o remount,bind,ro "$1" "$1"'
-
-
-@pytest.fixture
-def filled_store(tmp_path) -> Path:
-    """A closed store in its own folder holding 20 imported rows."""
-    folder = tmp_path / "store"
-    folder.mkdir()
-    path = folder / "closeloop.db"
-    db = store.connect(path)
-    from analysis import ingest
-
-    ingest.import_file(db, write_csv(tmp_path / "first.csv", 20, "a"), actor="test")
-    db.close()
-    return path
 
 
 @pytest.fixture(params=["no write permission", "read-only file system"])

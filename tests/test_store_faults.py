@@ -11,7 +11,6 @@ raised by lowering `PRAGMA max_page_count` on the connection.
 from __future__ import annotations
 
 import contextlib
-import csv
 import os
 import shutil
 import sqlite3
@@ -23,6 +22,7 @@ import sqlite_utils
 
 from analysis import ingest, store
 from analysis.store import migrations
+from tests.stores import write_csv
 
 
 @contextlib.contextmanager
@@ -47,30 +47,8 @@ def no_write_permission(*paths: Path):
             path.chmod(mode)
 
 
-def write_csv(path: Path, rows: int, prefix: str) -> Path:
-    with open(path, "w", newline="", encoding="utf-8") as out:
-        writer = csv.writer(out)
-        writer.writerow(["id", "received_at", "location", "nps", "comment"])
-        for i in range(rows):
-            writer.writerow([f"{prefix}{i}", "2025-03-01T10:00:00Z", "North", i % 11,
-                             f"{prefix} comment {i} about the long queue at the desk " * 3])
-    return path
-
-
 def counts(db) -> tuple[int, int, int]:
     return (db["feedback"].count, db["import_batches"].count, store.revision(db))
-
-
-@pytest.fixture
-def filled_store(tmp_path) -> Path:
-    """A closed store in its own folder holding one imported batch of 20 rows."""
-    folder = tmp_path / "store"
-    folder.mkdir()
-    path = folder / "closeloop.db"
-    db = store.connect(path)
-    ingest.import_file(db, write_csv(tmp_path / "first.csv", 20, "a"), actor="test")
-    db.close()
-    return path
 
 
 # ------------------------------------------------------------------------------ read-only

@@ -225,6 +225,15 @@ def _parse_unique(values, *, tz: str | None = None
             "datetime64[s]")
         todo &= ~epoch_ms
 
+    def take(group: pd.Series, fmt: str) -> None:
+        """Parse `group` (distinct values, indexed by position) with `fmt`; keep what reads."""
+        result = _parse_with(group, fmt)
+        ok = result.notna().to_numpy()
+        if ok.any():
+            positions = group.index.to_numpy()[ok]
+            parsed[positions] = _to_utc_seconds(result[ok], tz)
+            todo[positions] = False
+
     # Fast lane for ISO 8601, the most common export format: no shape grouping needed.
     iso_like = todo & u.str.match(_ISO_PREFIX).to_numpy(dtype=bool)
     if iso_like.any():
@@ -232,13 +241,7 @@ def _parse_unique(values, *, tz: str | None = None
         aware = candidates.str.contains(_ISO_AWARE_END).to_numpy(dtype=bool)
         for mask, fmt in ((aware, "ISO8601-aware"), (~aware, "ISO8601")):
             if mask.any():
-                group = candidates[mask]
-                result = _parse_with(group, fmt)
-                ok = result.notna().to_numpy()
-                if ok.any():
-                    positions = group.index.to_numpy()[ok]
-                    parsed[positions] = _to_utc_seconds(result[ok], tz)
-                    todo[positions] = False
+                take(candidates[mask], fmt)
 
     if todo.any():
         rest = u[todo]
@@ -261,14 +264,8 @@ def _parse_unique(values, *, tz: str | None = None
                         best, best_hits = fmt, hits
                     if hits == len(sample):
                         break
-                if best is None:
-                    continue
-                result = _parse_with(group, best)
-                ok = result.notna().to_numpy()
-                if ok.any():
-                    positions = group.index.to_numpy()[ok]
-                    parsed[positions] = _to_utc_seconds(result[ok], tz)
-                    todo[positions] = False
+                if best is not None:
+                    take(group, best)
         for position in np.flatnonzero(todo):
             moment = _fallback_parse(u.iloc[position], zone, day_first)
             if moment is None:
