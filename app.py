@@ -14,7 +14,8 @@ from pathlib import Path
 import streamlit as st
 
 from analysis import store
-from analysis.domain.filters import NPS_GROUPS, Filters, date_bounds, filter_options
+from analysis.domain.filters import (NPS_GROUPS, Filters, clamp_dates, date_bounds,
+                                     filter_options)
 from analysis.settings import get_settings, prepare_offline_environment
 from analysis.views.overview import default_period
 
@@ -66,9 +67,8 @@ def _load_filters_from_url(options: dict, bounds) -> None:
     if bounds is not None:
         start, end = url.start, url.end
         if start is None and end is None:
-            db = store.connect()
-            start, end = default_period(db) or bounds
-        st.session_state["flt_dates"] = (start or bounds[0], end or bounds[1])
+            start, end = default_period(store.connect()) or bounds
+        st.session_state["flt_dates"] = clamp_dates(start, end, bounds)
 
 
 def sidebar_filters(db) -> Filters:
@@ -84,7 +84,11 @@ def sidebar_filters(db) -> Filters:
         else:
             if "flt_dates" not in st.session_state:
                 st.session_state["flt_dates"] = default_period(db) or bounds
-            picked = st.date_input("Date range", key="flt_dates", format="YYYY-MM-DD")
+            else:  # a hand-edited link or a store that shrank: keep the range pickable
+                st.session_state["flt_dates"] = clamp_dates(
+                    *(tuple(st.session_state["flt_dates"]) + (None, None))[:2], bounds)
+            picked = st.date_input("Date range", key="flt_dates", format="YYYY-MM-DD",
+                                   min_value=bounds[0], max_value=bounds[1])
             if isinstance(picked, (list, tuple)) and len(picked) == 2:
                 start, end = picked
             elif isinstance(picked, (list, tuple)) and len(picked) == 1:

@@ -212,3 +212,20 @@ def test_only_significant_changes_are_coloured_good_or_bad(seeded_db):
         verdicts.append(significant)
     # The seeded demo has both kinds in its default period, so both branches are proven.
     assert len(verdicts) == len(KPI_LABELS) and any(verdicts) and not all(verdicts)
+
+
+@pytest.mark.parametrize("link", [
+    {"end": "9999-12-31"}, {"start": "0001-01-01", "end": "0001-01-03"},
+    {"start": "2099-01-01"}, {"end": "1990-01-01"}, {"start": "2024-05-01", "end": "2024-04-01"},
+])
+@pytest.mark.parametrize("page", ["pages/overview.py", "pages/themes.py"])
+def test_a_hand_edited_date_in_a_link_never_takes_a_page_down(seeded_db, link, page):
+    at = app()
+    for key, value in link.items():
+        at.query_params[key] = value
+    at.run()
+    assert_clean(at)
+    at.switch_page(page).run()
+    assert_clean(at)
+    start, end = at.session_state["flt_dates"]
+    assert start <= end

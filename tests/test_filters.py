@@ -1,7 +1,7 @@
 from datetime import date
 
 from analysis import store
-from analysis.domain.filters import Filters, date_bounds, filter_options
+from analysis.domain.filters import Filters, clamp_dates, date_bounds, filter_options
 from analysis.ingest import feedback
 
 
@@ -61,3 +61,25 @@ def test_options_and_bounds(db):
     _seed(db)
     assert filter_options(db)["locations"] == ["North", "South"]
     assert date_bounds(db) == (date(2025, 1, 31), date(2025, 2, 2))
+
+
+def test_dates_too_close_to_the_ends_of_the_calendar_are_dropped_from_a_link():
+    f = Filters.from_query_params({"start": "0001-01-01", "end": "9999-12-31"})
+    assert (f.start, f.end) == (None, None)
+
+
+def test_the_last_day_of_the_calendar_is_a_valid_end_for_sql():
+    where, params = Filters(start=date(9999, 12, 1), end=date(9999, 12, 31)).where_sql()
+    assert params[-1] == "9999-12-31T23:59:59Z"
+
+
+def test_a_period_reaching_back_past_year_one_has_no_previous_period():
+    assert Filters(start=date(1, 1, 1), end=date(1, 1, 10)).previous_period() is None
+
+
+def test_clamp_dates_keeps_a_range_inside_the_data_and_in_order():
+    bounds = (date(2024, 1, 1), date(2024, 12, 31))
+    assert clamp_dates(date(2099, 1, 1), None, bounds) == (date(2024, 12, 31), date(2024, 12, 31))
+    assert clamp_dates(None, date(1990, 1, 1), bounds) == (date(2024, 1, 1), date(2024, 1, 1))
+    assert clamp_dates(date(2024, 6, 1), date(2024, 3, 1), bounds) == (date(2024, 3, 1),
+                                                                          date(2024, 6, 1))

@@ -55,8 +55,8 @@ class Filters:
             clauses.append("f.received_at >= ?")
             params.append(f"{self.start.isoformat()}T00:00:00Z")
         if with_dates and self.end:
-            clauses.append("f.received_at < ?")
-            params.append(f"{(self.end + timedelta(days=1)).isoformat()}T00:00:00Z")
+            clauses.append("f.received_at <= ?")
+            params.append(f"{self.end.isoformat()}T23:59:59Z")  # no day after 9999-12-31
         for name, column in DIMENSIONS.items():
             values = getattr(self, name)
             if values:
@@ -71,8 +71,11 @@ class Filters:
         if not (self.start and self.end):
             return None
         length = (self.end - self.start).days + 1
-        return replace(self, start=self.start - timedelta(days=length),
-                       end=self.start - timedelta(days=1))
+        try:
+            return replace(self, start=self.start - timedelta(days=length),
+                           end=self.start - timedelta(days=1))
+        except OverflowError:  # a period reaching back past year 1 has no predecessor
+            return None
 
     def to_query_params(self) -> dict[str, str | list[str]]:
         params: dict[str, str | list[str]] = {}
@@ -99,9 +102,11 @@ class Filters:
         def day(key: str) -> date | None:
             got = values(key)
             try:
-                return date.fromisoformat(got[0]) if got else None
+                parsed = date.fromisoformat(got[0]) if got else None
             except ValueError:
                 return None
+            # Year 1 or 9999 leaves no room for the day after or the period before.
+            return parsed if parsed is None or _EARLIEST_DAY <= parsed <= _LATEST_DAY else None
 
         start, end = day("start"), day("end")
         if start and end and start > end:
@@ -112,6 +117,19 @@ class Filters:
 
     def is_default(self) -> bool:
         return all(not getattr(self, f.name) for f in fields(self))
+
+
+_EARLIEST_DAY, _LATEST_DAY = date(1000, 1, 1), date(9000, 12, 31)
+
+
+def clamp_dates(start: date | None, end: date | None,
+                bounds: tuple[date, date]) -> tuple[date, date]:
+    """A (start, end) pair inside `bounds` (first and last day with feedback), in order;
+    a missing end is filled from the bounds: what the sidebar's date picker can show."""
+    low, high = bounds
+    start = min(max(start or low, low), high)
+    end = min(max(end or high, low), high)
+    return (start, end) if start <= end else (end, start)
 
 
 def filter_options(db) -> dict[str, list[str]]:

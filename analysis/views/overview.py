@@ -208,9 +208,9 @@ def kpi_tile(kpi: Kpi, *, alpha: float = 0.05) -> KpiTile:
 
 def period_caption(filters: Filters) -> str | None:
     """'1 Jan 2025 to 31 Mar 2025, compared with ...' when the filters hold a full range."""
-    if not (filters.start and filters.end):
-        return None
     previous = filters.previous_period()
+    if previous is None:
+        return None
     return (f"{filters.start:%d %b %Y} to {filters.end:%d %b %Y}, compared with "
             f"{previous.start:%d %b %Y} to {previous.end:%d %b %Y}.")
 
