@@ -56,3 +56,35 @@ def db_key(db) -> tuple[str, int]:
     """What cached reads key on: the store's file and its revision, so a cache never shows
     figures older than the last write."""
     return str(get_settings().db_path), store.revision(db)
+
+
+FLASH_KEY = "_flash"
+
+
+def flash(kind: str, message: str, detail: str = "") -> None:
+    """A message for the next run to show ("error" or "success"); `detail` may be user text."""
+    st.session_state[FLASH_KEY] = (kind, message, detail)
+
+
+def run_write(write, success: str, failure: str = "Not done.") -> bool:
+    """Run a write from a widget callback; its outcome shows on the next run (`show_flash`).
+
+    Callbacks run before the script, outside app.py's guard, so a refusal (a ValueError
+    saying why) and a store failure (read-only, full, busy: a StoreError) are caught here
+    and shown as one message instead of a traceback.
+    """
+    try:
+        write()
+    except (ValueError, store.StoreError) as exc:
+        flash("error", failure, str(exc))
+        return False
+    flash("success", success)
+    return True
+
+
+def show_flash() -> None:
+    kind, message, detail = st.session_state.pop(FLASH_KEY, (None, None, ""))
+    if message:
+        (st.error if kind == "error" else st.success)(message)  # our own wording only
+        if detail:
+            st.text(detail)  # may quote a name the analyst typed

@@ -9,7 +9,6 @@ widgets: never Markdown.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import timedelta
 
 import streamlit as st
@@ -18,9 +17,8 @@ from analysis import store
 from analysis.themes import admin, queries
 from analysis.views import theme_quality as views
 from analysis.views.themes import theme_id_from_key
-from pages import current_actor, db_key, page_start
+from pages import current_actor, db_key, flash, page_start, run_write, show_flash
 
-FLASH_KEY = "quality_flash"
 # Keyed on the store's file and revision, which every write changes.
 CACHE = {"max_entries": 4, "ttl": timedelta(hours=1), "show_spinner": False}
 
@@ -54,21 +52,10 @@ def _corrections(key):
 # Writes run in widget callbacks, before the script reruns, so the page redraws with the
 # new figures at once.
 
-def _done(write: Callable[[], object], success: str, failure: str) -> bool:
-    """Run a write; its outcome (a refusal says why) shows on the next run."""
-    try:
-        write()
-    except ValueError as exc:
-        st.session_state[FLASH_KEY] = ("error", failure, str(exc))
-        return False
-    st.session_state[FLASH_KEY] = ("success", success, "")
-    return True
-
-
 def _add_seed(db) -> None:
     name = st.session_state.get("seed_name", "")
     terms = views.parse_terms(st.session_state.get("seed_terms", ""))
-    if _done(lambda: admin.add_seed_theme(db, name, terms, actor=current_actor()),
+    if run_write(lambda: admin.add_seed_theme(db, name, terms, actor=current_actor()),
              "Seed theme added: the next refit uses it.", "Seed theme not added."):
         st.session_state["seed_name"] = st.session_state["seed_terms"] = ""
 
@@ -76,23 +63,15 @@ def _add_seed(db) -> None:
 def _audit(db, theme_id: int, right: bool) -> None:
     feedback_id = st.session_state.get("audit_comment")
     if feedback_id is None:
-        st.session_state[FLASH_KEY] = ("error", "Not done: choose a comment first.", "")
+        flash("error", "Not done: choose a comment first.")
     elif right:
-        _done(lambda: admin.confirm_theme(db, int(feedback_id), theme_id, actor=current_actor()),
+        run_write(lambda: admin.confirm_theme(db, int(feedback_id), theme_id, actor=current_actor()),
               "Confirmed: this counts towards the audited accuracy.", "Not done.")
     else:
         right_theme = theme_id_from_key(st.session_state.get("audit_right"))
-        _done(lambda: admin.correct_theme(db, int(feedback_id), theme_id, right_theme,
+        run_write(lambda: admin.correct_theme(db, int(feedback_id), theme_id, right_theme,
                                           actor=current_actor()),
               "Correction saved; it is re-applied after every refit.", "Not done.")
-
-
-def _show_flash() -> None:
-    kind, message, detail = st.session_state.pop(FLASH_KEY, (None, None, ""))
-    if message:
-        (st.error if kind == "error" else st.success)(message)  # our own wording only
-        if detail:
-            st.text(detail)  # may quote a name the analyst typed
 
 
 def _seed_section(db, key) -> None:
@@ -113,7 +92,8 @@ def _seed_section(db, key) -> None:
                       placeholder="e.g. Waiting time")
         st.text_area("Terms", key="seed_terms", height=80,
                      placeholder="one per line or separated by commas, e.g. queue, wait, slow")
-        st.form_submit_button("Add seed theme", on_click=_add_seed, args=(db,))
+        st.form_submit_button("Add seed theme", on_click=_add_seed, args=(db,),
+                              disabled=store.is_read_only(db))
 
 
 def _audit_section(db, key) -> None:
@@ -147,9 +127,11 @@ def _audit_section(db, key) -> None:
     st.selectbox("If wrong, it is really about", views.correction_keys(choices, theme_id),
                  key="audit_right", format_func=lambda k: views.correction_label(k, choices))
     col1, col2 = st.columns(2)
-    col1.button("Theme is right", key="audit_ok", on_click=_audit, args=(db, theme_id, True))
+    read_only = store.is_read_only(db)
+    col1.button("Theme is right", key="audit_ok", on_click=_audit, args=(db, theme_id, True),
+                disabled=read_only)
     col2.button("Move to that theme", key="audit_move", on_click=_audit,
-                args=(db, theme_id, False))
+                args=(db, theme_id, False), disabled=read_only)
 
 
 def _corrections_section(key) -> None:
@@ -174,7 +156,7 @@ def render() -> None:
     db, _ = page_start()  # no sidebar filter applies: audits and corrections are store-wide
     key = db_key(db)
     st.title("Theme quality")
-    _show_flash()
+    show_flash()
     figures = _figures(key)
     if figures["status"]["feedback"] == 0:
         st.info("No feedback yet, so nothing to audit. You can still define seed themes "

@@ -11,7 +11,6 @@ theme, and what a click changes (theme list and drill-down, comments, map) is a 
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import timedelta
 
 import streamlit as st
@@ -20,9 +19,9 @@ from analysis import jobs, store, themes
 from analysis.reports import charts
 from analysis.themes import admin, queries
 from analysis.views import themes as views
-from pages import current_actor, db_key, page_start
+from pages import current_actor, db_key, flash, page_start, run_write, show_flash
 
-JOB_KEY, ENDED_KEY, FLASH_KEY = "themes_job_id", "themes_job_ended", "themes_flash"
+JOB_KEY, ENDED_KEY = "themes_job_id", "themes_job_ended"
 CACHE = {"ttl": timedelta(hours=1), "show_spinner": False}
 
 
@@ -62,43 +61,19 @@ def _columns(spec: dict) -> dict:
             for name, c in spec.items()}
 
 
-def _flash(kind: str, message: str, detail: str = "") -> None:
-    st.session_state[FLASH_KEY] = (kind, message, detail)
-
-
-def _show_flash() -> None:
-    kind, message, detail = st.session_state.pop(FLASH_KEY, (None, None, ""))
-    if message:
-        # Our own wording in the (Markdown) alert; details may quote user text: st.text.
-        (st.error if kind == "error" else st.success)(message)
-        if detail:
-            st.text(detail)
-
-
-# ----------------------------------------------------------------------------- callbacks
 # Writes run in widget callbacks, before the script reruns, so the page redraws with the
 # new figures at once.
 
-def _done(write: Callable[[], object], success: str) -> None:
-    """Run a write; its outcome (a refusal says why) shows on the next run."""
-    try:
-        write()
-    except ValueError as exc:
-        _flash("error", "Not done.", str(exc))
-    else:
-        _flash("success", success)
-
-
 def _rename(db, theme_id: int) -> None:
     name = st.session_state[f"rename_{theme_id}"]
-    _done(lambda: admin.rename_theme(db, theme_id, name, actor=current_actor()),
+    run_write(lambda: admin.rename_theme(db, theme_id, name, actor=current_actor()),
           "Theme renamed.")
 
 
 def _merge(db, theme_id: int) -> None:
     sources = list(st.session_state.get(f"merge_{theme_id}", []))
     st.session_state[f"merge_{theme_id}"] = []
-    _done(lambda: admin.merge_themes(db, sources, theme_id, actor=current_actor()),
+    run_write(lambda: admin.merge_themes(db, sources, theme_id, actor=current_actor()),
           views.merged_message(sources))
 
 
@@ -107,7 +82,7 @@ def _start_job(db, refit: bool) -> None:
         st.session_state[JOB_KEY] = themes.start_refresh_job(
             store.database_file(db), refit=refit, actor=current_actor())
     except Exception as exc:  # noqa: BLE001 - a failed start must show, not crash the page
-        _flash("error", "Could not start the theme refresh.", str(exc))
+        flash("error", "Could not start the theme refresh.", str(exc))
     else:
         st.session_state.pop("themes_refit_confirm", None)
 
@@ -129,8 +104,12 @@ def _job_progress(db) -> None:
     st.session_state[ENDED_KEY] = job_id
     if state == jobs.INTERRUPTED and not store.is_read_only(db):
         # Its process died: record it failed, by whoever saw it, so nobody follows it again.
-        jobs.reap_dead_jobs(db, themes.JOB_KIND, actor=current_actor(), now=store.utcnow())
-    _flash(*views.job_outcome(state, message))
+        # A busy store leaves that to the next writer: the page has seen the job end.
+        try:
+            jobs.reap_dead_jobs(db, themes.JOB_KIND, actor=current_actor(), now=store.utcnow())
+        except store.StoreError:
+            pass
+    flash(*views.job_outcome(state, message))
     st.rerun(scope="app")
 
 
@@ -142,9 +121,10 @@ def _refresh_controls(db) -> None:
         if found != st.session_state.get(ENDED_KEY):
             st.session_state[JOB_KEY] = found
     running = st.session_state.get(JOB_KEY) is not None
+    locked = running or store.is_read_only(db)
     col1, col2 = st.columns([1, 2])
     col1.button("Refresh themes", key="themes_refresh", on_click=_start_job,
-                args=(db,), kwargs={"refit": False}, disabled=running,
+                args=(db,), kwargs={"refit": False}, disabled=locked,
                 help="Assign themes to comments that have none yet, with the current model.")
     with col2.expander("Refit the theme model"):
         st.caption("A refit learns the themes again from all comments. Renamed and merged "
@@ -152,7 +132,7 @@ def _refresh_controls(db) -> None:
                    "It can take several minutes.")
         confirmed = st.checkbox("I understand; refit the model", key="themes_refit_confirm")
         st.button("Refit now", key="themes_refit", on_click=_start_job, args=(db,),
-                  kwargs={"refit": True}, disabled=running or not confirmed)
+                  kwargs={"refit": True}, disabled=locked or not confirmed)
     if running:
         _job_progress(db)
 
@@ -161,7 +141,7 @@ def _refresh_controls(db) -> None:
 def _explorer(db, filters) -> None:
     """Theme table, picker and drill-down: a click here reruns this part only (which
     reads the store revision again, so a rename or merge shows at once)."""
-    _show_flash()  # a rename's or merge's message; a full run has shown any other already
+    show_flash()  # a rename's or merge's message; a full run has shown any other already
     key = db_key(db)
     table = _table(key, filters)
     left, right = st.columns([2, 1], vertical_alignment="bottom")
@@ -223,15 +203,17 @@ def _drill_down(db, key, filters, table: queries.ThemeTable, theme_id: int | Non
     _comments_section(db, filters, theme_id)
     if theme_id is None:
         return
+    read_only = store.is_read_only(db)
     with st.expander("Rename or merge this theme"):
         st.session_state.setdefault(f"rename_{theme_id}", str(row["name"]))
-        st.text_input("New name", key=f"rename_{theme_id}", max_chars=120)
-        st.button("Rename", key=f"rename_go_{theme_id}", on_click=_rename, args=(db, theme_id))
+        st.text_input("New name", key=f"rename_{theme_id}", max_chars=120, disabled=read_only)
+        st.button("Rename", key=f"rename_go_{theme_id}", on_click=_rename, args=(db, theme_id),
+                  disabled=read_only)
         names = views.merge_candidates(table.frame, theme_id)
         st.multiselect("Merge these themes into this one", list(names),
                        key=f"merge_{theme_id}", format_func=lambda t: names.get(t, str(t)))
         st.button("Merge", key=f"merge_go_{theme_id}", on_click=_merge, args=(db, theme_id),
-                  disabled=not st.session_state.get(f"merge_{theme_id}"))
+                  disabled=read_only or not st.session_state.get(f"merge_{theme_id}"))
 
 
 @st.fragment
@@ -276,7 +258,7 @@ def render() -> None:
     key = db_key(db)
     st.title("Themes")
     status = _status(key)
-    _show_flash()
+    show_flash()
     if status["feedback"]:
         st.caption(views.coverage_summary(status))
         _refresh_controls(db)

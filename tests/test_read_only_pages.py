@@ -45,3 +45,31 @@ def test_a_file_that_is_not_a_database_is_one_message_on_every_page(db_path):
     assert not at.exception, [e.value for e in at.exception]
     (error,) = at.error
     assert "is not a usable SQLite database" in error.value
+
+
+def test_a_write_refused_by_the_store_in_a_callback_is_one_message():
+    def script():
+        import streamlit as st
+
+        from analysis import store
+        from pages import run_write, show_flash
+
+        def refuse():
+            raise store.StoreReadOnly("the database at 'x.db' is read-only")
+
+        st.button("Write", key="write", on_click=lambda: run_write(refuse, "Done."))
+        show_flash()
+
+    at = AppTest.from_function(script).run()
+    at.button(key="write").click().run()
+    assert not at.exception
+    assert [e.value for e in at.error] == ["Not done."]
+    assert "is read-only" in at.text[0].value
+
+
+def test_theme_writes_are_switched_off_on_a_read_only_store(read_only_store):
+    at = AppTest.from_file(APP, default_timeout=60).run()
+    at.switch_page("pages/theme_quality.py").run()
+    assert not at.exception
+    submit = [b for b in at.get("button") if "Add seed theme" in str(b.proto.label)]
+    assert submit and all(b.proto.disabled for b in submit)
