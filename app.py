@@ -16,7 +16,7 @@ import streamlit as st
 from analysis import store
 from analysis.domain.filters import (NPS_GROUPS, Filters, clamp_dates, date_bounds,
                                      filter_options)
-from analysis.settings import get_settings, prepare_offline_environment
+from analysis.settings import SettingsError, get_settings, prepare_offline_environment
 from analysis.views.overview import default_period
 
 prepare_offline_environment()  # before any page imports a model library
@@ -110,7 +110,7 @@ def sidebar_filters(db) -> Filters:
 navigation = st.navigation(PAGES)
 try:
     database = store.connect()
-except store.StoreError as exc:  # not a database, cannot open, schema behind on a read-only disk
+except (store.StoreError, SettingsError) as exc:  # not a database, a bad CLOSELOOP_* value, ...
     st.error(str(exc), icon=":material/error:")
     st.stop()
 if store.is_read_only(database):

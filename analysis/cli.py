@@ -20,7 +20,7 @@ import click
 from analysis import store
 from analysis.ingest.errors import ImportFileError
 from analysis.messages import clip, excerpt
-from analysis.settings import get_settings, prepare_offline_environment
+from analysis.settings import SettingsError, get_settings, prepare_offline_environment
 
 _DB_PATH_KEY = "closeloop.db_path"
 
@@ -42,13 +42,8 @@ class _Cli(click.Group):
             _fail(ctx, str(error))
         except OSError as exc:
             _fail(ctx, _os_error_message(exc))
-        except ValueError:
-            # Settings raise ValueError for a bad CLOSELOOP_* value; any other ValueError
-            # is a bug, and keeps its traceback.
-            problem = _settings_problem()
-            if problem is None:
-                raise
-            _fail(ctx, problem)
+        except SettingsError as exc:
+            _fail(ctx, str(exc))
 
 
 def _fail(ctx: click.Context, message: str) -> None:
@@ -65,14 +60,6 @@ def _os_error_message(exc: OSError) -> str:
     if exc.filename is None:
         return str(exc)
     return f"{exc.strerror or exc}: {excerpt(str(exc.filename), 200, noun='path')}"
-
-
-def _settings_problem() -> str | None:
-    try:
-        get_settings()
-    except ValueError as exc:
-        return str(exc)
-    return None
 
 
 def _open(db_path: str | None, *, migrate: bool = True):

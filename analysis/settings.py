@@ -11,8 +11,13 @@ import os
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class SettingsError(ValueError):
+    """A CLOSELOOP_* variable holds a value that cannot be used; the message names it."""
 
 
 @dataclass(frozen=True)
@@ -57,8 +62,8 @@ def get_settings() -> Settings:
         embedding_model=env.get("CLOSELOOP_EMBEDDING_MODEL", ""),
         numba_cache_dir=_numba_cache_dir(env),
         busy_timeout_ms=_positive_int(env, "CLOSELOOP_BUSY_TIMEOUT_MS", 30000),
-        actor=env.get("CLOSELOOP_ACTOR", "system"),
-        timezone=env.get("CLOSELOOP_TZ", "UTC"),
+        actor=_actor(env),
+        timezone=_time_zone(env),
         job_stale_after_s=_positive_int(env, "CLOSELOOP_JOB_STALE_SECONDS", 300),
         earliest_date=_date(env, "CLOSELOOP_EARLIEST_DATE", date(2000, 1, 1)),
         max_upload_bytes=_positive_int(env, "CLOSELOOP_MAX_UPLOAD_MB", 200) * 1024 * 1024,
@@ -72,7 +77,25 @@ def _date(env, name: str, default: date) -> date:
     try:
         return date.fromisoformat(raw)
     except ValueError:
-        raise ValueError(f"{name} must be a date as YYYY-MM-DD, got {raw[:40]!r}") from None
+        raise SettingsError(f"{name} must be a date as YYYY-MM-DD, got {raw[:40]!r}") from None
+
+
+def _actor(env) -> str:
+    actor = env.get("CLOSELOOP_ACTOR", "system").strip()
+    if not actor:
+        raise SettingsError("CLOSELOOP_ACTOR must name who acts (it is recorded with every "
+                            "write); it is set but blank")
+    return actor
+
+
+def _time_zone(env) -> str:
+    name = (env.get("CLOSELOOP_TZ") or "UTC").strip()
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):  # ValueError: a path such as "../etc"
+        raise SettingsError(f"CLOSELOOP_TZ must be an IANA time zone such as "
+                            f"Europe/Paris, got {name[:40]!r}") from None
+    return name
 
 
 def _numba_cache_dir(env) -> Path:
@@ -88,7 +111,7 @@ def _positive_int(env, name: str, default: int) -> int:
     except ValueError:
         value = 0
     if value <= 0:
-        raise ValueError(f"{name} must be a whole number above 0, got {raw[:40]!r}")
+        raise SettingsError(f"{name} must be a whole number above 0, got {raw[:40]!r}")
     return value
 
 

@@ -342,3 +342,15 @@ def test_an_unexpected_error_keeps_its_traceback(monkeypatch, filled_store, tmp_
                                                  "--out", str(tmp_path / "x.csv")])
     assert result.exception is bug
     assert "error:" not in result.stderr
+
+
+@pytest.mark.parametrize("variable, value, words", [
+    ("CLOSELOOP_TZ", "Mars/Base", "CLOSELOOP_TZ must be an IANA time zone"),
+    ("CLOSELOOP_TZ", "../etc", "CLOSELOOP_TZ must be an IANA time zone"),
+    ("CLOSELOOP_ACTOR", " ", "CLOSELOOP_ACTOR must name who acts"),
+])
+def test_a_bad_time_zone_or_blank_actor_is_one_line(tmp_path, variable, value, words):
+    path = tmp_path / "f.csv"
+    path.write_text("date,comment\n2024-05-01,fine\n", encoding="utf-8")
+    out = run_cli("import", str(path), "--db", str(tmp_path / "s.db"), env={variable: value})
+    assert_one_line_error(out, words)

@@ -73,3 +73,16 @@ def test_theme_writes_are_switched_off_on_a_read_only_store(read_only_store):
     assert not at.exception
     submit = [b for b in at.get("button") if "Add seed theme" in str(b.proto.label)]
     assert submit and all(b.proto.disabled for b in submit)
+
+
+@pytest.mark.parametrize("variable, value, words", [
+    ("CLOSELOOP_TZ", "Mars/Base", "CLOSELOOP_TZ must be an IANA time zone"),
+    ("CLOSELOOP_BUSY_TIMEOUT_MS", "abc", "CLOSELOOP_BUSY_TIMEOUT_MS must be a whole number"),
+    ("CLOSELOOP_ACTOR", "  ", "CLOSELOOP_ACTOR must name who acts"),
+])
+def test_a_bad_setting_is_one_message_in_the_app(db_path, monkeypatch, variable, value, words):
+    monkeypatch.setenv(variable, value)
+    at = AppTest.from_file(APP, default_timeout=60).run()
+    assert not at.exception, [e.value for e in at.exception]
+    (error,) = at.error
+    assert words in error.value
