@@ -207,6 +207,41 @@ def _echo_progress(fraction: float, message: str) -> None:
 
 @cli.command()
 @db_option
+@click.option("--move", is_flag=True,
+              help="Move the rows found to the rejects, each with its reason.")
+@actor_option
+def check(db_path, move, actor):
+    """Find stored rows that today's import rules would reject (a date before
+    CLOSELOOP_EARLIEST_DATE or more than a day ahead, a date that is no real moment, a score
+    between the steps of its scale), e.g. in a store written by an older version."""
+    from datetime import timedelta
+
+    from analysis.ingest import feedback
+
+    db = _open_for_writing(db_path) if move else _open(db_path)
+    now = store.utcnow()
+    window = {"earliest": f"{get_settings().earliest_date.isoformat()}T00:00:00Z",
+              "latest": store.to_iso(now + timedelta(days=1))}
+    rows = feedback.implausible_rows(db, **window)
+    for row in rows[:20]:
+        valid = bool(row.pop("_valid_date"))
+        click.echo(f"feedback {row['id']}: "
+                   f"{feedback.why_implausible(row, valid_date=valid, **window)}")
+    if len(rows) > 20:
+        click.echo(f"... and {len(rows) - 20:,} more")
+    if not move:
+        click.echo(f"{len(rows):,} stored row(s) break today's import rules"
+                   + ("; --move puts them in the rejects" if rows else ""))
+        return
+    with store.write_transaction(db):
+        moved = feedback.reject_stored_implausible_rows(
+            db, **window, actor=actor or get_settings().actor, now=now,
+            reason_suffix=" (found by `python -m analysis check`)")
+    click.echo(f"moved {moved:,} stored row(s) to the rejects")
+
+
+@cli.command()
+@db_option
 @click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False),
               help="CSV file to write.")
 def export(db_path, out_path):

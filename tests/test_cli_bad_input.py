@@ -106,3 +106,26 @@ def test_export_keeps_a_row_whose_stored_date_is_unreadable_so_it_can_be_fixed(t
     out = run_cli("export", "--db", str(db_path), "--out", str(tmp_path / "out.csv"))
     assert out.stdout.startswith("exported 2 feedback rows")
     assert "10000-01-01T04:00:00Z" in (tmp_path / "out.csv").read_text(encoding="utf-8")
+
+
+def test_check_lists_stored_rows_that_break_todays_rules_and_moves_them_on_request(tmp_path):
+    db_path = tmp_path / "s.db"
+    cli_import(tmp_path, "ok.csv", b"date,comment,nps\n2024-05-01,a,9\n2024-05-02,b,7\n"
+                                   b"2024-05-03,c,8\n")
+    with sqlite3.connect(db_path) as conn:  # as an older version could have stored them
+        conn.execute("UPDATE feedback SET received_at = '1990-01-01T00:00:00Z' "
+                     "WHERE comment = 'a'")
+        conn.execute("UPDATE feedback SET score = 7.5 WHERE comment = 'b'")
+    runner = CliRunner()
+    listed = runner.invoke(cli_module.cli, ["check", "--db", str(db_path)])
+    assert listed.exit_code == 0
+    assert "is before 2000-01-01" in listed.stdout and "between the steps" in listed.stdout
+    assert listed.stdout.rstrip().endswith(
+        "2 stored row(s) break today's import rules; --move puts them in the rejects")
+    moved = runner.invoke(cli_module.cli, ["check", "--db", str(db_path), "--move"])
+    assert moved.stdout.rstrip().endswith("moved 2 stored row(s) to the rejects")
+    with sqlite3.connect(db_path) as conn:
+        assert conn.execute("SELECT comment FROM feedback").fetchall() == [("c",)]
+        reasons = [r[0] for r in conn.execute("SELECT reason FROM import_rejects "
+                                              "WHERE reason LIKE '%analysis check%'")]
+    assert len(reasons) == 2

@@ -188,16 +188,24 @@ def test_stored_rows_that_break_the_rules_move_to_the_rejects_with_their_reason(
     assert json.loads(found[0]["raw"])["comment"] == "row 0"  # the whole row is kept
 
 
-def test_the_migration_cleans_a_store_written_before_the_checks(db_path):
+def test_the_migration_moves_stored_dates_that_are_no_real_moment_and_keeps_the_rest(db_path):
     db = store.connect(db_path)
     insert_raw(db, BROKEN_ROWS + GOOD_ROWS)
     # As if the store were one written by the previous version: m005 not applied yet.
     db.execute("DELETE FROM _sqlite_migrations WHERE name = 'm005_reject_implausible_stored_rows'")
     assert store.apply_migrations(db) == ["m005_reject_implausible_stored_rows"]
-    assert stored(db) == ["row 6", "row 7"]
-    reasons = [r[0] for r in db.execute("SELECT reason FROM import_rejects")]
-    assert len(reasons) == len(BROKEN_ROWS)
-    assert all(r.endswith("(found in the store by migration m005)") for r in reasons)
+    # The four dates pages cannot read move; a future date and a half NPS point are policy,
+    # left to `python -m analysis check`, not to a migration.
+    assert stored(db) == ["row 4", "row 5", "row 6", "row 7"]
+    found = db.execute("SELECT r.field, r.reason, r.raw, b.actor FROM import_rejects r "
+                       "JOIN import_batches b ON b.id = r.batch_id ORDER BY r.row_number"
+                       ).fetchall()
+    assert [r[1] for r in found] == [
+        f"the stored date {d!r} is not a real UTC date and time (found in the store by "
+        "migration m005)" for d in ("10000-01-01T04:00:00Z", "0000-12-31T23:00:00Z",
+                                    "2024-02-30T10:00:00Z", "garbage")]
+    assert {(r[0], r[3]) for r in found} == {("received_at", "migration m005")}
+    assert json.loads(found[0][2])["comment"] == "row 0"
 
 
 def test_date_bounds_skip_stored_dates_that_are_no_real_moment(db):

@@ -252,6 +252,14 @@ def why_implausible(row: Mapping, *, valid_date: bool, earliest: str, latest: st
     return f"the stored score {row['score']:g} is between the steps of the {row['score_type']} scale"
 
 
+def implausible_rows(db: sqlite_utils.Database, *, earliest: str, latest: str) -> list[dict]:
+    """Every stored row that today's import rules would reject (see implausible_rows_sql),
+    with `_valid_date`: whether its date is a real moment."""
+    where, params = implausible_rows_sql(earliest, latest)
+    return list(db.query(f"SELECT f.*, {valid_date_sql()} AS _valid_date FROM feedback f "
+                         f"WHERE {where} ORDER BY f.id", params))
+
+
 def reject_stored_implausible_rows(db: sqlite_utils.Database, *, earliest: str, latest: str,
                                    actor: str, now: datetime, reason_suffix: str = "") -> int:
     """Move stored rows that break today's import rules to the rejects, with their reason.
@@ -260,11 +268,7 @@ def reject_stored_implausible_rows(db: sqlite_utils.Database, *, earliest: str, 
     every column as JSON and its reason; the feedback rows (and, by cascade, their
     sentiment and themes) go. Call inside a write transaction. Returns how many moved.
     """
-    where, params = implausible_rows_sql(earliest, latest)
-    cursor = db.execute(f"SELECT f.*, {valid_date_sql()} AS _valid_date FROM feedback f "
-                        f"WHERE {where} ORDER BY f.id", params)
-    names = [d[0] for d in cursor.description]
-    rows = [dict(zip(names, r)) for r in cursor.fetchall()]
+    rows = implausible_rows(db, earliest=earliest, latest=latest)
     if not rows:
         return 0
     batch_id = open_batch(db, file_name="(rows already stored)", source="store check",

@@ -14,6 +14,8 @@ Design rules the later capabilities rely on (see ROADMAP):
 
 from __future__ import annotations
 
+import json
+
 from sqlite_utils.migrations import Migrations
 
 closeloop = Migrations("closeloop")
@@ -274,20 +276,29 @@ def m004_job_heartbeats(db):
 
 @closeloop()
 def m005_reject_implausible_stored_rows(db):
-    # Before the importer checked dates and score steps, a row dated 9999-12-31T23:00-05:00
-    # was stored as year 10000 and broke every page. Such rows move to the rejects with
-    # their reason (a batch named "(rows already stored)"), by the same rule the importer
-    # applies now. Imported here, not at the top: feedback imports the store, which
-    # imports this module.
-    from datetime import datetime, timedelta, timezone
-
-    from analysis.ingest.feedback import reject_stored_implausible_rows
-    from analysis.settings import get_settings
-    from analysis.store import to_iso
-
-    now = datetime.now(timezone.utc)
-    reject_stored_implausible_rows(
-        db, earliest=f"{get_settings().earliest_date.isoformat()}T00:00:00Z",
-        latest=to_iso(now + timedelta(days=1)),
-        actor="migration m005", now=now,
-        reason_suffix=" (found in the store by migration m005)")
+    # Before the importer checked dates, a row dated 9999-12-31T23:00-05:00 was stored as
+    # year 10000 and broke every page. Rows whose date is no real moment move to the
+    # rejects with their reason and the whole row, in a batch of their own. Frozen on
+    # purpose: literals only, no settings, no clock, no live code, so that this migration
+    # does the same on every store whatever later versions change. Policy checks (the
+    # earliest plausible date, score steps) are `python -m analysis check`'s, on request.
+    broken = "NOT (COALESCE(strftime('%Y-%m-%dT%H:%M:%SZ', julianday(received_at)) " \
+             "= received_at, 0) AND received_at >= '0001')"
+    cursor = db.execute(f"SELECT * FROM feedback WHERE {broken} ORDER BY id")
+    names = [d[0] for d in cursor.description]
+    rows = [dict(zip(names, r)) for r in cursor.fetchall()]
+    if not rows:
+        return
+    at = db.execute("SELECT strftime('%Y-%m-%dT%H:%M:%SZ', 'now')").fetchone()[0]
+    batch_id = db.execute(
+        "INSERT INTO import_batches (file_name, source, mapping, started_at, finished_at, "
+        "rows_read, rejected, actor) VALUES ('(rows already stored)', 'store check', '{}', "
+        "?, ?, ?, ?, 'migration m005')", [at, at, len(rows), len(rows)]).lastrowid
+    db.conn.executemany(
+        "INSERT INTO import_rejects (batch_id, row_number, field, reason, raw) "
+        "VALUES (?, ?, 'received_at', ?, ?)",
+        [(batch_id, number, f"the stored date {str(row['received_at'])[:60]!r} is not a real "
+          "UTC date and time (found in the store by migration m005)",
+          json.dumps(row, ensure_ascii=False, default=str))
+         for number, row in enumerate(rows, start=1)])
+    db.conn.executemany("DELETE FROM feedback WHERE id = ?", [(row["id"],) for row in rows])
