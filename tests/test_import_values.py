@@ -119,6 +119,7 @@ def test_fractions_of_a_second_are_dropped_not_rounded(db, tmp_path):
     ("1e1", "the score '1e1' is not written as a plain number (digits, with a decimal point "
             "or comma)"),
     ("0x9", "the score '0x9' is not a number"),
+    ("1,000", "the score '1,000' is not a number"),  # a thousands separator, not 1.000
     ("inf", "the score 'inf' is not written as a plain number (digits, with a decimal point "
             "or comma)"),
 ])
@@ -242,4 +243,6 @@ def test_the_overview_says_how_many_stored_dates_it_leaves_out(seeded_db):
     at = AppTest.from_file(APP, default_timeout=60).run()
     assert_clean(at)
     (warning,) = [w.value for w in at.warning]
-    assert warning.startswith("4 stored responses have a date that is not a real moment")
+    # 0000-12-31 and 2024-02-30 have the stored shape: the figures keep them (no period
+    # shows them), so the count, which names what the figures leave out, does not.
+    assert warning.startswith("2 stored responses have a date that is not a real moment")

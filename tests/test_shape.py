@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from analysis.domain import scores
+from analysis.domain import comments, scores
 from analysis.store import migrations
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -92,3 +92,18 @@ def test_importing_analysis_touches_nothing_on_disk(tmp_path):
                          capture_output=True, text=True, check=True)
     assert not cache.exists()
     assert out.stdout.strip() == "None"  # preparation is an explicit call, not an import
+
+
+@pytest.mark.parametrize("text", [None, "", " ", "\t\n", " \r\n ", "ok", " a ", "\u00a0x"])
+def test_sql_and_python_agree_on_what_counts_as_a_comment(text):
+    db = sqlite3.connect(":memory:")
+    in_sql = db.execute(f"SELECT {comments.has_comment_sql('f')} FROM (SELECT ? AS comment) f",
+                        [text]).fetchone()[0]
+    assert bool(in_sql) == comments.has_comment(text)
+
+
+def test_a_page_is_sent_a_long_comment_cut_and_saying_its_length():
+    db = sqlite3.connect(":memory:")
+    shown = db.execute(f"SELECT {comments.shown_comment_sql('f', 10)} FROM "
+                       "(SELECT ? AS comment) f", ["x" * 1_000_000]).fetchone()[0]
+    assert shown == "x" * 10 + "… (1000000 characters)"

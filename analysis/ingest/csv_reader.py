@@ -98,7 +98,10 @@ def _spanning_quote(record: str, delimiter: str) -> int | None:
 def _records(lines: list[str], start: int, delimiter: str):
     """(values or None, first line, end line, csv's error or None) for each record from
     line `start` on; after an error the reader carries on with the next line."""
-    reader = csv.reader(itertools.islice(lines, start, None), delimiter=delimiter, strict=True)
+    # Not islice: it would step through the `start` lines before it on every restart, which
+    # is quadratic in a file with many unclosed quotes.
+    rest = map(lines.__getitem__, range(start, len(lines)))
+    reader = csv.reader(rest, delimiter=delimiter, strict=True)
     while True:
         first = start + reader.line_num
         try:

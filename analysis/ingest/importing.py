@@ -29,7 +29,7 @@ from analysis.ingest.mapping import (
 from analysis.ingest.reading import READ_ERROR, READ_RAW, data_columns, read_table
 from analysis.messages import EXCERPT_CHARS, excerpt, excerpts
 
-_PLAIN_NUMBER = r"^[+-]?[0-9]+(?:[.,][0-9]+)?$"  # an Arrow regex: digits spelled [0-9]
+_PLAIN_NUMBER = r"^[+-]?[0-9]+(?:\.[0-9]+|,[0-9]{1,2})?$"  # an Arrow regex: digits spelled [0-9]
 
 
 @dataclass

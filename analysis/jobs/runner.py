@@ -42,6 +42,7 @@ from analysis.jobs.liveness import (
     pid_scope,
     stale_after_s,
 )
+from analysis.messages import clip
 from analysis.store import to_iso, utcnow, write_transaction
 
 RUNNING, DONE, FAILED = "running", "done", "failed"
@@ -219,7 +220,7 @@ def finish_job(db: sqlite_utils.Database, job_id: int, status: str, message: str
 def failure_message(exc: BaseException) -> str:
     if isinstance(exc, KeyboardInterrupt):
         return "interrupted: stopped from the keyboard (Ctrl-C)"
-    return f"{type(exc).__name__}: {exc}"
+    return clip(f"{type(exc).__name__}: {exc}")  # a job's message is shown on a page
 
 
 # ------------------------------------------------------------------------- a job at work

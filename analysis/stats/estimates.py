@@ -90,7 +90,7 @@ def csat_from_counts(satisfied: int, n: int) -> Estimate:
 
 def csat(scores) -> Estimate:
     scores = [s for s in scores if s is not None]
-    return csat_from_counts(sum(1 for s in scores if s >= 4), len(scores))
+    return csat_from_counts(sum(1 for s in scores if s >= CSAT_SATISFIED_MIN), len(scores))
 
 
 def mean_from_sums(name: str, n: int, total: float, total_sq: float) -> Estimate:

@@ -10,7 +10,7 @@ from datetime import date, timedelta
 import pandas as pd
 import sqlite_utils
 
-from analysis.domain.dates import valid_date_sql
+from analysis.domain.dates import STORED_DATE_SHAPE
 from analysis.domain.filters import Filters, date_bounds
 from analysis.domain.periods import period_start_sql
 from analysis.stats import estimates as metrics
@@ -216,7 +216,8 @@ def period_caption(filters: Filters) -> str | None:
 
 
 def unreadable_dates(db: sqlite_utils.Database) -> int:
-    """How many stored responses have a date that is no real moment (written by hand, or by
-    a version before the importer checked): dated views leave them out, and say so."""
-    return db.execute(f"SELECT COUNT(*) FROM feedback f WHERE NOT {valid_date_sql()}"
-                      ).fetchone()[0]
+    """How many stored responses have a date of another shape than the store's (written by
+    hand, or by a version before the importer checked): the figures leave exactly these
+    out (Filters.where_sql), and the page says so."""
+    return db.execute("SELECT COUNT(*) FROM feedback WHERE NOT received_at GLOB ?",
+                      [STORED_DATE_SHAPE]).fetchone()[0]

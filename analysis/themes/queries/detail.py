@@ -14,6 +14,7 @@ from datetime import date
 import pandas as pd
 import sqlite_utils
 
+from analysis.domain.comments import shown_comment_sql
 from analysis.domain.filters import Filters
 from analysis.domain.periods import period_start_sql
 from analysis.stats import estimates as metrics
@@ -148,7 +149,7 @@ def theme_comments(db: sqlite_utils.Database, filters: Filters, theme_id: int | 
     rows = db.query(f"""
         SELECT f.id AS feedback_id, f.received_at, f.location, f.score_type, f.score,
                s.label AS sentiment_label, s.score AS sentiment_score, {probability},
-               f.comment
+               {shown_comment_sql()} AS comment
         FROM feedback f {join}
         LEFT JOIN sentiment s ON s.feedback_id = f.id
         WHERE {where} ORDER BY {order_sql} LIMIT ? OFFSET ?""",

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pandas as pd
 import sqlite_utils
 
+from analysis.domain.comments import shown_comment_sql
 from analysis.text import sentiment
 from analysis.themes import admin
 from analysis.themes.queries.base import keywords, theme_status
@@ -39,8 +40,8 @@ def seed_theme_frame(db: sqlite_utils.Database) -> pd.DataFrame:
 def corrections_frame(db: sqlite_utils.Database, *, limit: int = 200) -> pd.DataFrame:
     """The latest analyst corrections, newest first: which comment moved from which theme
     to which ("No theme" when the analyst said no theme fits), by whom and when."""
-    rows = db.execute("""
-        SELECT c.at, c.actor, f.comment,
+    rows = db.execute(f"""
+        SELECT c.at, c.actor, {shown_comment_sql()},
                COALESCE(w.name, ?), COALESCE(r.name, ?)
         FROM theme_corrections c
         JOIN feedback f ON f.id = c.feedback_id
@@ -62,8 +63,8 @@ def audit_sample(db: sqlite_utils.Database, theme_id: int, *, limit: int = 20) -
     Not the most probable first: auditing only the model's surest comments would flatter
     the audited accuracy. The order is the same on every run (a multiplicative hash of the
     id), so the list does not jump while an analyst works through it."""
-    rows = db.execute("""
-        SELECT f.id, f.received_at, ta.probability, ta.is_primary, f.comment
+    rows = db.execute(f"""
+        SELECT f.id, f.received_at, ta.probability, ta.is_primary, {shown_comment_sql()}
         FROM theme_assignments ta JOIN feedback f ON f.id = ta.feedback_id
         WHERE ta.theme_id = ? AND NOT EXISTS (
             SELECT 1 FROM theme_audits au WHERE au.feedback_id = f.id)

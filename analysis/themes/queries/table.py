@@ -14,6 +14,7 @@ from datetime import date, datetime, timedelta
 import pandas as pd
 import sqlite_utils
 
+from analysis.domain.comments import shown_comment_sql
 from analysis.domain.dates import valid_date_sql
 from analysis.domain.filters import Filters
 from analysis.stats import estimates as metrics
@@ -203,7 +204,8 @@ def _top_quotes(db, filters: Filters, k: int = 3, candidates: int = 24) -> dict[
     where, params = commented_where(filters)
     # Only ids go through the sort; comment text is fetched for the few rows kept.
     rows = db.execute(f"""
-        SELECT w.theme_id, COALESCE(nd.canonical_id, w.id) AS canon, fc.comment FROM (
+        SELECT w.theme_id, COALESCE(nd.canonical_id, w.id) AS canon,
+               {shown_comment_sql("fc")} FROM (
             SELECT ta.theme_id, f.id,
                    ROW_NUMBER() OVER (PARTITION BY ta.theme_id
                                       ORDER BY ta.probability DESC, f.id) AS r
@@ -227,7 +229,7 @@ def _unthemed_quotes(db, filters: Filters, k: int = 3) -> list[str]:
     """Most recent distinct unthemed comments: no probability to rank them by."""
     where, params = commented_where(filters)
     rows = db.execute(f"""
-        SELECT 0, f.comment FROM feedback f
+        SELECT 0, {shown_comment_sql()} FROM feedback f
         WHERE {where} AND NOT {HAS_ACTIVE_THEME}
           AND NOT EXISTS (SELECT 1 FROM near_duplicates nd
                           WHERE nd.feedback_id = f.id AND nd.canonical_id != f.id)
@@ -241,7 +243,7 @@ def theme_quotes(db: sqlite_utils.Database, filters: Filters, theme_id: int,
     where, params = commented_where(filters)
     rows = db.query(f"""
         WITH m AS (
-            SELECT f.id AS feedback_id, f.comment, ta.probability,
+            SELECT f.id AS feedback_id, {shown_comment_sql()} AS comment, ta.probability,
                    ROW_NUMBER() OVER (PARTITION BY COALESCE(nd.canonical_id, f.id)
                                       ORDER BY ta.probability DESC, f.id) AS in_cluster
             FROM feedback f
