@@ -121,8 +121,8 @@ def prepare_offline_environment() -> None:
     Must run before sentence-transformers, transformers or umap are imported: they read
     these at import time.
     """
-    # Not get_settings(): this runs when `analysis` is imported, and a bad CLOSELOOP_* value
-    # must reach the CLI's one-line error, not a traceback from the import.
+    # Not get_settings(): this runs first thing in the CLI and app.py, and a bad
+    # CLOSELOOP_* value must reach their one-line error, not fail here.
     numba_cache_dir = _numba_cache_dir(os.environ)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")

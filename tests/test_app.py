@@ -48,7 +48,7 @@ def metrics(at: AppTest) -> dict[str, str]:
 
 def default_period_sql(db) -> tuple[date, date]:
     """The default period, from the spec (the last 90 days up to the latest feedback, never
-    before the first), computed here without analysis.overview."""
+    before the first), computed here without analysis.views.overview."""
     first, last = db.execute("SELECT MIN(substr(received_at, 1, 10)), MAX(substr(received_at, 1, 10)) "
                              "FROM feedback").fetchone()
     first, last = date.fromisoformat(first), date.fromisoformat(last)

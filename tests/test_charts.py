@@ -1,4 +1,4 @@
-"""Figures from analysis.charts on small frames with known answers, user text escaped."""
+"""Figures from analysis.reports.charts on small frames with known answers, user text escaped."""
 
 from __future__ import annotations
 

@@ -20,9 +20,12 @@ Rules the rest of the app relies on:
   (some first part above 12 and no second part above 12), otherwise month-first;
 - an import is one `store.write_transaction`: it lands whole or not at all.
 
-The package's modules, one step each: `reading` (bytes -> frame of strings), `mapping`
-(headers -> fields, score scales), `dates` (timestamps -> UTC), `importing` (validate and
-write). Import from the package, not from its modules.
+The package's modules, one step each: `reading` (bytes -> frame of strings, with
+`decoding`, `csv_reader`, `json_reader` and `frames`), `mapping` (headers -> fields, score
+scales), `dates` (timestamps -> UTC), `importing` (validate and write), `batches` (one row
+per import), `feedback` (the one bulk insert and the stored-row checks). Other packages
+import from `analysis.ingest`; `feedback` is the exception other doors (the demo, the
+migration, `check`) use directly.
 """
 
 from analysis.ingest.batches import recent_batches, rejects_frame

@@ -1,7 +1,9 @@
 """Schema of the Closeloop store, as sqlite-utils migrations applied in order.
 
-Never edit a migration that has shipped: add a new one. Each runs in its own transaction
-(sqlite-utils `Migrations`), so a failed upgrade leaves the previous schema intact.
+Never edit a migration that has shipped: add a new one. The pending ones run together in
+one BEGIN IMMEDIATE transaction (each in a savepoint), so a failed upgrade leaves the
+previous schema intact; a migration uses literals, never settings or live code, so that it
+does the same on every store.
 
 Design rules the later capabilities rely on (see ROADMAP):
 - every row that a person or job writes records `actor` and a UTC time;
