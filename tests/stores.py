@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import os
+import subprocess
 from pathlib import Path
+
+import pytest
 
 
 def write_csv(path: Path, rows: int, prefix: str) -> Path:
@@ -14,3 +19,25 @@ def write_csv(path: Path, rows: int, prefix: str) -> Path:
             writer.writerow([f"{prefix}{i}", "2025-03-01T10:00:00Z", "North", i % 11,
                              f"{prefix} comment {i} about the long queue at the desk " * 3])
     return path
+
+
+@contextlib.contextmanager
+def no_write_permission(*paths: Path):
+    """Take write permission away from `paths` (files and folders), for root too."""
+    modes = {path: path.stat().st_mode & 0o777 for path in paths}
+    frozen: list[Path] = []
+    try:
+        for path in paths:
+            path.chmod(0o555 if path.is_dir() else 0o444)
+            if os.geteuid() == 0:
+                if subprocess.run(["chattr", "+i", str(path)], capture_output=True,
+                                  check=False).returncode:
+                    pytest.skip("running as root and chattr +i is not supported here, so no "
+                                "file can be made read-only")
+                frozen.append(path)
+        yield
+    finally:
+        for path in frozen:
+            subprocess.run(["chattr", "-i", str(path)], check=True)
+        for path, mode in modes.items():
+            path.chmod(mode)

@@ -10,7 +10,6 @@ In-process (CliRunner) where the failure has to be injected.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import socket
@@ -25,7 +24,7 @@ from click.testing import CliRunner
 from analysis import cli as cli_module
 from analysis import store
 from analysis.ingest.importing import ImportResult
-from tests.stores import write_csv
+from tests.stores import no_write_permission, write_csv
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = str(ROOT / ".venv" / "bin" / "python") if (ROOT / ".venv" / "bin" / "python").exists() \
@@ -53,28 +52,6 @@ def assert_one_line_error(out, *words: str) -> str:
     for word in words:
         assert word in lines[0], lines[0]
     return lines[0]
-
-
-@contextlib.contextmanager
-def no_write_permission(*paths: Path):
-    """Take write permission away from `paths` (files and folders), for root too."""
-    modes = {path: path.stat().st_mode & 0o777 for path in paths}
-    frozen: list[Path] = []
-    try:
-        for path in paths:
-            path.chmod(0o555 if path.is_dir() else 0o444)
-            if AS_ROOT:
-                if subprocess.run(["chattr", "+i", str(path)], capture_output=True,
-                                  check=False).returncode:
-                    pytest.skip("running as root and chattr +i is not supported here, so no "
-                                "file can be made read-only")
-                frozen.append(path)
-        yield
-    finally:
-        for path in frozen:
-            subprocess.run(["chattr", "-i", str(path)], check=True)
-        for path, mode in modes.items():
-            path.chmod(mode)
 
 
 def private_mount_prefix(setup: str, folder: Path) -> tuple[str, ...]:

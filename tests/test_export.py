@@ -7,7 +7,7 @@ import io
 from datetime import date
 
 import pytest
-from test_theme_insights import CURRENT, NOW, T0, seed_theme_store
+from test_theme_queries import CURRENT, NOW, T0, seed_theme_store
 
 from analysis import store
 from analysis.domain.filters import Filters

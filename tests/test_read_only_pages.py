@@ -7,8 +7,8 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from analysis import demo, store
+from tests.stores import no_write_permission
 from tests.test_app import APP, PAGES
-from tests.test_store_faults import no_write_permission
 
 
 @pytest.fixture

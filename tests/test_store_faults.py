@@ -10,11 +10,8 @@ raised by lowering `PRAGMA max_page_count` on the connection.
 
 from __future__ import annotations
 
-import contextlib
-import os
 import shutil
 import sqlite3
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -22,29 +19,7 @@ import sqlite_utils
 
 from analysis import ingest, store
 from analysis.store import migrations
-from tests.stores import write_csv
-
-
-@contextlib.contextmanager
-def no_write_permission(*paths: Path):
-    """Take write permission away from `paths` (files and folders), for root too."""
-    modes = {path: path.stat().st_mode & 0o777 for path in paths}
-    frozen: list[Path] = []
-    try:
-        for path in paths:
-            path.chmod(0o555 if path.is_dir() else 0o444)
-            if os.geteuid() == 0:
-                if subprocess.run(["chattr", "+i", str(path)], capture_output=True,
-                                  check=False).returncode:
-                    pytest.skip("running as root and chattr +i is not supported here, so no "
-                                "file can be made read-only")
-                frozen.append(path)
-        yield
-    finally:
-        for path in frozen:
-            subprocess.run(["chattr", "-i", str(path)], check=True)
-        for path, mode in modes.items():
-            path.chmod(mode)
+from tests.stores import no_write_permission, write_csv
 
 
 def counts(db) -> tuple[int, int, int]:

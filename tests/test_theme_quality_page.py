@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
-from test_theme_insights import STAFF, WAIT, seed_theme_store
+from test_theme_queries import STAFF, WAIT, seed_theme_store
 
 from analysis import store
 from analysis.themes import admin as theme_admin

@@ -1,6 +1,6 @@
 """What the theme pages show (`analysis.views.themes`, `analysis.views.theme_quality`):
 the theme list, clicks in it, the drill-down's wording, the quality metrics, seed terms.
-Figures come from the hand-built store of `test_theme_insights`, whose answers are known."""
+Figures come from the hand-built store of `test_theme_queries`, whose answers are known."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from datetime import date
 
 import pandas as pd
 import pytest
-from test_theme_insights import CURRENT, PARKING, STAFF, WAIT, seed_theme_store
+from test_theme_queries import CURRENT, PARKING, STAFF, WAIT, seed_theme_store
 
 from analysis.domain.filters import Filters
 from analysis.stats import estimates as metrics

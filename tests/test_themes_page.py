@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
-from test_theme_insights import PARKING, WAIT, seed_theme_store
+from test_theme_queries import PARKING, WAIT, seed_theme_store
 
 from analysis import store
 from analysis.domain.filters import Filters
@@ -268,7 +268,7 @@ def test_a_refresh_whose_process_died_is_reported_interrupted_not_followed_forev
 
 
 def test_a_dead_refresh_on_a_read_only_store_is_reported_once_and_left_for_a_writer(seeded_path):
-    from tests.test_store_faults import no_write_permission
+    from tests.stores import no_write_permission
 
     job_id = _insert_running_job(seeded_path, heartbeat_at="2025-03-31T00:00:00Z")
     db = store.connect(seeded_path)

@@ -12,7 +12,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from tests.test_store_faults import no_write_permission
+from tests.stores import no_write_permission
 
 from .conftest import build_demo_db, screenshot, start_app
 from .test_journeys import (
