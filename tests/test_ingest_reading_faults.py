@@ -7,13 +7,14 @@ import csv
 import io
 import json
 import random
+import sys
 import time
 from datetime import UTC, datetime
 
 import pytest
 
 from analysis import ingest
-from analysis.ingest import csv_reader, decoding, reading
+from analysis.ingest import csv_reader, decoding, frames, reading
 
 NOW = datetime(2024, 6, 1, 12, 0, tzinfo=UTC)
 
@@ -386,3 +387,141 @@ def test_the_preview_cuts_a_huge_cell_and_says_its_length():
     assert len(long_cell) < 600 and "(a 3,000,000-character value)" in long_cell
     assert preview.loc[1, "comment"] == "short"
     assert frame.loc[0, "comment"] == "w" * 3_000_000  # the data itself is whole
+
+
+# ----------------------------------------------------------------- nesting and time
+
+DEEP = b"[" * 100_000
+
+
+def test_a_json_line_nested_too_deeply_is_rejected_and_the_other_lines_imported(db, tmp_path):
+    data = (b'{"date": "2024-03-05", "comment": "before"}\n' + DEEP + b"\n"
+            b'{"date": "2024-03-06", "comment": "after"}\n')
+    result = run(db, tmp_path, "deep.jsonl", data)
+    assert (result.rows_read, result.imported, result.rejected) == (3, 2, 1)
+    [reject] = rejects(db, result)
+    assert reject["row_number"] == 2
+    assert reject["reason"].startswith("the line is nested too deeply to read")
+    assert comments(db) == ["before", "after"]
+
+
+def test_a_jsonl_file_of_one_deeply_nested_line_is_one_reject():
+    frame = ingest.read_table(DEEP, name="deep.jsonl")
+    assert frame[ingest.READ_ERROR].tolist() == [
+        ("the line is nested too deeply to read (arrays or objects inside one another "
+         "hundreds of levels deep)")]
+
+
+@pytest.mark.parametrize("data", [
+    DEEP,
+    b'[{"date": "2024-03-05", "comment": ' + DEEP + b"}]",
+])
+def test_a_json_array_nested_too_deeply_is_refused_with_a_short_message(data):
+    with pytest.raises(ingest.ImportFileError) as raised:
+        ingest.read_table(data, name="deep.json")
+    message = str(raised.value)
+    assert message.startswith("deep.json: not readable as JSON: its arrays or objects are "
+                              "nested inside one another hundreds of levels deep")
+    assert len(message) < 200
+
+
+@pytest.mark.parametrize("data", [b"[" * 5_000, b'{"comment": ' + b"[" * 5_000])
+def test_a_csv_file_starting_like_deeply_nested_json_is_read_as_csv(data):
+    frame = ingest.read_table(data + b"\n2024-03-05\n", name="deep.csv")
+    assert list(frame.columns) == [data.decode()]
+    assert frame.iloc[:, 0].tolist() == ["2024-03-05"]
+
+
+@pytest.mark.parametrize("name", ["near.jsonl", "near.json"])
+def test_values_nested_up_to_and_past_the_recursion_limit_are_imported_or_rejected(name):
+    # json writes a value back as text a few frames deeper than it reads it, so some depth
+    # near the limit reads but cannot be written: every depth must give a row or a reject.
+    limit = sys.getrecursionlimit()
+    outcomes = set()
+    for depth in range(limit - 200, limit + 5):
+        nested = "[" * depth + "]" * depth
+        if name.endswith(".jsonl"):
+            data = f'{{"date": "2024-03-05", "comment": {nested}}}\n'
+        else:
+            data = f'[{{"date": "2024-03-05", "comment": {nested}}}, {nested}]'
+        try:
+            frame = ingest.read_table(data.encode(), name=name)
+        except ingest.ImportFileError as exc:
+            assert "nested inside one another" in str(exc) and name.endswith(".json")
+            outcomes.add("refused")
+            continue
+        if ingest.READ_ERROR in frame and frame[ingest.READ_ERROR].iloc[0]:
+            assert "nested too deeply to read" in frame[ingest.READ_ERROR].iloc[0]
+            outcomes.add("rejected")
+        else:
+            assert frame.loc[0, "comment"] == nested
+            outcomes.add("imported")
+    assert {"imported", "rejected"} <= outcomes
+
+
+def test_a_header_repeated_many_times_is_renamed_in_linear_work_to_the_same_names():
+    class Counted(str):
+        formatted = 0
+
+        def __format__(self, spec):
+            Counted.formatted += 1
+            return str.__format__(self, spec)
+
+    n = 2_000
+    names, repeats = frames.unique_labels([Counted("a")] * n)
+    assert names == ["a"] + [f"a.{i}" for i in range(1, n)]
+    assert repeats == {"a": list(range(n))}
+    assert Counted.formatted < 10 * n  # n² / 2 when each repeat searched from "a.1" again
+    started = time.perf_counter()
+    assert len(set(frames.unique_labels(["a"] * 50_000)[0])) == 50_000
+    assert time.perf_counter() - started < 5
+    # the names are those of a search from "a.1" each time
+    labels = ["a", "a", "a.1", "a", "a.3", "a", "a", "b", "a.1", "b"]
+    assert frames.unique_labels(labels)[0] == [
+        "a", "a.2", "a.1", "a.4", "a.3", "a.5", "a.6", "b", "a.1.1", "b.1"]
+
+
+def test_a_file_of_unclosed_quotes_reads_in_linear_time_keeping_the_good_rows():
+    rows = 60_000
+    data = "date,comment\n" + "".join(f'2024-03-05,"oops {i}\n2024-03-06,fine {i}\n'
+                                      for i in range(rows))
+    started = time.perf_counter()
+    frame = ingest.read_table(data.encode(), name="quotes.csv")
+    assert time.perf_counter() - started < 6  # about 17 s when each restart rescans
+    errors = frame[ingest.READ_ERROR]
+    assert len(frame) == 2 * rows
+    assert errors[::2].str.startswith("an unclosed quote opens in this row").all()
+    assert (errors[1::2] == "").all()
+    assert frame["comment"][1::2].tolist() == [f"fine {i}" for i in range(rows)]
+
+
+def test_lines_that_each_reopen_a_quote_are_rejected_one_by_one_in_linear_time():
+    # Each line closes the quote of the line above and opens another, so read from any of
+    # them the row swallows every line down to 'end"': too wide, and read again line after
+    # line unless the reader knows where it ends.
+    block = 'x,"open\n' + 'a",""" b\n' * 988 + 'end"\n' + "good,row\n"
+    started = time.perf_counter()
+    frame = ingest.read_table(("h1,h2\n" + block * 60).encode(), name="chain.csv")
+    assert time.perf_counter() - started < 6  # about 15 s when each line reads to 'end"'
+    errors = frame[ingest.READ_ERROR]
+    assert errors.iloc[:988].str.contains("probably an unclosed quote").all()
+    assert errors.iloc[1].startswith("the row has 989 values but the header has 2 columns: "
+                                     "the quote that opens on line 3 (column 'h2')")
+    assert frame.iloc[988:990][["h1", "h2"]].values.tolist() == [['a"', '" b\nend'],
+                                                                   ["good", "row"]]
+    assert len(frame) == 60 * 990 and (frame["h1"] == "good").sum() == 60
+
+
+def test_a_quoted_value_running_on_over_1_000_lines_is_taken_for_an_unclosed_quote():
+    def file(lines_inside: int) -> bytes:
+        return ('date,comment\n2024-03-04,"stray\n'  # sends the file to the row-by-row reader
+                '2024-03-05,"' + "line\n" * lines_inside + 'end"\n2024-03-06,after\n').encode()
+
+    kept = ingest.read_table(file(999), name="long.csv")  # 1,000 lines with 'end"'
+    assert kept["comment"].tolist()[1:] == ["line\n" * 999 + "end", "after"]
+    cut = ingest.read_table(file(1_000), name="long.csv")
+    assert cut[ingest.READ_ERROR].iloc[1].startswith(
+        "an unclosed quote opens in this row (line 3, column 'comment')")
+    # the stray row, the cut row, its 999 other lines and 'end"' as rows, then 'after'
+    assert len(cut) == 1 + 1 + 999 + 1 + 1
+    assert cut["comment"].iloc[-1] == "after"

@@ -95,23 +95,74 @@ def _spanning_quote(record: str, delimiter: str) -> int | None:
     return None
 
 
+SPAN_LINES = 1_000
+SPAN_CHARS = 1_000_000
+"""How far one record may run over lines (or characters) before its open quote is called
+unclosed. A real comment is shorter; without a bound, each unclosed quote could cost a read
+to the end of the file, and a file of them time quadratic in its size. Only the row-by-row
+reader applies it: Arrow's reader, for well-formed files, keeps such a value whole."""
+
+
+class _Feed:
+    """The lines from `start` on, as csv.reader takes them, that end for good once a record
+    has run over SPAN_LINES lines or SPAN_CHARS characters: csv then reports that record's
+    open quote, and a fresh reader carries on from where the feed stopped. (Indexed from
+    `start`, not islice, which would step through every line before it on each restart.)"""
+
+    def __init__(self, lines: list[str], start: int):
+        self.lines, self.at, self.end = lines, start, len(lines)
+        self.new_record()
+
+    def new_record(self) -> int:
+        self.first, self.chars = self.at, 0
+        return self.first
+
+    def __iter__(self) -> _Feed:
+        return self
+
+    def __next__(self) -> str:
+        if self.at > self.first and (self.at - self.first >= SPAN_LINES
+                                     or self.chars >= SPAN_CHARS):
+            self.end = self.at
+        if self.at >= self.end:
+            raise StopIteration
+        line = self.lines[self.at]
+        self.at += 1
+        self.chars += len(line)
+        return line
+
+
+def _values_opened(text: str, delimiter: str) -> int | None:
+    """How many values `text`, read from the start of a record, opens when it ends inside
+    a quoted value (counting that one); None when it does not."""
+    reader = csv.reader([text, '"'], delimiter=delimiter, strict=True)  # '"' closes it
+    try:
+        values = next(reader)
+    except csv.Error:
+        return None
+    return len(values) if reader.line_num == 2 else None
+
+
 def _records(lines: list[str], start: int, delimiter: str):
     """(values or None, first line, end line, csv's error or None) for each record from
     line `start` on; after an error the reader carries on with the next line."""
-    # Not islice: it would step through the `start` lines before it on every restart, which
-    # is quadratic in a file with many unclosed quotes.
-    rest = map(lines.__getitem__, range(start, len(lines)))
-    reader = csv.reader(rest, delimiter=delimiter, strict=True)
+    while start < len(lines):
+        feed = _Feed(lines, start)
+        yield from _fed_records(feed, csv.reader(feed, delimiter=delimiter, strict=True))
+        start = feed.at
+
+
+def _fed_records(feed: _Feed, reader):
     while True:
-        first = start + reader.line_num
+        first = feed.new_record()
         try:
             values = next(reader)
         except StopIteration:
             return
         except csv.Error as exc:
-            yield None, first, start + reader.line_num, str(exc)
+            yield None, first, feed.at, str(exc)
             continue
-        yield values, first, start + reader.line_num, None
+        yield values, first, feed.at, None
 
 
 class _RowByRow:
@@ -202,20 +253,53 @@ class _RowByRow:
         return None
 
     def _wrong_width(self, values, record: str, first: int, end: int) -> int | None:
-        reason = f"the row has {len(values)} values but the header has {len(self.columns)} columns"
         at = _spanning_quote(record, self.delimiter) if end - first > 1 else None
         if at is None:
-            self._keep([""] * len(self.columns), reason,
+            self._keep([""] * len(self.columns), self._width_reason(len(values)),
                        json.dumps(values, ensure_ascii=False), first, end)
             return None
         # A quoted value that swallows line breaks and leaves the row the wrong width is
         # the mark of a quote never meant to span lines: read the lines after it as rows.
         opening = self._line_at(first, at)
-        self._reject(f"{reason}: the quote that opens on line {opening + 1:,} (column "
-                     f"{self._column(record, at)}) runs on to a later line, probably an "
-                     "unclosed quote; the lines after it are read as rows of their own",
+        self._reject_swallowing(len(values), record, at, first, opening)
+        if opening > first:
+            return opening + 1
+        return self._past_swallowed(first, end, len(values))
+
+    def _past_swallowed(self, first: int, end: int, width: int) -> int:
+        """The line to read on from once line `first`, whose quote swallowed the lines up to
+        `end` into a row of `width` values, is rejected.
+
+        A next line that also ends inside a quoted value puts csv in the state it was in
+        there, so it would swallow the same lines up to `end`: its row's width follows from
+        the two lines alone. Such lines are rejected here one by one while that width is
+        wrong, instead of reading on to `end` again for each (quadratic in a file of them).
+        """
+        line = first + 1
+        while line + 1 < end:
+            opened = _values_opened(self.lines[line], self.delimiter)
+            before = _values_opened("".join(self.lines[line - 1:line + 1]), self.delimiter)
+            if opened is None or before is None:
+                break
+            width += opened - before  # the values after this line are the same
+            if width == len(self.columns):
+                break  # a good row: csv reads it
+            text = self.lines[line]
+            at = _well_quoted(self.delimiter).match(text).end()
+            self._reject_swallowing(width, text, at, line, line)
+            line += 1
+        return line
+
+    def _width_reason(self, width: int) -> str:
+        return f"the row has {width} values but the header has {len(self.columns)} columns"
+
+    def _reject_swallowing(self, width: int, record: str, at: int, first: int,
+                           opening: int) -> None:
+        self._reject(f"{self._width_reason(width)}: the quote that opens on line "
+                     f"{opening + 1:,} (column {self._column(record, at)}) runs on to a "
+                     "later line, probably an unclosed quote; the lines after it are read "
+                     "as rows of their own",
                      "".join(self.lines[first:opening + 1]), first, opening + 1)
-        return opening + 1
 
     def _keep(self, values, error: str, raw: str, first: int, end: int) -> None:
         self.records.append(values)

@@ -39,15 +39,18 @@ def unique_labels(labels: list[str]) -> tuple[list[str], dict[str, list[int]]]:
     """Labels made unique ("Name", "Name.1", ...; never a label the list already holds),
     and, for each label given more than once, the positions where it was given."""
     names, first, repeats, taken = [], {}, {}, set(labels)
+    suffix: dict[str, int] = {}  # per label, the lowest suffix not yet known to be taken:
+    # so that n repeats of a name cost n steps, not n²
     for i, label in enumerate(labels):
         if label not in first:
             first[label] = i
             names.append(label)
             continue
         repeats.setdefault(label, [first[label]]).append(i)
-        n = 1
+        n = suffix.get(label, 1)
         while f"{label}.{n}" in taken:
             n += 1
+        suffix[label] = n + 1
         taken.add(f"{label}.{n}")
         names.append(f"{label}.{n}")
     return names, repeats

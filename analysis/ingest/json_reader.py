@@ -43,6 +43,12 @@ def _object_pairs(pairs: list) -> dict:
 _JSON = json.JSONDecoder(object_pairs_hook=_object_pairs)
 
 
+def _too_deep(noun: str) -> str:
+    """The reason for a row whose arrays or objects json cannot follow to the bottom."""
+    return (f"the {noun} is nested too deeply to read (arrays or objects inside one "
+            "another hundreds of levels deep)")
+
+
 def _cell(value) -> str:
     if value is None:
         return ""
@@ -79,8 +85,31 @@ def _key_warnings(collisions: dict[tuple, list[int]]) -> list[str]:
     return capped(warnings, "repeated keys")
 
 
-def _objects_to_frame(items: list[tuple[object, str, str]]) -> tuple[pd.DataFrame, list[str]]:
+def _objects_to_frame(items: list[tuple[object, str, str]],
+                      noun: str) -> tuple[pd.DataFrame, list[str]]:
     """items: (parsed object or None, error, raw text) per row. The frame, and warnings."""
+    try:
+        return _frame_of(items, noun)
+    except RecursionError:
+        # json writes a nested value back a frame or two deeper than it read it, so a value
+        # nested just short of the limit fails only here: write every value as text row by
+        # row, rejecting the rows that cannot be, and build the frame from text alone.
+        return _frame_of([_as_text(item, noun) for item in items], noun)
+
+
+def _as_text(item: tuple[object, str, str], noun: str) -> tuple[object, str, str]:
+    obj, error, raw = item
+    if error or not isinstance(obj, dict):
+        return item
+    pairs = obj.pairs if isinstance(obj, _RepeatedKeys) else list(obj.items())
+    try:
+        return _object_pairs([(k, _cell(v)) for k, v in pairs]), "", raw
+    except RecursionError:
+        return None, _too_deep(noun), raw
+
+
+def _frame_of(items: list[tuple[object, str, str]],
+              noun: str) -> tuple[pd.DataFrame, list[str]]:
     rows: list[dict] = []
     errors, raws = [], []
     collisions: dict[tuple, list[int]] = {}
@@ -88,7 +117,7 @@ def _objects_to_frame(items: list[tuple[object, str, str]]) -> tuple[pd.DataFram
     for number, (obj, error, raw) in enumerate(items, 1):
         if error or not isinstance(obj, dict):
             rows.append({})
-            errors.append(error or f"the line is a JSON {type(obj).__name__}, not an object")
+            errors.append(error or f"the {noun} is a JSON {type(obj).__name__}, not an object")
             raws.append(json.dumps(raw, ensure_ascii=False))
             continue
         keys = tuple(obj)
@@ -120,6 +149,8 @@ def _json_line(line: str) -> tuple[object, str, str]:
         msg = getattr(exc, "msg", str(exc))
         col = getattr(exc, "colno", None)
         return None, f"the line is not valid JSON: {msg}" + (f" (column {col})" if col else ""), line
+    except RecursionError:
+        return None, _too_deep("line"), line
     if not isinstance(obj, dict):
         kind = _JSON_TYPE.get(type(obj).__name__, type(obj).__name__)
         return None, f"the line is a JSON {kind}, not an object", line
@@ -131,7 +162,7 @@ def read_json_lines(text: str, fallback: list[tuple[int, int, int]] = ()) -> pd.
     # str.splitlines would break a record at.
     lines = io.StringIO(text, newline="").readlines()
     items = [_json_line(line.rstrip("\r\n")) for line in lines if line.strip()]
-    frame, warnings = _objects_to_frame(items)
+    frame, warnings = _objects_to_frame(items, "line")
     if fallback:
         offsets = list(itertools.accumulate(map(len, lines), initial=0))
         spans = [(offsets[i], offsets[i + 1]) for i, line in enumerate(lines) if line.strip()]
@@ -140,23 +171,31 @@ def read_json_lines(text: str, fallback: list[tuple[int, int, int]] = ()) -> pd.
     return frame
 
 
+def _array_item(obj: object) -> tuple[object, str, str]:
+    if isinstance(obj, dict):
+        return obj, "", ""
+    try:
+        raw = json.dumps(obj, ensure_ascii=False)
+    except RecursionError:
+        return None, _too_deep("item"), ""
+    kind = _JSON_TYPE.get(type(obj).__name__, type(obj).__name__)
+    return None, f"the item is a JSON {kind}, not an object", raw
+
+
 def read_json_array(text: str, name: str,
                      fallback: list[tuple[int, int, int]] = ()) -> pd.DataFrame:
     try:
         data = _JSON.decode(text)
     except ValueError as exc:
         raise ImportFileError(say(name, f"not valid JSON ({clip(str(exc))})")) from exc
+    except RecursionError as exc:
+        # One value too deep spoils the whole array: json cannot say where the items end.
+        raise ImportFileError(say(name, "not readable as JSON: its arrays or objects are "
+                                        "nested inside one another hundreds of levels "
+                                        "deep")) from exc
     if not isinstance(data, list):
         raise ImportFileError(say(name, "expected a JSON array of objects or JSON Lines"))
-    items = []
-    for obj in data:
-        if isinstance(obj, dict):
-            items.append((obj, "", ""))
-        else:
-            kind = _JSON_TYPE.get(type(obj).__name__, type(obj).__name__)
-            items.append((None, f"the item is a JSON {kind}, not an object",
-                          json.dumps(obj, ensure_ascii=False)))
-    frame, warnings = _objects_to_frame(items)
+    frame, warnings = _objects_to_frame([_array_item(obj) for obj in data], "item")
     if fallback:  # items do not keep their lines: name the lines
         warnings.append(fallback_warning([number for number, _, _ in fallback], noun="line"))
     frame.attrs["warnings"] = warnings

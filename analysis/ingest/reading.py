@@ -9,7 +9,11 @@ What a user's file can get wrong, and what happens:
 - not text (a workbook, binary bytes), or a first line too long to be a header row: an
   ImportFileError before any parsing, quoting at most a short excerpt of the file;
 - an unclosed quote: the row where it opens is rejected, naming its line, and the lines
-  after that line are read as rows of their own (not swallowed into one value);
+  after that line are read as rows of their own (not swallowed into one value); in a file
+  read row by row (one with a fault), a quoted value running on over 1,000 lines (or
+  1,000,000 characters) is taken for one;
+- JSON nested too deeply to read: that line is rejected (JSON Lines), the file refused
+  (a JSON array), and a CSV file that starts like such JSON is read as CSV;
 - text after a closing quote (`"x"y`): the row is rejected, naming the column;
 - a repeated header (or JSON key): the repeat is renamed "Name.1", with a warning;
 - lines in Windows-1252 inside an otherwise UTF-8 file: each line is decoded in its own
@@ -110,17 +114,16 @@ def _sniff_kind(text: str, name: str) -> str:
     if suffix in (".xlsx", ".xls", ".xlsm", ".ods", ".parquet", ".pdf", ".zip", ".gz"):
         raise ImportFileError(say(name, f"unknown format {excerpt(suffix)}; "
                                          "expected CSV or JSON Lines"))
-    if head == "{":
-        first = text.lstrip().split("\n", 1)[0]
-        try:
-            if isinstance(json.loads(first), dict):
-                return "jsonl"
-        except ValueError:
-            pass
-    if head == "[":
-        try:
-            if isinstance(json.loads(text), list):
-                return "json"
-        except ValueError:
-            pass
+    if head == "{" and isinstance(_json_or_none(text.lstrip().split("\n", 1)[0]), dict):
+        return "jsonl"
+    if head == "[" and isinstance(_json_or_none(text), list):
+        return "json"
     return "csv"
+
+
+def _json_or_none(text: str) -> object:
+    """`text` as JSON, or None when it is not JSON that json can read."""
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError):  # too deeply nested is not this kind either
+        return None
