@@ -86,19 +86,27 @@ def test_a_read_only_store_whose_schema_is_behind_asks_for_migrate(tmp_path):
         "`python -m analysis migrate` with write access")
 
 
-def test_a_read_only_folder_still_shows_rows_committed_to_the_wal(tmp_path):
-    """A store copied while a writer held rows in its -wal: the -wal and -shm files exist,
-    so SQLite reads them in plain read-only mode (immutable would miss those rows)."""
+def wal_copy(tmp_path: Path, suffixes: tuple[str, ...]) -> list[Path]:
+    """A copy of a store taken while a writer still held 7 rows in its -wal: the files with
+    `suffixes` ("", "-wal", "-shm") copied into their own folder, database first."""
     live = tmp_path / "live.db"
     writer = store.connect(live)
     writer.execute("PRAGMA wal_autocheckpoint = 0")
     ingest.import_file(writer, write_csv(tmp_path / "rows.csv", 7, "w"), actor="test")
     folder = tmp_path / "copy"
     folder.mkdir()
-    for suffix in ("", "-wal", "-shm"):
-        shutil.copy(f"{live}{suffix}", folder / f"closeloop.db{suffix}")
+    copies = [folder / f"closeloop.db{suffix}" for suffix in suffixes]
+    for suffix, copy in zip(suffixes, copies):
+        shutil.copy(f"{live}{suffix}", copy)
     writer.close()
-    copies = [folder / f"closeloop.db{suffix}" for suffix in ("", "-wal", "-shm")]
+    return copies
+
+
+def test_a_read_only_folder_still_shows_rows_committed_to_the_wal(tmp_path):
+    """A store copied while a writer held rows in its -wal: the -wal and -shm files exist,
+    so SQLite reads them in plain read-only mode (immutable would miss those rows)."""
+    copies = wal_copy(tmp_path, ("", "-wal", "-shm"))
+    folder = copies[0].parent
     with no_write_permission(*copies, folder):
         db = store.connect(folder / "closeloop.db")
         assert store.is_read_only(db) and db["feedback"].count == 7
@@ -106,16 +114,8 @@ def test_a_read_only_folder_still_shows_rows_committed_to_the_wal(tmp_path):
 
 
 def test_a_read_only_folder_with_a_wal_but_no_shm_is_a_clear_error(tmp_path):
-    live = tmp_path / "live.db"
-    writer = store.connect(live)
-    writer.execute("PRAGMA wal_autocheckpoint = 0")
-    ingest.import_file(writer, write_csv(tmp_path / "rows.csv", 7, "w"), actor="test")
-    folder = tmp_path / "copy"
-    folder.mkdir()
-    for suffix in ("", "-wal"):
-        shutil.copy(f"{live}{suffix}", folder / f"closeloop.db{suffix}")
-    writer.close()
-    path = folder / "closeloop.db"
+    path = wal_copy(tmp_path, ("", "-wal"))[0]
+    folder = path.parent
     with no_write_permission(path, Path(f"{path}-wal"), folder), \
             pytest.raises(store.StoreUnavailable, match="changes in its -wal file"):
         store.connect(path)
