@@ -69,9 +69,9 @@ def rename_theme(db: sqlite_utils.Database, theme_id: int, new_name: str, *, act
     new_name = (new_name or "").strip()
     if not new_name:
         raise ValueError("a theme name cannot be empty")
-    theme = _theme(db, theme_id)
     at = _now(now)
-    with write_transaction(db):
+    with write_transaction(db):  # read inside: the old name is the one this rename replaces
+        theme = _theme(db, theme_id)
         db.execute("UPDATE themes SET name = ?, name_locked = 1, updated_at = ? WHERE id = ?",
                    [new_name, at, theme_id])
         record_theme_event(db, theme_id, "renamed", {"old": theme["name"], "new": new_name},
@@ -88,15 +88,19 @@ def merge_themes(db: sqlite_utils.Database, source_ids: Iterable[int], target_id
         raise ValueError("choose at least one theme to merge")
     if target_id in sources:
         raise ValueError(f"cannot merge theme {target_id} into itself")
-    target = _theme(db, target_id)
-    if target["status"] != "active":
-        raise ValueError(f"theme {target_id} is {target['status']}; merge into an active theme")
-    for source_id in sources:
-        source = _theme(db, source_id)
-        if source["status"] == "merged":
-            raise ValueError(f"theme {source_id} was already merged into {source['merged_into']}")
     at = _now(now)
+    # Checked inside the transaction (BEGIN IMMEDIATE): two analysts merging A into B and
+    # B into A at once must not both pass the checks and leave both themes merged.
     with write_transaction(db):
+        target = _theme(db, target_id)
+        if target["status"] != "active":
+            raise ValueError(f"theme {target_id} is {target['status']}; merge into an active "
+                             "theme")
+        for source_id in sources:
+            source = _theme(db, source_id)
+            if source["status"] == "merged":
+                raise ValueError(f"theme {source_id} was already merged into "
+                                 f"{source['merged_into']}")
         for source_id in sources:
             moved = _move_assignments(db, source_id, target_id, at)
             db.execute("UPDATE themes SET status = 'merged', merged_into = ?, updated_at = ? "
