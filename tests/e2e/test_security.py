@@ -12,12 +12,13 @@ from __future__ import annotations
 import csv
 import io
 import re
+import time
 from urllib.parse import urlencode
 
 import pytest
 from playwright.sync_api import expect
 
-from .conftest import build_demo_db, screenshot, start_app
+from .conftest import UI_TIMEOUT_MS, build_demo_db, screenshot, start_app
 
 pytestmark = pytest.mark.browser
 
@@ -36,12 +37,8 @@ def csv_text(rows: list[list[str]]) -> str:
     return buffer.getvalue()
 
 
-def assert_inert(page, shown: list[str]) -> None:
-    """No user text ran or became markup; each text in `shown` is on the page, verbatim."""
-    for text in shown:  # waits for late elements (dataframes draw after the script run)
-        expect(page.locator("body")).to_contain_text(text)
-    assert page.evaluate("() => typeof window.__pwned") == "undefined", "user text ran as script"
-    found = page.evaluate("""() => ({
+def _dom_snapshot(page) -> dict:
+    return page.evaluate("""() => ({
         scripts: [...document.querySelectorAll('script')].filter(s => s.textContent.includes('__pwned')).length,
         handlers: [...document.querySelectorAll('*')].filter(e => [...e.attributes].some(
             a => a.name.startsWith('on') && a.value.includes('__pwned'))).length,
@@ -51,6 +48,21 @@ def assert_inert(page, shown: list[str]) -> None:
             e => ['bold', 'em', 'Queues', 'Evil'].includes(e.textContent.trim())).length,
         text: document.body.textContent,
     })""")
+
+
+def assert_inert(page, shown: list[str]) -> None:
+    """No user text ran or became markup; each text in `shown` is on the page, verbatim."""
+    for text in shown:  # waits for late elements (dataframes draw after the script run)
+        expect(page.locator("body")).to_contain_text(text)
+    assert page.evaluate("() => typeof window.__pwned") == "undefined", "user text ran as script"
+    # The data grid rebuilds its cells while it redraws: a snapshot taken in that moment can
+    # miss a text the page shows, so the snapshot is retaken until it holds them all.
+    deadline = time.monotonic() + UI_TIMEOUT_MS / 1000
+    while True:
+        found = _dom_snapshot(page)
+        if all(text in found["text"] for text in shown) or time.monotonic() > deadline:
+            break
+        page.wait_for_timeout(200)
     assert found["scripts"] == 0, "a <script> from user text is in the DOM"
     assert found["handlers"] == 0, "an on* handler from user text is in the DOM"
     assert found["js_links"] == 0, "a javascript: link from user text is in the DOM"
