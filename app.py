@@ -68,7 +68,7 @@ def _load_filters_from_url(options: dict, bounds) -> None:
         start, end = url.start, url.end
         if start is None and end is None:
             start, end = default_period(store.connect()) or bounds
-        st.session_state["flt_dates"] = clamp_dates(start, end, bounds)
+        st.session_state["flt_dates"] = clamp_dates((start, end), bounds)
 
 
 def sidebar_filters(db) -> Filters:
@@ -85,8 +85,7 @@ def sidebar_filters(db) -> Filters:
             if "flt_dates" not in st.session_state:
                 st.session_state["flt_dates"] = default_period(db) or bounds
             else:  # a hand-edited link or a store that shrank: keep the range pickable
-                st.session_state["flt_dates"] = clamp_dates(
-                    *(tuple(st.session_state["flt_dates"]) + (None, None))[:2], bounds)
+                st.session_state["flt_dates"] = clamp_dates(st.session_state["flt_dates"], bounds)
             picked = st.date_input("Date range", key="flt_dates", format="YYYY-MM-DD",
                                    min_value=bounds[0], max_value=bounds[1])
             if isinstance(picked, (list, tuple)) and len(picked) == 2:

@@ -214,14 +214,12 @@ def check(db_path, move, actor):
     """Find stored rows that today's import rules would reject (a date before
     CLOSELOOP_EARLIEST_DATE or more than a day ahead, a date that is no real moment, a score
     between the steps of its scale), e.g. in a store written by an older version."""
-    from datetime import timedelta
-
+    from analysis.domain.dates import plausible_window
     from analysis.ingest import feedback
 
     db = _open_for_writing(db_path) if move else _open(db_path)
     now = store.utcnow()
-    window = {"earliest": f"{get_settings().earliest_date.isoformat()}T00:00:00Z",
-              "latest": store.to_iso(now + timedelta(days=1))}
+    window = dict(zip(("earliest", "latest"), plausible_window(now)))
     rows = feedback.implausible_rows(db, **window)
     for row in rows[:20]:
         valid = bool(row.pop("_valid_date"))

@@ -79,7 +79,8 @@ def test_a_period_reaching_back_past_year_one_has_no_previous_period():
 
 def test_clamp_dates_keeps_a_range_inside_the_data_and_in_order():
     bounds = (date(2024, 1, 1), date(2024, 12, 31))
-    assert clamp_dates(date(2099, 1, 1), None, bounds) == (date(2024, 12, 31), date(2024, 12, 31))
-    assert clamp_dates(None, date(1990, 1, 1), bounds) == (date(2024, 1, 1), date(2024, 1, 1))
-    assert clamp_dates(date(2024, 6, 1), date(2024, 3, 1), bounds) == (date(2024, 3, 1),
+    assert clamp_dates((date(2099, 1, 1), None), bounds) == (date(2024, 12, 31), date(2024, 12, 31))
+    assert clamp_dates((None, date(1990, 1, 1)), bounds) == (date(2024, 1, 1), date(2024, 1, 1))
+    assert clamp_dates((date(2024, 5, 1),), bounds) == (date(2024, 5, 1), date(2024, 12, 31))
+    assert clamp_dates((date(2024, 6, 1), date(2024, 3, 1)), bounds) == (date(2024, 3, 1),
                                                                           date(2024, 6, 1))

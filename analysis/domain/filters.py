@@ -9,7 +9,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from datetime import date, timedelta
 
@@ -122,11 +122,12 @@ class Filters:
 _EARLIEST_DAY, _LATEST_DAY = date(1000, 1, 1), date(9000, 12, 31)
 
 
-def clamp_dates(start: date | None, end: date | None,
-                bounds: tuple[date, date]) -> tuple[date, date]:
-    """A (start, end) pair inside `bounds` (first and last day with feedback), in order;
-    a missing end is filled from the bounds: what the sidebar's date picker can show."""
+def clamp_dates(picked: Sequence[date | None], bounds: tuple[date, date]) -> tuple[date, date]:
+    """`picked` (start, end; the picker may hold one date or none) as a pair inside `bounds`
+    (first and last day with feedback), in order, a missing end filled from the bounds:
+    what the sidebar's date picker can show."""
     low, high = bounds
+    start, end = (tuple(picked) + (None, None))[:2]
     start = min(max(start or low, low), high)
     end = min(max(end or high, low), high)
     return (start, end) if start <= end else (end, start)

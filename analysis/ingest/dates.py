@@ -14,6 +14,7 @@ from dateutil import parser as dateutil_parser
 from pandas.tseries.api import guess_datetime_format
 
 from analysis import store
+from analysis.domain.dates import plausible_window
 from analysis.messages import excerpt
 from analysis.settings import get_settings
 
@@ -138,10 +139,6 @@ def parse_dates(values, *, tz: str | None = None) -> list[str | None]:
     return _expand(_to_iso(parsed), codes).tolist()
 
 
-FUTURE_TOLERANCE = np.timedelta64(1, "D")
-"""How far past `now` a date may lie: clocks and time zones differ, by hours, not days."""
-
-
 def check_dates(values, *, now: datetime, earliest: date | None = None,
                 tz: str | None = None) -> tuple[np.ndarray, np.ndarray]:
     """`parse_dates` for the importer: (UTC ISO string or None, reason or None) per value.
@@ -150,10 +147,10 @@ def check_dates(values, *, now: datetime, earliest: date | None = None,
     (default: the setting CLOSELOOP_EARLIEST_DATE) and at most a day after `now`. An empty
     value gets no reason here; the importer words that one itself.
     """
-    earliest = earliest or get_settings().earliest_date
+    earliest_iso, latest_iso = plausible_window(now, earliest)
     codes, raw, parsed, reasons = _parse_unique(values, tz=tz)
-    low = np.datetime64(earliest.isoformat(), "s")
-    high = np.datetime64(store.to_iso(now)[:-1], "s") + FUTURE_TOLERANCE
+    low = np.datetime64(earliest_iso[:-1], "s")
+    high = np.datetime64(latest_iso[:-1], "s")
     known = ~np.isnat(parsed)
     too_early = known & (parsed < low)
     too_late = known & (parsed > high)
@@ -161,9 +158,9 @@ def check_dates(values, *, now: datetime, earliest: date | None = None,
     for position in np.flatnonzero(too_early | too_late):
         value = excerpt(raw.iloc[position])
         reasons[position] = (
-            f"the date {value} is before {earliest.isoformat()}, the earliest plausible "
+            f"the date {value} is before {earliest_iso[:10]}, the earliest plausible "
             "date (setting CLOSELOOP_EARLIEST_DATE)" if too_early[position] else
-            f"the date {value} is in the future (later than {str(high).replace('T', ' ')[:16]}"
+            f"the date {value} is in the future (later than {latest_iso.replace('T', ' ')[:16]}"
             " UTC, a day from now)")
         iso[position] = None
     return _expand(iso, codes), _expand(reasons, codes)
