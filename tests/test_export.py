@@ -15,7 +15,8 @@ from analysis.ingest.feedback import insert_feedback
 from analysis.reports import export
 
 EXPECTED_COLUMNS = ["external_id", "received_at", "location", "segment", "score_type", "score",
-                    "comment", "sentiment_label", "sentiment_score", "theme_id", "theme"]
+                    "comment", "sentiment_label", "sentiment_score", "theme_id", "theme",
+                    "parent_theme_id", "parent_theme"]
 
 
 def _read(path) -> list[dict]:
@@ -36,6 +37,7 @@ def test_exact_columns_and_one_row_per_feedback(db, tmp_path):
     by_id = {r["external_id"]: r for r in rows}
     both = by_id["cur-0"]  # primary Waiting time (1), secondary Staff
     assert both["theme_id"] == "1" and both["theme"] == "Waiting time; Staff"
+    assert both["parent_theme_id"] == "10" and both["parent_theme"] == "Service"
     assert both["sentiment_label"] == "negative" and float(both["sentiment_score"]) == -0.6
     assert both["location"] == "North" and both["segment"] == "retail"
     assert both["score_type"] == "nps" and float(both["score"]) == 3
@@ -43,6 +45,7 @@ def test_exact_columns_and_one_row_per_feedback(db, tmp_path):
     assert by_id["cur-30"]["theme"] == "Staff" and by_id["cur-30"]["theme_id"] == "2"
     # Merged themes are not current themes; unthemed rows have empty theme cells.
     assert by_id["cur-99"]["theme"] == "" and by_id["cur-99"]["theme_id"] == ""
+    assert by_id["cur-99"]["parent_theme"] == "" and by_id["cur-99"]["parent_theme_id"] == ""
     assert by_id["blank-0"]["comment"] == ""
 
 

@@ -9,6 +9,8 @@ Current period (2025-03-04..2025-03-31), 100 commented responses, i = 0..99:
   "Staff": primary on i 30..39 and 60..69, secondary on i 0..4 -> 25 mentions, 20 primary.
   "Parking": active, never mentioned. "Old theme": merged, assigned to i 99 (ignored).
   Unthemed: the other 40.
+  Parents: "Service" holds Waiting time and Staff (i 0..4 mention both: counted once) ->
+    60 mentions, 60 primary; "Facilities" holds Parking -> 0.
   Plus 15 blank or missing comments, which no share counts.
 Previous period (2025-02-04..2025-03-03), 100 commented: Waiting 20, Staff 20, unthemed 60.
 """
@@ -30,6 +32,7 @@ from analysis.views import themes as views
 NOW = datetime(2025, 3, 31, 12, tzinfo=UTC)
 CURRENT = Filters(start=date(2025, 3, 4), end=date(2025, 3, 31))
 WAIT, STAFF, PARKING, OLD = 1, 2, 3, 4
+SERVICE, FACILITIES = 10, 11
 T0 = "2025-01-01T00:00:00Z"
 
 
@@ -99,6 +102,13 @@ def seed_theme_store(db) -> None:
             db.execute("INSERT INTO themes (id, name, keywords, status, created_at, created_by, "
                        "updated_at) VALUES (?, ?, ?, ?, ?, 'test', ?)",
                        [tid, name, json.dumps(keywords), status, T0, T0])
+        for tid, name, children in [(SERVICE, "Service", (WAIT, STAFF)),
+                                    (FACILITIES, "Facilities", (PARKING,))]:
+            db.execute("INSERT INTO themes (id, name, keywords, is_parent, status, created_at, "
+                       "created_by, updated_at) VALUES (?, ?, '[]', 1, 'active', ?, 'test', ?)",
+                       [tid, name, T0, T0])
+            db.execute(f"UPDATE themes SET parent_id = ? WHERE id IN ({', '.join('?' * len(children))})",
+                       [tid, *children])
         db.conn.executemany(
             "INSERT INTO theme_assignments (feedback_id, theme_id, probability, is_primary, "
             "origin, model_id, assigned_at) VALUES (?, ?, ?, ?, 'fit', 1, ?)",

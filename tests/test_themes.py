@@ -110,8 +110,10 @@ def test_theme_names_never_mention_locations_or_handles(corpus_db):
     text = " ".join(r[0] + " " + r[1] for r in db.execute("SELECT name, keywords FROM themes"))
     for banned in ("riverside", "mall", "oakfield", "riverside_help", "@", "#"):
         assert banned not in text.lower()
-    names = [r[0] for r in db.execute("SELECT name FROM themes")]
-    assert all(" / " in n for n in names)
+    for is_parent in (0, 1):
+        names = [r[0].casefold() for r in db.execute(
+            "SELECT name FROM themes WHERE status = 'active' AND is_parent = ?", [is_parent])]
+        assert names and len(set(names)) == len(names)  # a reader tells every theme apart
 
 
 class CountingEmbedder(HashingEmbedder):
@@ -161,14 +163,24 @@ def test_new_comments_assigned_by_transform_without_refit(corpus_db):
     assert again.n_documents == 0 and "No new comments" in again.message
 
 
+def parent_of_each_theme(db) -> dict[int, int]:
+    return dict(db.execute("SELECT id, parent_id FROM themes WHERE is_parent = 0 AND "
+                           "status = 'active'").fetchall())
+
+
 def test_theme_ids_are_stable_across_a_refit_on_the_same_data(corpus_db):
     db, ids, _ = corpus_db
     themes.refresh_themes(db, pipeline=tiny(), actor="test")
     before = primaries(db)
+    parents_before = parent_of_each_theme(db)
     second = themes.refresh_themes(db, pipeline=tiny(), refit=True, actor="test")
     assert primaries(db) == before
     assert "0 new, 0 retired" in second.message
-    assert db.execute("SELECT COUNT(*) FROM themes").fetchone()[0] == 4
+    assert db.execute("SELECT COUNT(*) FROM themes WHERE is_parent = 0").fetchone()[0] == 4
+    # Parents too: the same children under the same parent ids, and no parent created.
+    assert parent_of_each_theme(db) == parents_before
+    assert db.execute("SELECT COUNT(*) FROM themes WHERE is_parent = 1").fetchone()[0] == \
+        len(set(parents_before.values()))
 
 
 def test_rename_and_merge_survive_a_refit(corpus_db):
@@ -522,7 +534,7 @@ def test_auto_name_skips_bigrams_that_say_one_word_twice():
 
 def test_min_cluster_size_scales_with_corpus():
     assert themes.default_min_cluster_size(300) == 10
-    assert themes.default_min_cluster_size(17_373) == 259
+    assert themes.default_min_cluster_size(17_373) == 58
     assert 3 <= themes.default_min_cluster_size(40) <= 10
 
 
@@ -530,7 +542,7 @@ def test_min_cluster_size_grows_with_the_square_root_beyond_20k():
     at_20k = themes.default_min_cluster_size(20_000)
     assert themes.default_min_cluster_size(20_001) == at_20k  # no jump where the rules meet
     assert abs(themes.default_min_cluster_size(80_000) - 2 * at_20k) <= 1  # 4x corpus, 2x size
-    assert themes.default_min_cluster_size(50_000) < 50_000 / 67
+    assert themes.default_min_cluster_size(50_000) < 50_000 / 300
 
 
 @pytest.mark.model

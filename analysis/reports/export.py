@@ -6,7 +6,8 @@ The file is written in batches (keyset pagination on feedback id) so that 100,00
 never sit in memory at once, and every cell goes through `csv_safety.to_safe_csv`, which
 neutralises spreadsheet formula injection (a comment starting with "=" must not run in
 Excel). `theme_id` is the primary active theme; `theme` names all of the response's
-active themes, primary first, then by probability, separated by "; ".
+active themes, primary first, then by probability, separated by "; ". `parent_theme_id` and
+`parent_theme` are the primary theme's parent theme.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from analysis.domain.filters import Filters
 
 EXPORT_COLUMNS = [
     "external_id", "received_at", "location", "segment", "score_type", "score", "comment",
-    "sentiment_label", "sentiment_score", "theme_id", "theme",
+    "sentiment_label", "sentiment_score", "theme_id", "theme", "parent_theme_id", "parent_theme",
 ]
 THEME_SEPARATOR = "; "
 BATCH_ROWS = 5000
@@ -78,28 +79,35 @@ def _batch(db, where: str, params: list, after_id: int, size: int):
     for fid, external_id, received_at, location, segment, score_type, score, comment, \
             label, sentiment_score in rows:
         assigned = themes.get(fid, [])
-        primary = next((tid for tid, _, is_primary in assigned if is_primary), None)
+        primary = next(((tid, parent) for tid, _, is_primary, parent in assigned if is_primary),
+                       (None, None))
         records.append({
             "external_id": external_id, "received_at": received_at, "location": location,
             "segment": segment, "score_type": score_type, "score": score, "comment": comment,
             "sentiment_label": label, "sentiment_score": sentiment_score,
-            "theme_id": primary,
-            "theme": THEME_SEPARATOR.join(name for _, name, _ in assigned) or None,
+            "theme_id": primary[0],
+            "theme": THEME_SEPARATOR.join(name for _, name, _, _ in assigned) or None,
+            "parent_theme_id": primary[1][0] if primary[1] else None,
+            "parent_theme": primary[1][1] if primary[1] else None,
         })
     frame = pd.DataFrame.from_records(records, columns=EXPORT_COLUMNS)
     # Whole numbers stay whole in the file (no "12.0" theme ids).
     frame["theme_id"] = frame["theme_id"].astype("Int64")
+    frame["parent_theme_id"] = frame["parent_theme_id"].astype("Int64")
     return frame, ids[-1]
 
 
-def _themes_for(db, first_id: int, last_id: int) -> dict[int, list[tuple[int, str, int]]]:
-    """Active themes per feedback id in [first_id, last_id], primary first."""
-    out: dict[int, list[tuple[int, str, int]]] = {}
-    for fid, tid, name, is_primary in db.execute("""
-            SELECT ta.feedback_id, t.id, t.name, ta.is_primary
+def _themes_for(db, first_id: int, last_id: int) -> dict[int, list[tuple]]:
+    """Active themes per feedback id in [first_id, last_id], primary first: (theme id,
+    name, is_primary, (parent id, parent name) or None)."""
+    out: dict[int, list[tuple]] = {}
+    for fid, tid, name, is_primary, parent_id, parent_name in db.execute("""
+            SELECT ta.feedback_id, t.id, t.name, ta.is_primary, p.id, p.name
             FROM theme_assignments ta JOIN themes t ON t.id = ta.theme_id
+            LEFT JOIN themes p ON p.id = t.parent_id AND p.status = 'active'
             WHERE ta.feedback_id BETWEEN ? AND ? AND t.status = 'active'
             ORDER BY ta.feedback_id, ta.is_primary DESC, ta.probability DESC, t.id""",
             [first_id, last_id]):
-        out.setdefault(fid, []).append((tid, name, is_primary))
+        parent = (parent_id, parent_name) if parent_id is not None else None
+        out.setdefault(fid, []).append((tid, name, is_primary, parent))
     return out

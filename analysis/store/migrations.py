@@ -304,3 +304,26 @@ def m005_reject_implausible_stored_rows(db):
           json.dumps(row, ensure_ascii=False, default=str))
          for number, row in enumerate(rows, start=1)])
     db.conn.executemany("DELETE FROM feedback WHERE id = ?", [(row["id"],) for row in rows])
+
+
+@closeloop()
+def m006_parent_themes(db):
+    _run(db, [
+        # Two levels of theme in one table, so that renames, merges, events and centroids
+        # work alike for both: a parent is a theme row with is_parent = 1, and every child
+        # names its parent. Assignments stay on children only; a parent's comments are its
+        # children's (the view below), so a page at either level is one join.
+        """ALTER TABLE themes ADD COLUMN is_parent INTEGER NOT NULL DEFAULT 0""",
+        """ALTER TABLE themes ADD COLUMN parent_id INTEGER REFERENCES themes(id)""",
+        # An analyst moved this child to its parent: refits keep it there.
+        """ALTER TABLE themes ADD COLUMN parent_locked INTEGER NOT NULL DEFAULT 0""",
+        """CREATE INDEX idx_themes_parent ON themes(parent_id)""",
+        # A comment mentions a parent when it mentions any of its children: one row per
+        # (comment, parent), however many of its children the comment mentions.
+        """CREATE VIEW parent_theme_assignments AS
+            SELECT ta.feedback_id AS feedback_id, t.parent_id AS theme_id,
+                   MAX(ta.probability) AS probability, MAX(ta.is_primary) AS is_primary
+            FROM theme_assignments ta JOIN themes t ON t.id = ta.theme_id
+            WHERE t.parent_id IS NOT NULL
+            GROUP BY ta.feedback_id, t.parent_id""",
+    ])

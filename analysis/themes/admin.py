@@ -5,8 +5,10 @@ overwrite of history, and survives the next refit: a fit keeps locked names and 
 that match a merged theme to its target (`reconcile`), and re-applies every correction after
 each fit or transform (`apply_corrections`).
 
-    rename_theme(db, 12, "Queues at the till", actor="ana")
-    merge_themes(db, [7, 9], 3, actor="ana")
+    rename_theme(db, 12, "Queues at the till", actor="ana")   # a child or a parent theme
+    merge_themes(db, [7, 9], 3, actor="ana")                  # parents into parents too
+    move_theme(db, 12, 40, actor="ana")                       # child 12 under parent 40
+    add_parent_theme(db, "Service", [12, 15], actor="ana")
     correct_theme(db, feedback_id=881, wrong_theme_id=7, right_theme_id=3, actor="ana")
     audited_accuracy(db)   # Estimate: share of audited comments whose theme was right
 """
@@ -101,8 +103,17 @@ def merge_themes(db: sqlite_utils.Database, source_ids: Iterable[int], target_id
             if source["status"] == "merged":
                 raise ValueError(f"theme {source_id} was already merged into "
                                  f"{source['merged_into']}")
+            if source["is_parent"] != target["is_parent"]:
+                raise ValueError(f"theme {source_id} is a {_level(source)} and {target_id} a "
+                                 f"{_level(target)}: merge parents into parents and child "
+                                 "themes into child themes (move a child theme to another "
+                                 "parent instead)")
         for source_id in sources:
             moved = _move_assignments(db, source_id, target_id, at)
+            if target["is_parent"]:
+                # The source's children (and any it absorbed before) now sit under the target.
+                db.execute("UPDATE themes SET parent_id = ?, updated_at = ? WHERE parent_id = ?",
+                           [target_id, at, source_id])
             db.execute("UPDATE themes SET status = 'merged', merged_into = ?, updated_at = ? "
                        "WHERE id = ?", [target_id, at, source_id])
             # Themes merged into the source earlier now point straight at the target.
@@ -112,6 +123,66 @@ def merge_themes(db: sqlite_utils.Database, source_ids: Iterable[int], target_id
                                {"into": target_id, "comments_moved": moved}, actor=actor, at=at)
             record_theme_event(db, target_id, "absorbed",
                                {"from": source_id, "comments_moved": moved}, actor=actor, at=at)
+
+
+def _level(theme: dict) -> str:
+    return "parent theme" if theme["is_parent"] else "child theme"
+
+
+def move_theme(db: sqlite_utils.Database, theme_id: int, parent_id: int, *, actor: str,
+               now: datetime | None = None) -> None:
+    """Put child theme `theme_id` under parent `parent_id`; refits keep it there
+    (parent_locked) until an analyst moves it again."""
+    _require_actor(actor)
+    at = _now(now)
+    with write_transaction(db):
+        _move_child(db, int(theme_id), int(parent_id), actor=actor, at=at)
+
+
+def _move_child(db, theme_id: int, parent_id: int, *, actor: str, at: str) -> None:
+    child, parent = _theme(db, theme_id), _theme(db, parent_id)
+    if child["is_parent"]:
+        raise ValueError(f"theme {theme_id} is a parent theme: only child themes move between "
+                         "parents (merge parents instead)")
+    if child["status"] != "active":
+        raise ValueError(f"theme {theme_id} is {child['status']}; only active themes move")
+    if not parent["is_parent"]:
+        raise ValueError(f"theme {parent_id} is not a parent theme")
+    if parent["status"] != "active":
+        raise ValueError(f"parent theme {parent_id} is {parent['status']}; choose an active "
+                         "parent")
+    db.execute("UPDATE themes SET parent_id = ?, parent_locked = 1, updated_at = ? WHERE id = ?",
+               [parent_id, at, theme_id])
+    record_theme_event(db, theme_id, "moved", {"from": child["parent_id"], "to": parent_id},
+                       actor=actor, at=at)
+
+
+def add_parent_theme(db: sqlite_utils.Database, name: str, child_ids: Iterable[int], *,
+                     actor: str, now: datetime | None = None) -> int:
+    """A new parent theme named by an analyst, holding `child_ids` (moved into it as by
+    `move_theme`). Returns its id."""
+    _require_actor(actor)
+    name = (name or "").strip()
+    if not name:
+        raise ValueError("a parent theme needs a name")
+    children = list(dict.fromkeys(int(c) for c in child_ids))
+    if not children:
+        raise ValueError("choose at least one child theme for the new parent")
+    at = _now(now)
+    with write_transaction(db):
+        clash = db.execute("SELECT id FROM themes WHERE status = 'active' AND is_parent = 1 "
+                           "AND lower(name) = lower(?)", [name]).fetchone()
+        if clash:
+            raise ValueError(f"an active parent theme is already called {name!r} (id {clash[0]})")
+        parent_id = db.execute(
+            "INSERT INTO themes (name, auto_name, keywords, is_parent, status, name_locked, "
+            "created_at, created_by, updated_at) VALUES (?, NULL, '[]', 1, 'active', 1, ?, ?, ?)",
+            [name, at, actor, at]).lastrowid
+        record_theme_event(db, parent_id, "created", {"name": name, "children": children},
+                           actor=actor, at=at)
+        for child in children:
+            _move_child(db, child, parent_id, actor=actor, at=at)
+    return parent_id
 
 
 def _move_assignments(db, source_id: int, target_id: int, at: str) -> int:
@@ -173,17 +244,21 @@ def seed_themes(db: sqlite_utils.Database) -> list[dict]:
     return [{"id": r[0], "name": r[1], "terms": json.loads(r[2] or "[]")} for r in rows]
 
 
-def active_themes(db: sqlite_utils.Database) -> list[dict]:
-    """Active themes with their comment counts (primary and any), largest first."""
+def active_themes(db: sqlite_utils.Database, *, parents: bool = False) -> list[dict]:
+    """Active child themes (`parents`: parent themes) with their comment counts (primary
+    and any; a parent's are its children's, each comment once), largest first."""
+    table = "parent_theme_assignments" if parents else "theme_assignments"
     rows = db.execute(
-        """SELECT t.id, t.name, t.auto_name, t.keywords, t.is_seed, t.name_locked,
-                  COALESCE(SUM(a.is_primary), 0), COUNT(a.feedback_id)
-           FROM themes t LEFT JOIN theme_assignments a ON a.theme_id = t.id
-           WHERE t.status = 'active'
-           GROUP BY t.id ORDER BY 7 DESC, t.id""").fetchall()
+        f"""SELECT t.id, t.name, t.auto_name, t.keywords, t.is_seed, t.name_locked,
+                  COALESCE(SUM(a.is_primary), 0), COUNT(a.feedback_id), t.parent_id,
+                  t.parent_locked
+           FROM themes t LEFT JOIN {table} a ON a.theme_id = t.id
+           WHERE t.status = 'active' AND t.is_parent = ?
+           GROUP BY t.id ORDER BY 7 DESC, t.id""", [int(parents)]).fetchall()
     return [{"id": r[0], "name": r[1], "auto_name": r[2], "keywords": json.loads(r[3] or "[]"),
              "is_seed": bool(r[4]), "name_locked": bool(r[5]), "n_primary": r[6],
-             "n_comments": r[7]} for r in rows]
+             "n_comments": r[7], "parent_id": r[8], "parent_locked": bool(r[9])}
+            for r in rows]
 
 
 def _check_feedback(db, feedback_id: int) -> None:
@@ -204,6 +279,9 @@ def correct_theme(db: sqlite_utils.Database, feedback_id: int, wrong_theme_id: i
         _theme(db, wrong_theme_id)
     if right_theme_id is not None:
         right = _theme(db, right_theme_id)
+        if right["is_parent"]:
+            raise ValueError(f"theme {right_theme_id} is a parent theme: correct a comment to "
+                             "one of its child themes")
         if right["status"] == "retired":
             raise ValueError(f"theme {right_theme_id} is retired; choose an active theme")
     if wrong_theme_id is not None and wrong_theme_id == right_theme_id:

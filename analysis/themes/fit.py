@@ -12,6 +12,7 @@ import dataclasses
 import json
 import secrets
 import shutil
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,7 @@ from analysis.jobs import JobRun
 from analysis.settings import get_settings
 from analysis.store import write_transaction
 from analysis.text.cleaning import name_words
-from analysis.themes import admin, persistence
+from analysis.themes import admin, hierarchy, persistence
 from analysis.themes import near_duplicates as dup
 from analysis.themes.corpus import (
     comments_to_theme,
@@ -31,6 +32,8 @@ from analysis.themes.corpus import (
     proper_names,
     seed_label,
 )
+from analysis.themes.hierarchy import ExistingParent, group_themes, plan_parents
+from analysis.themes.naming import phrase_names
 from analysis.themes.pipeline import Prefitted, ThemePipeline
 from analysis.themes.reconcile import (
     CREATED,
@@ -57,6 +60,8 @@ SMALL_CORPUS = 200
 RETRY_FROM = 500
 """From this many comments a collapsed fit is retried once at the retry size (see
 `ThemePipeline.max_theme_share`)."""
+PARENT_DOCS_PER_TOPIC = 300
+"""Comments of each topic, most typical first, that a parent's name is read from."""
 
 
 @dataclass
@@ -75,6 +80,19 @@ class FittedModel:
     coords: np.ndarray
     """Each comment's point on the 2-D theme map, in `assignments.ids` order."""
     match_threshold: float
+    parents: FittedParents = dataclasses.field(default_factory=lambda: FittedParents({}, {}, {}))
+
+
+@dataclass(frozen=True)
+class FittedParents:
+    """How the fit groups its topics into parent themes, before the store gives ids."""
+
+    group_of: dict[int, int]
+    """topic -> group number (`hierarchy.group_themes`)."""
+    names: dict[int, str]
+    """group -> a readable name from the comments of its topics."""
+    keywords: dict[int, list[str]]
+    """group -> the leading keywords of its largest topics."""
 
 
 def fit(db: sqlite_utils.Database, pipeline: ThemePipeline, *, actor: str, at: str,
@@ -138,6 +156,8 @@ def fit(db: sqlite_utils.Database, pipeline: ThemePipeline, *, actor: str, at: s
     report(0.85, "projecting comments for the theme map")
     map_model, coords = _map(topic_model, vectors, pipeline, n)
     fitted_topics = _fitted_topics(topic_model, topic_ids, topics, vectors, seeds, seed_labels)
+    report(0.87, "naming themes and grouping them into parent themes")
+    fitted_topics, parents = _name_and_group(fitted_topics, docs, topics, topic_sim, stop_words)
 
     report(0.9, "saving the model")
     version = f"{at.replace('-', '').replace(':', '')}-{secrets.token_hex(3)}"
@@ -150,7 +170,7 @@ def fit(db: sqlite_utils.Database, pipeline: ThemePipeline, *, actor: str, at: s
     fitted = FittedModel(
         version, folder, params, fitted_topics,
         TopicAssignments(ids, fit_topics, topics, probs, topic_sim, secondary), empty_ids,
-        duplicates, coords, pipeline.match_threshold)
+        duplicates, coords, pipeline.match_threshold, parents)
     try:
         report(0.95, "writing themes")
         with write_transaction(db):
@@ -188,6 +208,39 @@ def _fitted_topics(topic_model, topic_ids, topics, vectors, seeds, seed_labels) 
             for t in topic_ids]
 
 
+def _name_and_group(fitted_topics: list[FittedTopic], docs: list[str], topics: list[int],
+                    topic_sim, stop_words) -> tuple[list[FittedTopic], FittedParents]:
+    """Readable names for topics and their parent groups, from each one's own comments
+    (most typical first: closest to the topic), and the grouping itself."""
+    members: dict[int, list[int]] = {}
+    for i, t in enumerate(topics):
+        if t != -1:
+            members.setdefault(t, []).append(i)
+    for idx in members.values():
+        idx.sort(key=lambda i: -topic_sim[i])
+    topic_docs = {t.topic: [docs[i] for i in members.get(t.topic, [])] for t in fitted_topics}
+    names = phrase_names(topic_docs, {t.topic: t.keywords for t in fitted_topics},
+                         stop_words=stop_words)
+    named = [dataclasses.replace(t, name=names.get(t.topic)) for t in fitted_topics]
+    if not named:
+        return named, FittedParents({}, {}, {})
+    sizes = [len(members.get(t.topic, [])) for t in named]
+    groups = group_themes(np.vstack([t.centroid for t in named]), sizes)
+    group_of = {t.topic: int(g) for t, g in zip(named, groups)}
+    group_docs: dict[int, list[str]] = {}
+    group_keywords: dict[int, list[str]] = {}
+    # Largest topics first: a parent reads like what most of its comments say.
+    for t, size in sorted(zip(named, sizes), key=lambda pair: -pair[1]):
+        group = group_of[t.topic]
+        group_docs.setdefault(group, []).extend(topic_docs[t.topic][:PARENT_DOCS_PER_TOPIC])
+        words = group_keywords.setdefault(group, [])
+        words.extend(w for w in t.keywords[:3] if w not in words)
+    # Three words at most: a parent's longer phrases belong to one of its children.
+    group_names = phrase_names(group_docs, group_keywords, stop_words=stop_words, max_words=3)
+    return named, FittedParents(group_of, group_names,
+                                {g: w[:10] for g, w in group_keywords.items()})
+
+
 def _map(topic_model, vectors, pipeline, n) -> tuple[Any, np.ndarray]:
     reduced = getattr(topic_model.umap_model, "embedding_", None)
     if reduced is None or len(reduced) != n:
@@ -203,11 +256,11 @@ def _map(topic_model, vectors, pipeline, n) -> tuple[Any, np.ndarray]:
 # ---------------------------------------------------------------------------------- write
 
 def existing_themes(db: sqlite_utils.Database, embedder_name: str) -> list[ExistingTheme]:
-    """Every theme, with its stored centroid for this embedder (None if it has none)."""
+    """Every child theme, with its stored centroid for this embedder (None if it has none)."""
     rows = db.query(
         "SELECT t.id, t.name, t.status, t.merged_into, t.name_locked, t.is_seed, c.vector "
         "FROM themes t LEFT JOIN theme_centroids c ON c.theme_id = t.id AND c.embedder = ? "
-        "ORDER BY t.id", [embedder_name])
+        "WHERE t.is_parent = 0 ORDER BY t.id", [embedder_name])
     return [ExistingTheme(r["id"], r["name"], r["status"], r["merged_into"],
                           bool(r["name_locked"]), bool(r["is_seed"]),
                           None if r["vector"] is None else np.frombuffer(r["vector"], dtype="<f4"))
@@ -250,6 +303,7 @@ def write_fit(db: sqlite_utils.Database, fitted: FittedModel, *, actor: str,
         "model_id, assigned_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
         assignments.rows(topic_to_theme, model_id=model_id, at=at, fresh_origin="fit"))
     admin.apply_corrections(db, at=at)
+    n_parents = _write_parents(db, fitted, topic_to_theme, actor=actor, at=at)
 
     db.execute("DELETE FROM near_duplicates")
     db.conn.executemany("INSERT INTO near_duplicates (feedback_id, canonical_id, similarity) "
@@ -271,6 +325,7 @@ def write_fit(db: sqlite_utils.Database, fitted: FittedModel, *, actor: str,
     small = (f" Small corpus ({total:,} comments): themes are tentative and sharpen as feedback "
              "grows." if total < SMALL_CORPUS else "")
     message = (f"Fitted theme model {fitted.version} on {len(ids):,} comments: {n_themes} themes "
+               f"in {n_parents} parent themes "
                f"({plan.count(CREATED)} new, {len(plan.retire)} retired, {plan.count(REVIVED)} "
                f"revived, {seeded} seeded), {unthemed:.1%} unthemed, {groups} near-duplicate "
                f"group(s).{small}")
@@ -323,3 +378,77 @@ def _write_labels(db, theme_id: int, decision, version: str, *, actor: str, at: 
         admin.record_theme_event(db, theme_id, "relabelled", {
             "old": decision.renamed_from, "new": decision.name, "model": version},
             actor=actor, at=at)
+
+
+def _write_parents(db, fitted: FittedModel, topic_to_theme: dict[int, int], *, actor: str,
+                   at: str) -> int:
+    """Group this fit's child themes under parents (kept, revived or created; see
+    `hierarchy.plan_parents`), inside the caller's transaction. Returns how many parents
+    are active."""
+    version, parents_fit = fitted.version, fitted.parents
+    sizes = dict(db.execute("SELECT theme_id, SUM(is_primary) FROM theme_assignments "
+                            "GROUP BY theme_id").fetchall())
+    # A theme two topics landed on (through a merge) joins the group of its larger topic.
+    topic_size = Counter(fitted.assignments.topics)
+    groups: dict[int, int] = {}
+    for topic in sorted(topic_to_theme, key=lambda t: topic_size[t]):
+        if topic in parents_fit.group_of:
+            groups[topic_to_theme[topic]] = parents_fit.group_of[topic]
+    children = db.execute(
+        "SELECT id, parent_id, parent_locked FROM themes WHERE is_parent = 0 AND "
+        "status = 'active'").fetchall()
+    current = {c: p for c, p, _ in children if c in groups}
+    locked = {c: p for c, p, is_locked in children if is_locked and p is not None}
+    existing = [ExistingParent(r[0], r[1], r[2]) for r in db.execute(
+        "SELECT id, status, merged_into FROM themes WHERE is_parent = 1 ORDER BY id")]
+    plan = plan_parents(groups, sizes, current, existing, locked=locked)
+
+    for decision in plan.decisions:
+        name = parents_fit.names.get(decision.group)
+        words = json.dumps(parents_fit.keywords.get(decision.group, []))
+        parent_id = decision.parent_id
+        if decision.outcome == hierarchy.CREATED:
+            parent_id = db.execute(
+                "INSERT INTO themes (name, auto_name, keywords, is_parent, status, created_at, "
+                "created_by, updated_at) VALUES (?, ?, ?, 1, 'active', ?, ?, ?)",
+                [name or "Misc", name, words, at, actor, at]).lastrowid
+            admin.record_theme_event(db, parent_id, "created", {
+                "model": version, "children": list(decision.children)}, actor=actor, at=at)
+        else:
+            if decision.outcome == hierarchy.REVIVED:
+                db.execute("UPDATE themes SET status = 'active', updated_at = ? WHERE id = ?",
+                           [at, parent_id])
+                admin.record_theme_event(db, parent_id, "revived", {"model": version},
+                                         actor=actor, at=at)
+            if name is not None:
+                _relabel_parent(db, parent_id, name, words, version, actor=actor, at=at)
+        for child in decision.children:
+            before = current.get(child)
+            if before == parent_id:
+                continue
+            db.execute("UPDATE themes SET parent_id = ?, updated_at = ? WHERE id = ?",
+                       [parent_id, at, child])
+            if before is not None:
+                admin.record_theme_event(db, child, "regrouped", {
+                    "from": before, "to": parent_id, "model": version}, actor=actor, at=at)
+    for parent_id in plan.retire:
+        db.execute("UPDATE themes SET status = 'retired', updated_at = ? WHERE id = ?",
+                   [at, parent_id])
+        admin.record_theme_event(db, parent_id, "retired", {
+            "model": version, "reason": "no child theme left in it"}, actor=actor, at=at)
+    return len(plan.decisions)
+
+
+def _relabel_parent(db, parent_id: int, name: str, words: str, version: str, *, actor: str,
+                    at: str) -> None:
+    old, locked = db.execute("SELECT name, name_locked FROM themes WHERE id = ?",
+                             [parent_id]).fetchone()
+    if locked:
+        db.execute("UPDATE themes SET auto_name = ?, keywords = ?, updated_at = ? WHERE id = ?",
+                   [name, words, at, parent_id])
+        return
+    db.execute("UPDATE themes SET name = ?, auto_name = ?, keywords = ?, updated_at = ? "
+               "WHERE id = ?", [name, name, words, at, parent_id])
+    if old != name:
+        admin.record_theme_event(db, parent_id, "relabelled", {
+            "old": old, "new": name, "model": version}, actor=actor, at=at)

@@ -7,7 +7,7 @@
 Each topic is matched to an existing theme by the cosine similarity of centroids (Hungarian
 assignment, one topic per theme, from `match_threshold`), using the centroids stored for
 this embedder: a matched topic keeps the theme id, and an analyst's locked name; an
-unmatched one creates a theme; active themes no topic matched are retired, and a retired
+unmatched one creates a theme; active child themes no topic matched are retired, and a retired
 theme matched again is revived. A topic that matches a merged theme lands on the end of its
 merge chain, and the matched theme keeps the centroid. Seed topics (BERTopic zero-shot
 topics from analyst seed themes) are their seed theme. Names follow the topic's keywords
@@ -37,6 +37,8 @@ class FittedTopic:
     """Mean embedding of the topic's comments."""
     seed_theme_id: int | None = None
     """The seed theme this zero-shot topic stands for, or None."""
+    name: str | None = None
+    """A readable name for the topic (a phrase from its comments); None: from keywords."""
 
 
 @dataclass(frozen=True)
@@ -63,7 +65,7 @@ class TopicDecision:
     """The theme whose stored centroid this topic's centroid replaces (the matched or seed
     theme, even when merged into another); None: the created theme."""
     name: str
-    """The name made from the topic's keywords (the theme's auto_name)."""
+    """The topic's readable name (the theme's auto_name): its phrase, else its keywords."""
     keywords: list[str]
     similarity: float | None = None
     """Centroid cosine similarity of a matched or revived topic."""
@@ -132,7 +134,7 @@ def reconcile(topics: Sequence[FittedTopic], themes: Sequence[ExistingTheme], *,
     names = {t.id: t.name for t in themes}
     decisions = []
     for topic in topics:
-        name = auto_name(topic.keywords)
+        name = topic.name or auto_name(topic.keywords)
         similarity = None
         if topic.seed_theme_id is not None:
             owner = topic.seed_theme_id

@@ -11,6 +11,9 @@ Definitions every reader relies on:
 - A *mention* of a theme is one assignment row, primary or secondary: a comment about
   queues and about staff counts once for each, so shares across themes add up to more
   than 100%. `primary_mentions` counts primary assignments only.
+- Two levels (`CHILD`, `PARENT`): child themes carry the assignments; a parent's comments
+  are its children's, each comment once (the `parent_theme_assignments` view), so a parent's
+  share is not the sum of its children's.
 - Only `active` themes are shown; *Unthemed* is commented feedback with no assignment to
   an active theme, shown as its own row so the table never hides what the model missed.
 - *Deduplicated mentions* count near-duplicate comments (`near_duplicates`) once, under
@@ -24,6 +27,9 @@ specs, clicks) is in `analysis.views.themes` and `analysis.views.theme_quality`.
 """
 
 from analysis.themes.queries.base import (
+    CHILD,
+    LEVELS,
+    PARENT,
     UNTHEMED,
     running_theme_job_id,
     theme_choices,
@@ -67,8 +73,8 @@ from analysis.themes.queries.table import (
 )
 
 __all__ = [
-    "AUDIT_COLUMNS", "COMMENTS_PAGE_SIZE", "COMMENT_COLUMNS", "CORRECTION_COLUMNS",
-    "DEFAULT_WINDOW_DAYS", "NO_THEME", "SEED_COLUMNS", "SENTIMENT_LABELS",
+    "AUDIT_COLUMNS", "CHILD", "COMMENTS_PAGE_SIZE", "COMMENT_COLUMNS", "CORRECTION_COLUMNS",
+    "DEFAULT_WINDOW_DAYS", "LEVELS", "NO_THEME", "PARENT", "SEED_COLUMNS", "SENTIMENT_LABELS",
     "SHORT_COMMENT_CHARS", "THEME_TABLE_COLUMNS", "UNTHEMED", "MapPoints", "Period",
     "ThemeTable", "audit_sample", "comment_map_points", "comparison_period",
     "corrections_count", "corrections_frame", "fts_query", "quality_figures",

@@ -14,6 +14,11 @@ from analysis.themes import JOB_KIND
 
 UNTHEMED = "Unthemed"
 
+CHILD, PARENT = "theme", "parent"
+LEVELS = (PARENT, CHILD)
+"""Which level of theme a query reads: child themes (what the model found) or their parent
+themes (each parent's comments are its children's, each comment once)."""
+
 # Queries write `feedback f CROSS JOIN theme_assignments ta`: SQLite then always drives
 # from the filtered feedback rows (date index, then assignment primary key), instead of
 # walking assignments theme by theme and jumping around the feedback table, which is
@@ -31,12 +36,34 @@ def commented_where(filters: Filters) -> tuple[str, list]:
     return f"({where}) AND {has_comment_sql('f')}", list(params)
 
 
+def assignment_table(level: str) -> str:
+    """The table (or view) of assignments at `level`: (feedback_id, theme_id, probability,
+    is_primary) rows."""
+    if level not in LEVELS:
+        raise ValueError(f"unknown theme level {level!r}: use {CHILD!r} or {PARENT!r}")
+    return "parent_theme_assignments" if level == PARENT else "theme_assignments"
+
+
+# The theme itself, or the children of a parent: either level with one index lookup each.
+_THEME_AND_CHILDREN = "(SELECT id FROM themes WHERE id = ? OR parent_id = ?)"
+
+
 def theme_condition(theme_id: int | None) -> tuple[str, list]:
-    """SQL over `feedback f`: the comment mentions the theme (None: has no active theme)."""
+    """SQL over `feedback f`: the comment mentions the theme, or one of its children when
+    it is a parent (None: has no active theme)."""
     if theme_id is None:
         return f"NOT {HAS_ACTIVE_THEME}", []
     return ("EXISTS (SELECT 1 FROM theme_assignments tx WHERE tx.feedback_id = f.id "
-            "AND tx.theme_id = ?)"), [int(theme_id)]
+            f"AND tx.theme_id IN {_THEME_AND_CHILDREN})"), [int(theme_id)] * 2
+
+
+def theme_assignments_sql(theme_id: int) -> tuple[str, list]:
+    """A derived table (feedback_id, probability, is_primary) of the comments of one theme
+    at either level: a parent's comment counts once, with its best child's figures."""
+    return (f"""(SELECT tx.feedback_id, MAX(tx.probability) AS probability,
+                        MAX(tx.is_primary) AS is_primary
+                 FROM theme_assignments tx WHERE tx.theme_id IN {_THEME_AND_CHILDREN}
+                 GROUP BY tx.feedback_id)"""), [int(theme_id)] * 2
 
 
 def keywords(raw: str | None) -> list[str]:
@@ -61,17 +88,19 @@ def theme_status(db: sqlite_utils.Database) -> dict:
     row = db.execute(f"""SELECT
         (SELECT COUNT(*) FROM feedback),
         (SELECT COUNT(*) FROM feedback f WHERE {has_comment_sql('f')}),
-        (SELECT COUNT(*) FROM themes WHERE status = 'active'),
+        (SELECT COUNT(*) FROM themes WHERE status = 'active' AND is_parent = 0),
+        (SELECT COUNT(*) FROM themes WHERE status = 'active' AND is_parent = 1),
         (SELECT COUNT(DISTINCT feedback_id) FROM theme_assignments),
         (SELECT MAX(assigned_at) FROM theme_assignments)""").fetchone()
-    return {"feedback": row[0], "commented": row[1], "themes": row[2],
-            "assigned": row[3], "last_assigned_at": row[4]}
+    return {"feedback": row[0], "commented": row[1], "themes": row[2], "parents": row[3],
+            "assigned": row[4], "last_assigned_at": row[5]}
 
 
-def theme_choices(db: sqlite_utils.Database) -> dict[int, str]:
-    """Active themes, id -> name, ordered by name, for select boxes."""
-    rows = db.execute("SELECT id, name FROM themes WHERE status = 'active' "
-                      "ORDER BY name COLLATE NOCASE, id").fetchall()
+def theme_choices(db: sqlite_utils.Database, level: str = CHILD) -> dict[int, str]:
+    """Active themes at `level`, id -> name, ordered by name, for select boxes."""
+    assignment_table(level)  # checks the level
+    rows = db.execute("SELECT id, name FROM themes WHERE status = 'active' AND is_parent = ? "
+                      "ORDER BY name COLLATE NOCASE, id", [int(level == PARENT)]).fetchall()
     return {tid: name for tid, name in rows}
 
 

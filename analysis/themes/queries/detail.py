@@ -18,7 +18,12 @@ from analysis.domain.comments import shown_comment_sql
 from analysis.domain.filters import Filters
 from analysis.domain.periods import period_start_sql
 from analysis.stats import estimates as metrics
-from analysis.themes.queries.base import UNTHEMED, commented_where, theme_condition
+from analysis.themes.queries.base import (
+    UNTHEMED,
+    commented_where,
+    theme_assignments_sql,
+    theme_condition,
+)
 from analysis.themes.queries.table import theme_quotes
 
 SENTIMENT_LABELS = ("negative", "neutral", "positive")
@@ -26,7 +31,7 @@ COMMENTS_PAGE_SIZE = 200
 SHORT_COMMENT_CHARS = 140
 COMMENT_COLUMNS = ["feedback_id", "received_at", "location", "score_type", "score",
                    "sentiment_label", "sentiment_score", "probability", "is_primary", "comment"]
-MAP_COLUMNS = ["feedback_id", "x", "y", "theme", "comment"]
+MAP_COLUMNS = ["feedback_id", "x", "y", "theme", "parent", "comment"]
 
 
 def theme_by_location(db: sqlite_utils.Database, filters: Filters,
@@ -141,8 +146,8 @@ def theme_comments(db: sqlite_utils.Database, filters: Filters, theme_id: int | 
         join, jparams = "", []
         probability = "NULL AS probability, 0 AS is_primary"
     else:
-        join = "JOIN theme_assignments ta ON ta.feedback_id = f.id AND ta.theme_id = ?"
-        jparams = [int(theme_id)]
+        assigned, jparams = theme_assignments_sql(theme_id)
+        join = f"JOIN {assigned} ta ON ta.feedback_id = f.id"
         probability = "ta.probability AS probability, ta.is_primary AS is_primary"
     order_sql = ("f.received_at DESC, f.id DESC" if order == "recent" or theme_id is None
                  else "ta.probability DESC, f.received_at DESC, f.id DESC")
@@ -167,9 +172,10 @@ def theme_comment_count(db: sqlite_utils.Database, filters: Filters, theme_id: i
     if theme_id is None:
         sql = f"SELECT COUNT(*) FROM feedback f WHERE {where}"
     else:
-        sql = (f"SELECT COUNT(*) FROM feedback f JOIN theme_assignments ta "
-               f"ON ta.feedback_id = f.id AND ta.theme_id = ? WHERE {where}")
-        params = [int(theme_id)] + params
+        assigned, jparams = theme_assignments_sql(theme_id)
+        sql = f"SELECT COUNT(*) FROM feedback f JOIN {assigned} ta ON ta.feedback_id = f.id " \
+              f"WHERE {where}"
+        params = jparams + params
     return db.execute(sql, params).fetchone()[0]
 
 
@@ -194,7 +200,7 @@ class MapPoints:
 def comment_map_points(db: sqlite_utils.Database, filters: Filters, *,
                        limit: int = 20000) -> MapPoints:
     """2-D positions of comments (from the active model's `comment_map`) with their primary
-    theme's name ("Unthemed" without one) and a short comment. Above `limit` points, a
+    theme's name and its parent's ("Unthemed" without one) and a short comment. Above `limit` points, a
     fixed pseudo-random sample (the same one every time, so the map does not jump)."""
     where, params = commented_where(filters)
     model = db.execute("""SELECT COALESCE(
@@ -207,11 +213,14 @@ def comment_map_points(db: sqlite_utils.Database, filters: Filters, *,
                        [model] + params).fetchone()[0]
     order = "f.id" if total <= limit else "(f.id * 2654435761) % 4294967296"
     rows = db.execute(f"""
-        SELECT f.id, cm.x, cm.y,
-               COALESCE((SELECT t.name FROM theme_assignments ta JOIN themes t ON t.id = ta.theme_id
-                         WHERE ta.feedback_id = f.id AND ta.is_primary = 1
-                           AND t.status = 'active' LIMIT 1), ?),
+        SELECT f.id, cm.x, cm.y, COALESCE(pt.theme, ?), COALESCE(pt.parent, pt.theme, ?),
                SUBSTR(f.comment, 1, ?)
-        {joins} WHERE cm.model_id = ? AND {where} ORDER BY {order} LIMIT ?""",
-        [UNTHEMED, SHORT_COMMENT_CHARS, model] + params + [int(limit)]).fetchall()
+        {joins}
+        LEFT JOIN (SELECT ta.feedback_id, t.name AS theme, p.name AS parent
+                   FROM theme_assignments ta JOIN themes t ON t.id = ta.theme_id
+                   LEFT JOIN themes p ON p.id = t.parent_id AND p.status = 'active'
+                   WHERE ta.is_primary = 1 AND t.status = 'active') pt
+          ON pt.feedback_id = f.id
+        WHERE cm.model_id = ? AND {where} ORDER BY {order} LIMIT ?""",
+        [UNTHEMED, UNTHEMED, SHORT_COMMENT_CHARS, model] + params + [int(limit)]).fetchall()
     return MapPoints(pd.DataFrame(rows, columns=MAP_COLUMNS), total)

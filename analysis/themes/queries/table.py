@@ -20,11 +20,15 @@ from analysis.domain.filters import Filters
 from analysis.stats import estimates as metrics
 from analysis.stats.proportions import two_proportion_test
 from analysis.themes.queries.base import (
+    CHILD,
     HAS_ACTIVE_THEME,
+    PARENT,
     UNTHEMED,
+    assignment_table,
     commented_where,
     keywords,
     normalise,
+    theme_assignments_sql,
 )
 
 DEFAULT_WINDOW_DAYS = 28
@@ -69,12 +73,13 @@ def _commented_count(db, filters: Filters) -> int:
     return db.execute(f"SELECT COUNT(*) FROM feedback f WHERE {where}", params).fetchone()[0]
 
 
-def _mentions_by_theme(db, filters: Filters) -> tuple[dict[int, int], int, int]:
+def _mentions_by_theme(db, filters: Filters,
+                       level: str = CHILD) -> tuple[dict[int, int], int, int]:
     """(mentions per active theme, unthemed count, commented count) for one period."""
     where, params = commented_where(filters)
     per_theme = dict(db.execute(
         f"""SELECT ta.theme_id, COUNT(*) FROM feedback f
-            CROSS JOIN theme_assignments ta ON ta.feedback_id = f.id
+            CROSS JOIN {assignment_table(level)} ta ON ta.feedback_id = f.id
             JOIN themes t ON t.id = ta.theme_id AND t.status = 'active'
             WHERE {where} GROUP BY ta.theme_id""", params).fetchall())
     commented, themed = db.execute(
@@ -91,7 +96,7 @@ class ThemeTable:
 
 
 THEME_TABLE_COLUMNS = [
-    "theme_id", "name", "is_unthemed", "mentions", "primary_mentions", "dedup_mentions",
+    "theme_id", "name", "is_unthemed", "level", "parent_id", "parent_name", "n_children", "mentions", "primary_mentions", "dedup_mentions",
     "customers", "share_pct", "share_ci_low", "share_ci_high",
     "change_pts", "change_ci_low", "change_ci_high", "change_p_value", "change_test",
     "period_share_pct", "previous_share_pct", "sentiment_mean", "sentiment_n",
@@ -99,16 +104,24 @@ THEME_TABLE_COLUMNS = [
 ]
 
 
-def theme_table(db: sqlite_utils.Database, filters: Filters, *,
+def theme_table(db: sqlite_utils.Database, filters: Filters, *, level: str = CHILD,
                 now: datetime | None = None) -> ThemeTable:
-    """One row per active theme (most mentioned first) and a last "Unthemed" row.
+    """One row per active theme at `level` (most mentioned first) and a last "Unthemed" row.
 
-    Mentions count primary and secondary assignments. Share = mentions / commented
-    feedback under the filters. The change in share compares `comparison_period`.
+    Mentions count primary and secondary assignments (a parent: each comment once, however
+    many of its children it mentions). Share = mentions / commented feedback under the
+    filters. The change in share compares `comparison_period`. Child rows name their
+    parent; parent rows count their active children.
     """
+    table = assignment_table(level)
     where, params = commented_where(filters)
     commented = _commented_count(db, filters)
-    themes = list(db.query("SELECT id, name, keywords FROM themes WHERE status = 'active'"))
+    themes = list(db.query(
+        """SELECT t.id, t.name, t.keywords, t.parent_id, p.name AS parent_name,
+                  (SELECT COUNT(*) FROM themes c WHERE c.parent_id = t.id
+                   AND c.status = 'active') AS n_children
+           FROM themes t LEFT JOIN themes p ON p.id = t.parent_id AND p.status = 'active'
+           WHERE t.status = 'active' AND t.is_parent = ?""", [int(level == PARENT)]))
 
     stats_sql = f"""
         COUNT(*) AS mentions,
@@ -120,7 +133,7 @@ def theme_table(db: sqlite_utils.Database, filters: Filters, *,
     per_theme = {r["theme_id"]: r for r in db.query(f"""
         SELECT ta.theme_id AS theme_id, SUM(ta.is_primary) AS primary_mentions, {stats_sql}
         FROM feedback f
-        CROSS JOIN theme_assignments ta ON ta.feedback_id = f.id
+        CROSS JOIN {table} ta ON ta.feedback_id = f.id
         JOIN themes t ON t.id = ta.theme_id AND t.status = 'active'
         LEFT JOIN near_duplicates nd ON nd.feedback_id = f.id
         LEFT JOIN sentiment s ON s.feedback_id = f.id
@@ -137,24 +150,30 @@ def theme_table(db: sqlite_utils.Database, filters: Filters, *,
         cur_mentions = {tid: r["mentions"] for tid, r in per_theme.items()}
         cur_unthemed, cur_n = unthemed["mentions"], commented
     else:
-        cur_mentions, cur_unthemed, cur_n = _mentions_by_theme(db, period.current)
-    prev_mentions, prev_unthemed, prev_n = _mentions_by_theme(db, period.previous)
-    quotes = _top_quotes(db, filters)
+        cur_mentions, cur_unthemed, cur_n = _mentions_by_theme(db, period.current, level)
+    prev_mentions, prev_unthemed, prev_n = _mentions_by_theme(db, period.previous, level)
+    quotes = _top_quotes(db, filters, level)
 
     records = []
     for theme in themes:
         tid = theme["id"]
-        records.append(_table_row(
+        row = _table_row(
             tid, theme["name"], False, per_theme.get(tid, {}), commented,
             (cur_mentions.get(tid, 0), cur_n, prev_mentions.get(tid, 0), prev_n),
-            keywords(theme["keywords"]), quotes.get(tid, [])))
+            keywords(theme["keywords"]), quotes.get(tid, []))
+        row.update(level=level, parent_id=theme["parent_id"], parent_name=theme["parent_name"],
+                   n_children=theme["n_children"] if level == PARENT else None)
+        records.append(row)
     records.sort(key=lambda r: (-r["mentions"], r["name"].casefold(), r["theme_id"]))
-    records.append(_table_row(
+    unthemed_row = _table_row(
         None, UNTHEMED, True, unthemed if unthemed["mentions"] else {}, commented,
-        (cur_unthemed, cur_n, prev_unthemed, prev_n), [], _unthemed_quotes(db, filters)))
+        (cur_unthemed, cur_n, prev_unthemed, prev_n), [], _unthemed_quotes(db, filters))
+    unthemed_row.update(level=level, parent_id=None, parent_name=None, n_children=None)
+    records.append(unthemed_row)
 
     frame = pd.DataFrame.from_records(records, columns=THEME_TABLE_COLUMNS)
-    frame["theme_id"] = frame["theme_id"].astype("Int64")
+    for column in ("theme_id", "parent_id", "n_children"):
+        frame[column] = frame[column].astype("Int64")
     return ThemeTable(frame, commented, period)
 
 
@@ -195,7 +214,8 @@ def _dedup_texts(rows, k: int) -> dict:
     return out
 
 
-def _top_quotes(db, filters: Filters, k: int = 3, candidates: int = 24) -> dict[int, list[str]]:
+def _top_quotes(db, filters: Filters, level: str = CHILD, k: int = 3,
+                candidates: int = 24) -> dict[int, list[str]]:
     """Per active theme, the k most probable comments, one per near-duplicate cluster.
 
     One window sort picks each theme's `candidates` most probable comments; clusters and
@@ -210,7 +230,7 @@ def _top_quotes(db, filters: Filters, k: int = 3, candidates: int = 24) -> dict[
                    ROW_NUMBER() OVER (PARTITION BY ta.theme_id
                                       ORDER BY ta.probability DESC, f.id) AS r
             FROM feedback f
-            CROSS JOIN theme_assignments ta ON ta.feedback_id = f.id
+            CROSS JOIN {assignment_table(level)} ta ON ta.feedback_id = f.id
             JOIN themes t ON t.id = ta.theme_id AND t.status = 'active'
             WHERE {where}) w
         JOIN feedback fc ON fc.id = w.id
@@ -239,19 +259,21 @@ def _unthemed_quotes(db, filters: Filters, k: int = 3) -> list[str]:
 
 def theme_quotes(db: sqlite_utils.Database, filters: Filters, theme_id: int,
                  k: int = 3) -> pd.DataFrame:
-    """The representative quotes of one theme with their feedback ids (for drill-down)."""
+    """The representative quotes of one theme (either level) with their feedback ids (for
+    drill-down)."""
     where, params = commented_where(filters)
+    assigned, aparams = theme_assignments_sql(theme_id)
     rows = db.query(f"""
         WITH m AS (
             SELECT f.id AS feedback_id, {shown_comment_sql()} AS comment, ta.probability,
                    ROW_NUMBER() OVER (PARTITION BY COALESCE(nd.canonical_id, f.id)
                                       ORDER BY ta.probability DESC, f.id) AS in_cluster
             FROM feedback f
-            JOIN theme_assignments ta ON ta.feedback_id = f.id AND ta.theme_id = ?
+            JOIN {assigned} ta ON ta.feedback_id = f.id
             LEFT JOIN near_duplicates nd ON nd.feedback_id = f.id
             WHERE {where})
         SELECT feedback_id, comment, probability FROM m WHERE in_cluster = 1
-        ORDER BY probability DESC, feedback_id LIMIT ?""", [int(theme_id)] + params + [k * 4])
+        ORDER BY probability DESC, feedback_id LIMIT ?""", aparams + params + [k * 4])
     kept, seen = [], set()
     for row in rows:
         norm = normalise(row["comment"])
