@@ -1,12 +1,18 @@
 """Themes explorer: what customers talk about, how much, where, since when, and how they feel.
 
+Two levels: the page leads with parent themes (size, share, change, sentiment, NPS, each with
+its interval or test); picking one shows its drill-down and its child themes, where picking
+a child opens that child's drill-down. The map colours comments by parent theme.
+
 Thin page: figures from `analysis.themes.queries`, their shaping and wording from
-`analysis.views.themes`, charts from `analysis.reports.charts`, writes through
-`analysis.themes.admin` and the refresh job through `analysis.themes`; audits, corrections
-and seed themes are on the Theme quality page. Theme names and comments are user text:
-shown only through st.dataframe, st.text, widget options and escaped plotly figures.
-Speed: the table shows the 25 largest themes unless asked, charts exist only for a picked
-theme, and what a click changes (theme list and drill-down, comments, map) is a fragment.
+`analysis.views.themes`, charts from `analysis.reports.charts`, writes (rename, merge, move
+to another parent) through `analysis.themes.admin` and the refresh job through
+`analysis.themes`; audits, corrections and seed themes are on the Theme quality page. Theme
+names and comments are user text: shown only through st.dataframe, st.text, widget options
+and escaped plotly figures.
+Speed: the theme table is read once per level and cached; the leading table shows the 25
+largest rows unless asked, charts exist only for a picked theme, and what a click changes
+(theme lists and drill-down, comments, map) is a fragment.
 """
 
 from __future__ import annotations
@@ -33,8 +39,11 @@ def _status(key) -> dict:
 
 
 @st.cache_data(max_entries=16, **CACHE)
-def _table(key, filters) -> queries.ThemeTable:
-    return queries.theme_table(store.connect(key[0]), filters)
+def _levels(key, filters) -> views.ThemeLevels:
+    """Both levels of the theme table: one `theme_table` read per level."""
+    db = store.connect(key[0])
+    return views.theme_levels(queries.theme_table(db, filters, level=queries.PARENT),
+                              queries.theme_table(db, filters, level=queries.CHILD))
 
 
 @st.cache_data(max_entries=16, **CACHE)
@@ -75,6 +84,33 @@ def _merge(db, theme_id: int) -> None:
     st.session_state[f"merge_{theme_id}"] = []
     run_write(lambda: admin.merge_themes(db, sources, theme_id, actor=current_actor()),
           views.merged_message(sources))
+
+
+def _move(db, theme_id: int) -> None:
+    if (parent_id := st.session_state.get(f"move_{theme_id}")) is None:
+        return
+    st.session_state[f"move_{theme_id}"] = None
+    run_write(lambda: admin.move_theme(db, theme_id, parent_id, actor=current_actor()),
+              views.MOVED)
+
+
+def _new_parent(db, theme_id: int) -> None:
+    name = st.session_state.get(f"new_parent_{theme_id}", "")
+    if run_write(lambda: admin.add_parent_theme(db, name, [theme_id], actor=current_actor()),
+                 views.NEW_PARENT):
+        st.session_state[f"new_parent_{theme_id}"] = ""
+
+
+def _pick(key: str | None) -> None:
+    """Open a theme from a button or a click in a table drawn below the picker (which a
+    script run may no longer change once drawn, but a callback may)."""
+    if key is not None:
+        st.session_state["themes_pick"] = key
+
+
+def _pick_clicked(view: views.ThemeListView) -> None:
+    rows = st.session_state[view.table_key]["selection"]["rows"]
+    _pick(views.table_click(view.keys, rows, view.table_key, None)[1])
 
 
 def _start_job(db, refit: bool) -> None:
@@ -139,44 +175,65 @@ def _refresh_controls(db) -> None:
 
 @st.fragment
 def _explorer(db, filters) -> None:
-    """Theme table, picker and drill-down: a click here reruns this part only (which
-    reads the store revision again, so a rename or merge shows at once)."""
-    show_flash()  # a rename's or merge's message; a full run has shown any other already
+    """Parent table, picker, a parent's child themes and the drill-down: a click here
+    reruns this part only (which reads the store revision again, so a rename, merge or
+    move shows at once)."""
+    show_flash()  # a write's message; a full run has shown any other already
     key = db_key(db)
-    table = _table(key, filters)
+    levels = _levels(key, filters)
     left, right = st.columns([2, 1], vertical_alignment="bottom")
     search = left.text_input("Find a theme", key="themes_find",
-                             placeholder="words of its name or keywords")
+                             placeholder="words of its name, keywords or child themes")
     show_all = right.toggle("Show all themes", key="themes_all")
-    shown = views.theme_list_view(table.frame, search=search, show_all=show_all)
+    shown = views.top_list_view(levels, search=search, show_all=show_all)
     event = st.dataframe(shown.frame, key=shown.table_key, on_select="rerun", hide_index=True,
                          selection_mode="single-row",
-                         column_config=_columns(views.THEME_LIST_SPEC))
-    st.caption(f"{shown.note} {views.theme_list_caption(table)}")
+                         column_config=_columns(views.PARENT_LIST_SPEC))
+    st.caption(f"{shown.note} {views.top_list_caption(levels)}")
     # A new click in the table moves the select box; otherwise the box is free to change.
     st.session_state["themes_last_row"], clicked = views.table_click(
         shown.keys, event.selection.rows, shown.table_key,
         st.session_state.get("themes_last_row"))
     if clicked is not None:
         st.session_state["themes_pick"] = clicked
-    names = views.theme_names_by_key(table.frame)
+    names = views.theme_options(levels)
     if st.session_state.get("themes_pick") not in names:
         st.session_state.pop("themes_pick", None)
-    # Every theme, not only the rows shown: typing in the box searches them all.
+    # Every theme at both levels, not only the rows shown: typing in the box searches them all.
     pick = st.selectbox("Theme to explore", list(names), index=None, key="themes_pick",
                         format_func=lambda k: names.get(k, k),
                         placeholder="Select a row in the table, or choose here")
-    if pick is not None:
-        _drill_down(db, key, filters, table, views.theme_id_from_key(pick))
+    if pick is None:
+        return
+    theme_id = views.theme_id_from_key(pick)
+    if (parent_id := views.opened_parent(levels, theme_id)) is not None:
+        _children(levels, parent_id, theme_id)
+    _drill_down(db, key, filters, levels, theme_id)
 
 
-def _drill_down(db, key, filters, table: queries.ThemeTable, theme_id: int | None) -> None:
-    if (row := views.theme_row(table.frame, theme_id)) is None:
+def _children(levels: views.ThemeLevels, parent_id: int, theme_id: int | None) -> None:
+    """The child themes of the opened parent; a click in them opens that child."""
+    st.divider()
+    st.subheader("Child themes")
+    st.text(str(views.picked_row(levels, parent_id)["name"]))
+    view = views.child_list_view(levels, parent_id)
+    st.dataframe(view.frame, key=view.table_key, hide_index=True, selection_mode="single-row",
+                 on_select=lambda: _pick_clicked(view),
+                 column_config=_columns(views.THEME_LIST_SPEC))
+    st.caption(view.note)
+    if theme_id != parent_id:
+        st.button("Open the parent theme", key="themes_open_parent", on_click=_pick,
+                  args=(str(parent_id),))
+
+
+def _drill_down(db, key, filters, levels: views.ThemeLevels, theme_id: int | None) -> None:
+    if (row := views.picked_row(levels, theme_id)) is None:
         return
     st.divider()
     st.subheader("Theme detail")
     st.text(str(row["name"]))
-    st.caption(views.detail_caption(row))
+    st.caption(f"{views.level_note(levels, row)} {views.detail_caption(row)}")
+    st.caption(views.figures_summary(row))
     data = _drilldown(key, filters, theme_id)
     st.markdown("**Representative comments**")
     quotes = views.detail_quotes(data, row)
@@ -201,19 +258,43 @@ def _drill_down(db, key, filters, table: queries.ThemeTable, theme_id: int | Non
     st.plotly_chart(charts.sentiment_mix_figure(data["sentiment"]), key="themes_sentiment_chart")
 
     _comments_section(db, filters, theme_id)
-    if theme_id is None:
-        return
+    if theme_id is not None:
+        _actions(db, levels, row)
+
+
+def _actions(db, levels: views.ThemeLevels, row) -> None:
+    """Rename; merge themes of the same level into this one; move a child theme to
+    another parent (or a new one)."""
+    theme_id, parent = int(row["theme_id"]), views.is_parent(row)
     read_only = store.is_read_only(db)
-    with st.expander("Rename or merge this theme"):
+    title = ("Rename or merge this parent theme" if parent
+             else "Rename, merge or move this theme")
+    with st.expander(title):
         st.session_state.setdefault(f"rename_{theme_id}", str(row["name"]))
         st.text_input("New name", key=f"rename_{theme_id}", max_chars=120, disabled=read_only)
         st.button("Rename", key=f"rename_go_{theme_id}", on_click=_rename, args=(db, theme_id),
                   disabled=read_only)
-        names = views.merge_candidates(table.frame, theme_id)
-        st.multiselect("Merge these themes into this one", list(names),
-                       key=f"merge_{theme_id}", format_func=lambda t: names.get(t, str(t)))
+        names = views.merge_choices(levels, row)
+        st.multiselect("Merge these parent themes into this one" if parent
+                       else "Merge these themes into this one", list(names),
+                       key=f"merge_{theme_id}", format_func=lambda t: names.get(t, str(t)),
+                       disabled=read_only)
         st.button("Merge", key=f"merge_go_{theme_id}", on_click=_merge, args=(db, theme_id),
                   disabled=read_only or not st.session_state.get(f"merge_{theme_id}"))
+        if parent:
+            st.caption("Merging parent themes moves their child themes into this one.")
+            return
+        parents = views.move_choices(levels, theme_id)
+        st.selectbox("Move to parent", list(parents), index=None, key=f"move_{theme_id}",
+                     format_func=lambda t: parents.get(t, str(t)), disabled=read_only,
+                     placeholder="Choose a parent theme")
+        st.button("Move", key=f"move_go_{theme_id}", on_click=_move, args=(db, theme_id),
+                  disabled=read_only or st.session_state.get(f"move_{theme_id}") is None)
+        st.text_input("Or move it to a new parent theme named", key=f"new_parent_{theme_id}",
+                      max_chars=120, disabled=read_only)
+        st.button("Add parent theme", key=f"new_parent_go_{theme_id}", on_click=_new_parent,
+                  args=(db, theme_id), disabled=read_only)
+        st.caption("A moved theme stays with the parent you chose when the model is refitted.")
 
 
 @st.fragment
@@ -239,7 +320,8 @@ def _comments_section(db, filters, theme_id: int | None) -> None:
 @st.fragment
 def _map_section(db, filters) -> None:
     with st.expander("Map of comments"):
-        st.caption("Each dot is a comment placed by meaning: nearby dots say similar things.")
+        st.caption("Each dot is a comment placed by meaning: nearby dots say similar things. "
+                   "Colours are parent themes; hover a dot for its theme and comment.")
         if not st.toggle("Show the map", key="themes_show_map"):
             return  # nothing heavy is built or sent until asked for
         points = _map_points(db_key(db), filters)
@@ -262,7 +344,7 @@ def render() -> None:
     if status["feedback"]:
         st.caption(views.coverage_summary(status))
         _refresh_controls(db)
-    commented = _table(key, filters).commented if status["themes"] else None
+    commented = _levels(key, filters).commented if status["themes"] else None
     if (message := views.empty_message(status, commented)) is not None:
         st.info(message)
     else:

@@ -34,10 +34,14 @@ def _weekly() -> pd.DataFrame:
 
 
 def _map_points(themes=("Staff", "Waiting time", "Staff"),
-                comments=("rude", "long queue", "kind")) -> pd.DataFrame:
-    return pd.DataFrame({"feedback_id": range(1, len(themes) + 1),
-                         "x": [0.0, 1.0, 2.0][:len(themes)], "y": [0.5, 1.5, 2.5][:len(themes)],
-                         "theme": list(themes), "comment": list(comments)})
+                comments=("rude", "long queue", "kind"), parents=None) -> pd.DataFrame:
+    """Map points; each theme is its own parent unless `parents` are given."""
+    n = len(themes)
+    return pd.DataFrame({"feedback_id": range(1, n + 1),
+                         "x": [0.0, 1.0, 2.0, 3.0][:n], "y": [0.5, 1.5, 2.5, 3.5][:n],
+                         "theme": list(themes),
+                         "parent": list(themes if parents is None else parents),
+                         "comment": list(comments)})
 
 
 # --------------------------------------------------------------------------- nps_volume_figure
@@ -122,21 +126,40 @@ def test_sentiment_figure_of_an_empty_frame_has_no_traces():
 
 # --------------------------------------------------------------------------- comment_map_figure
 
-def test_map_figure_has_one_trace_per_theme_with_its_points():
-    figure = charts.comment_map_figure(_map_points())
-    assert [t.name for t in figure.data] == ["Staff", "Waiting time"]
-    staff, wait = figure.data
-    assert list(staff.x) == [0.0, 2.0] and list(staff.customdata) == ["rude", "kind"]
-    assert list(wait.x) == [1.0] and list(wait.customdata) == ["long queue"]
+def test_map_figure_has_one_trace_per_parent_with_its_points():
+    figure = charts.comment_map_figure(_map_points(
+        themes=("Staff", "Waiting time", "Parking", "Unthemed"),
+        comments=("rude", "long queue", "no spaces", "fine"),
+        parents=("Service", "Service", "Facilities", "Unthemed")))
+    # By name, Unthemed last: the legend names parents.
+    assert [t.name for t in figure.data] == ["Facilities", "Service", "Unthemed"]
+    facilities, service, unthemed = figure.data
+    assert list(service.x) == [0.0, 1.0] and list(facilities.x) == [2.0]
+    # Hover names each comment's own (child) theme, then the comment.
+    assert [list(c) for c in service.customdata] == [["Staff", "rude"],
+                                                     ["Waiting time", "long queue"]]
+    assert "customdata[0]" in service.hovertemplate and "customdata[1]" in service.hovertemplate
     assert all(t.type == "scattergl" and t.mode == "markers" for t in figure.data)
+    # Each parent its own colour; comments without a theme in grey.
+    assert facilities.marker.color != service.marker.color
+    assert unthemed.marker.color == charts.UNTHEMED_COLOUR
+    assert figure.layout.legend.title.text == "Parent theme"
 
 
-def test_map_figure_escapes_theme_names_and_comments():
+def test_map_figure_without_parents_colours_by_theme():
+    figure = charts.comment_map_figure(_map_points().drop(columns="parent"))
+    assert [t.name for t in figure.data] == ["Staff", "Waiting time"]
+    assert [list(c) for c in figure.data[0].customdata] == [["Staff", "rude"], ["Staff", "kind"]]
+
+
+def test_map_figure_escapes_parent_and_theme_names_and_comments():
     figure = charts.comment_map_figure(
-        _map_points(themes=(HOSTILE, HOSTILE), comments=("<b>shout</b>", HOSTILE)))
+        _map_points(themes=(HOSTILE, "<i>x</i>"), comments=("<b>shout</b>", HOSTILE),
+                    parents=(HOSTILE, HOSTILE)))
     (trace,) = figure.data
     assert trace.name == ESCAPED
-    assert list(trace.customdata) == ["&lt;b&gt;shout&lt;/b&gt;", ESCAPED]
+    assert [list(c) for c in trace.customdata] == [[ESCAPED, "&lt;b&gt;shout&lt;/b&gt;"],
+                                                   ["&lt;i&gt;x&lt;/i&gt;", ESCAPED]]
     assert "<script>" not in figure.to_json() and "<b>" not in figure.to_json()
 
 

@@ -8,7 +8,15 @@ from datetime import date
 
 import pandas as pd
 import pytest
-from test_theme_queries import CURRENT, PARKING, STAFF, WAIT, seed_theme_store
+from test_theme_queries import (
+    CURRENT,
+    FACILITIES,
+    PARKING,
+    SERVICE,
+    STAFF,
+    WAIT,
+    seed_theme_store,
+)
 
 from analysis.domain.filters import Filters
 from analysis.stats import estimates as metrics
@@ -121,6 +129,7 @@ def test_theme_list_shows_the_largest_themes_then_unthemed():
     assert list(view.frame.columns) == views.THEME_LIST_COLUMNS
     assert view.frame["keywords"].iloc[0] == "word1, common"
     assert view.frame["nps_interval"].iloc[0] == ""
+    assert view.frame["share_interval"].iloc[0] == view.frame["change_interval"].iloc[0] == ""
 
 
 def test_theme_list_shows_all_on_request_or_when_few():
@@ -260,3 +269,164 @@ def test_audit_counts_are_exact_for_large_counts():
     accuracy = metrics.share_from_counts("Audited theme accuracy %", 999_999, 1_000_003)
     assert quality.audit_counts(accuracy) == {
         "audited": 1_000_003, "confirmed": 999_999, "corrected": 4}
+
+
+# --------------------------------------------------------------------------- two levels
+
+@pytest.fixture
+def levels(themed_db):
+    return views.theme_levels(queries.theme_table(themed_db, CURRENT, level=queries.PARENT),
+                              queries.theme_table(themed_db, CURRENT, level=queries.CHILD))
+
+
+def test_intervals_become_text_beside_their_figures(table):
+    shown = views.with_intervals(table.frame).set_index("name")
+    assert shown.loc["Waiting time", "share_interval"] == "30.9 to 49.8"  # Wilson, 40 of 100
+    low, high = table.frame.loc[0, ["change_ci_low", "change_ci_high"]]
+    assert shown.loc["Waiting time", "change_interval"] == f"{low:+.1f} to {high:+.1f}"
+    assert shown.loc["Waiting time", "nps_interval"].endswith("(n=40)")
+    assert "share_interval" not in table.frame
+
+
+def test_levels_lead_with_parents_and_keep_each_ones_children(levels):
+    assert list(levels.top["name"]) == ["Service", "Facilities", "Unthemed"]
+    assert list(levels.top["child_names"]) == [["Waiting time", "Staff"], ["Parking"], []]
+    assert list(levels.children["name"]) == ["Waiting time", "Staff", "Parking"]
+    assert list(levels.parents["theme_id"]) == [SERVICE, FACILITIES]
+    assert levels.commented == 100 and levels.has_parents
+    assert list(views.children_of(levels, SERVICE)["theme_id"]) == [WAIT, STAFF]
+
+
+def test_the_top_list_shows_parent_figures_with_their_intervals(levels):
+    view = views.top_list_view(levels)
+    assert list(view.frame.columns) == views.PARENT_LIST_COLUMNS
+    assert view.keys == [str(SERVICE), str(FACILITIES), views.UNTHEMED_KEY]
+    service = view.frame.iloc[0]
+    assert (service["n_children"], service["mentions"], service["share_pct"]) == (2, 60, 60.0)
+    assert service["share_interval"] == "50.2 to 69.1"
+    assert service["change_pts"] == pytest.approx(20.0) and service["change_interval"]
+    assert service["children"] == "Waiting time, Staff"
+    assert view.note == "All 2 parent themes, largest first."
+    assert view.table_key != views.theme_list_view(levels.children).table_key
+
+
+def test_a_parent_is_found_by_its_childrens_names_and_keywords(levels):
+    assert list(views.top_list_view(levels, search="parking").frame["name"]) == [
+        "Facilities", "Unthemed"]
+    # Every word in one text: a parent's own, or one child's.
+    assert list(views.top_list_view(levels, search="queue desk").frame["name"]) == [
+        "Service", "Unthemed"]
+    assert list(views.top_list_view(levels, search="queue parking").frame["name"]) == [
+        "Unthemed"]
+
+
+def test_a_parent_opens_into_its_children(levels):
+    view = views.child_list_view(levels, SERVICE)
+    assert list(view.frame["name"]) == ["Waiting time", "Staff"]
+    assert list(view.frame.columns) == views.THEME_LIST_COLUMNS
+    assert view.keys == [str(WAIT), str(STAFF)]
+    assert view.frame["keywords"].iloc[0] == "wait, queue, desk"
+    assert view.note == "2 child themes, largest first; select one to open it."
+    assert view.table_key != views.child_list_view(levels, FACILITIES).table_key
+    assert views.child_list_view(levels, 999).note == "No child themes in this parent theme."
+
+
+def test_the_picker_lists_children_then_parents_then_unthemed(levels):
+    options = views.theme_options(levels)
+    assert options == {
+        str(WAIT): "Waiting time", str(STAFF): "Staff", str(PARKING): "Parking",
+        str(SERVICE): "Service (parent theme)", str(FACILITIES): "Facilities (parent theme)",
+        views.UNTHEMED_KEY: "Unthemed"}
+    assert list(options) == [str(WAIT), str(STAFF), str(PARKING), str(SERVICE),
+                             str(FACILITIES), views.UNTHEMED_KEY]
+
+
+def test_a_pick_opens_its_parent_and_says_what_it_is(levels):
+    assert views.opened_parent(levels, SERVICE) == SERVICE
+    assert views.opened_parent(levels, STAFF) == SERVICE
+    assert views.opened_parent(levels, PARKING) == FACILITIES
+    assert views.opened_parent(levels, None) is None
+    assert views.opened_parent(levels, 999) is None and views.picked_row(levels, 999) is None
+    notes = {t: views.level_note(levels, views.picked_row(levels, t))
+             for t in (SERVICE, WAIT, None)}
+    assert notes[SERVICE].startswith("A parent theme of 2 child themes")
+    assert notes[WAIT] == "A child theme of the parent theme listed above."
+    assert notes[None] == "Comments no theme fits yet."
+
+
+def test_merge_and_move_choices_stay_within_a_level(levels):
+    service, wait = views.picked_row(levels, SERVICE), views.picked_row(levels, WAIT)
+    assert views.is_parent(service) and not views.is_parent(wait)
+    assert views.merge_choices(levels, service) == {FACILITIES: "Facilities"}
+    assert views.merge_choices(levels, wait) == {STAFF: "Staff", PARKING: "Parking"}
+    assert views.move_choices(levels, WAIT) == {FACILITIES: "Facilities"}
+    assert views.move_choices(levels, PARKING) == {SERVICE: "Service"}
+
+
+def test_a_theme_without_an_active_parent_is_listed_on_its_own(themed_db):
+    admin.merge_themes(themed_db, [FACILITIES], SERVICE, actor="ana")  # Parking -> Service
+    themed_db.execute("UPDATE themes SET parent_id = NULL WHERE id = ?", [PARKING])
+    levels = views.theme_levels(
+        queries.theme_table(themed_db, CURRENT, level=queries.PARENT),
+        queries.theme_table(themed_db, CURRENT, level=queries.CHILD))
+    assert list(levels.top["name"]) == ["Service", "Parking", "Unthemed"]
+    assert list(levels.top["level"][:2]) == [queries.PARENT, queries.CHILD]
+    view = views.top_list_view(levels)
+    assert view.note == "All 2 themes, largest first."  # not all of them are parents
+    assert pd.isna(view.frame["n_children"].iloc[1]) and view.frame["children"].iloc[1] == ""
+    assert views.opened_parent(levels, PARKING) is None
+    assert views.level_note(levels, views.picked_row(levels, PARKING)) == (
+        "A theme with no parent theme.")
+    assert views.move_choices(levels, PARKING) == {SERVICE: "Service"}
+    assert "Themes without a parent theme are listed on their own." in \
+        views.top_list_caption(levels)
+
+
+def test_a_store_without_parents_reads_as_a_flat_list(themed_db):
+    themed_db.execute("UPDATE themes SET parent_id = NULL")
+    themed_db.execute("DELETE FROM themes WHERE is_parent = 1")
+    levels = views.theme_levels(
+        queries.theme_table(themed_db, CURRENT, level=queries.PARENT),
+        queries.theme_table(themed_db, CURRENT, level=queries.CHILD))
+    assert not levels.has_parents
+    assert list(levels.top["name"]) == ["Waiting time", "Staff", "Parking", "Unthemed"]
+    assert views.theme_options(levels) == {str(WAIT): "Waiting time", str(STAFF): "Staff",
+                                           str(PARKING): "Parking",
+                                           views.UNTHEMED_KEY: "Unthemed"}
+    assert "A parent theme counts" not in views.top_list_caption(levels)
+
+
+def test_levels_of_an_empty_store(db):
+    levels = views.theme_levels(queries.theme_table(db, CURRENT, level=queries.PARENT),
+                                queries.theme_table(db, CURRENT, level=queries.CHILD))
+    assert list(levels.top["name"]) == ["Unthemed"] and levels.children.empty
+    view = views.top_list_view(levels)
+    assert view.keys == [views.UNTHEMED_KEY] and view.note == "All 0 themes, largest first."
+    assert views.theme_options(levels) == {views.UNTHEMED_KEY: "Unthemed"}
+
+
+def test_the_detail_words_nps_and_sentiment_with_their_intervals(levels):
+    service = views.picked_row(levels, SERVICE)
+    assert views.figures_summary(service) == (
+        "NPS -33 (95% interval -57 to -9, n=60). Mean sentiment -0.13 on -1 to 1 (n=60).")
+    parking = views.picked_row(levels, PARKING)
+    assert views.figures_summary(parking) == (
+        "NPS: no NPS scores in this view. No sentiment scores.")
+
+
+def test_the_top_caption_says_how_a_parent_counts(levels):
+    caption = views.top_list_caption(levels)
+    assert caption.startswith(views.theme_list_caption(levels))
+    assert "A parent theme counts each comment of its child themes once" in caption
+    assert "listed on their own" not in caption
+
+
+def test_many_children_are_named_in_part():
+    assert views._names_text([f"T{i}" for i in range(8)]) == "T0, T1, T2, T3, T4, T5 and 2 more"
+
+
+def test_a_search_among_no_themes_keeps_the_columns(levels):
+    empty = levels.top[levels.top["is_unthemed"]]
+    view = views.theme_list_view(empty, search="queue", columns=views.PARENT_LIST_COLUMNS)
+    assert list(view.frame.columns) == views.PARENT_LIST_COLUMNS
+    assert list(view.frame["name"]) == ["Unthemed"]

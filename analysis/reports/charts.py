@@ -16,11 +16,16 @@ import html
 
 import pandas as pd
 import plotly.graph_objects as go
+from plotly.colors import qualitative
 
 MARGIN = {"l": 10, "r": 10, "t": 10, "b": 10}
 SENTIMENT_COLOURS = {"negative": "#d62728", "neutral": "#7f7f7f", "positive": "#2ca02c",
                      "unscored": "#c7c7c7"}
 OTHER_COLOUR = "#999"
+UNTHEMED = "Unthemed"  # the map's name for comments without a theme (`queries.UNTHEMED`)
+UNTHEMED_COLOUR = "#c7c7c7"
+# 24 distinct colours: parents are 6-15, so each keeps its own.
+MAP_COLOURS = tuple(qualitative.Dark24)
 
 
 def plain_text(text) -> str:
@@ -121,15 +126,25 @@ def sentiment_mix_figure(frame: pd.DataFrame) -> go.Figure:
 
 
 def comment_map_figure(points: pd.DataFrame) -> go.Figure:
-    """Comments placed by meaning, one trace (legend entry) per theme, comment on hover.
+    """Comments placed by meaning, coloured by parent theme: one trace (legend entry) per
+    parent, by name, Unthemed last and grey; hover names the comment's own theme and
+    shows the comment.
 
-    `points`: `queries.comment_map_points(...).frame` (x, y, theme, comment)."""
+    `points`: `queries.comment_map_points(...).frame` (x, y, theme, parent, comment); a
+    frame without "parent" is coloured by theme. A dozen parents read apart at a glance,
+    where a few hundred child themes would repeat plotly's ten colours over and over."""
     figure = go.Figure()
-    for theme, group in points.groupby("theme", sort=True):
+    by = "parent" if "parent" in points else "theme"
+    groups = sorted(points.groupby(by, sort=True), key=lambda g: g[0] == UNTHEMED)
+    for number, (parent, group) in enumerate(groups):
+        colour = (UNTHEMED_COLOUR if parent == UNTHEMED
+                  else MAP_COLOURS[number % len(MAP_COLOURS)])
         figure.add_trace(go.Scattergl(
-            x=group["x"], y=group["y"], mode="markers", name=plain_text(theme),
-            marker={"size": 5, "opacity": 0.7},
-            customdata=[plain_text(c) for c in group["comment"]],
-            hovertemplate="%{customdata}<extra>%{fullData.name}</extra>"))
-    figure.update_layout(height=560, xaxis_visible=False, yaxis_visible=False, margin=MARGIN)
+            x=group["x"], y=group["y"], mode="markers", name=plain_text(parent),
+            marker={"size": 5, "opacity": 0.7, "color": colour},
+            customdata=[[plain_text(t), plain_text(c)]
+                        for t, c in zip(group["theme"], group["comment"])],
+            hovertemplate="%{customdata[0]}<br>%{customdata[1]}<extra>%{fullData.name}</extra>"))
+    figure.update_layout(height=560, xaxis_visible=False, yaxis_visible=False, margin=MARGIN,
+                         legend_title_text="Parent theme")
     return figure

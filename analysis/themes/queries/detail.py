@@ -19,6 +19,7 @@ from analysis.domain.filters import Filters
 from analysis.domain.periods import period_start_sql
 from analysis.stats import estimates as metrics
 from analysis.themes.queries.base import (
+    HAS_ACTIVE_THEME,
     UNTHEMED,
     commented_where,
     theme_assignments_sql,
@@ -39,7 +40,7 @@ def theme_by_location(db: sqlite_utils.Database, filters: Filters,
     """Share of commented feedback mentioning the theme, per location, with Wilson
     intervals and n. `theme_id=None` gives the unthemed share. Highest share first."""
     where, params = commented_where(filters)
-    condition, cparams = theme_condition(theme_id)
+    condition, cparams = theme_condition(db, theme_id)
     rows = db.execute(f"""
         SELECT COALESCE(NULLIF(TRIM(f.location), ''), '(no location)') AS location,
                COUNT(*) AS n, SUM({condition}) AS mentions
@@ -62,7 +63,7 @@ def theme_share_over_time(db: sqlite_utils.Database, filters: Filters, theme_id:
     commented feedback are left out rather than shown as 0%."""
     bucket = period_start_sql(freq)
     where, params = commented_where(filters)
-    condition, cparams = theme_condition(theme_id)
+    condition, cparams = theme_condition(db, theme_id)
     rows = db.execute(f"""
         SELECT {bucket} AS period, COUNT(*) AS n, SUM({condition}) AS mentions
         FROM feedback f WHERE {where} GROUP BY 1 ORDER BY 1""", cparams + params).fetchall()
@@ -82,7 +83,7 @@ def theme_sentiment_mix(db: sqlite_utils.Database, filters: Filters,
                         theme_id: int | None) -> pd.DataFrame:
     """Comments of the theme per sentiment label (plus "unscored" when some have none)."""
     where, params = commented_where(filters)
-    condition, cparams = theme_condition(theme_id)
+    condition, cparams = theme_condition(db, theme_id)
     counts = dict(db.execute(f"""
         SELECT COALESCE(s.label, 'unscored'), COUNT(*) FROM feedback f
         LEFT JOIN sentiment s ON s.feedback_id = f.id
@@ -127,8 +128,7 @@ def fts_query(text: str | None) -> str | None:
 def _comments_where(filters, theme_id, search):
     where, params = commented_where(filters)
     if theme_id is None:
-        condition, cparams = theme_condition(None)
-        where, params = f"{where} AND {condition}", params + cparams
+        where = f"{where} AND NOT {HAS_ACTIVE_THEME}"
     query = fts_query(search)
     if query:
         where += " AND f.id IN (SELECT rowid FROM feedback_fts WHERE feedback_fts MATCH ?)"
@@ -146,7 +146,7 @@ def theme_comments(db: sqlite_utils.Database, filters: Filters, theme_id: int | 
         join, jparams = "", []
         probability = "NULL AS probability, 0 AS is_primary"
     else:
-        assigned, jparams = theme_assignments_sql(theme_id)
+        assigned, jparams = theme_assignments_sql(db, theme_id)
         join = f"JOIN {assigned} ta ON ta.feedback_id = f.id"
         probability = "ta.probability AS probability, ta.is_primary AS is_primary"
     order_sql = ("f.received_at DESC, f.id DESC" if order == "recent" or theme_id is None
@@ -172,7 +172,7 @@ def theme_comment_count(db: sqlite_utils.Database, filters: Filters, theme_id: i
     if theme_id is None:
         sql = f"SELECT COUNT(*) FROM feedback f WHERE {where}"
     else:
-        assigned, jparams = theme_assignments_sql(theme_id)
+        assigned, jparams = theme_assignments_sql(db, theme_id)
         sql = f"SELECT COUNT(*) FROM feedback f JOIN {assigned} ta ON ta.feedback_id = f.id " \
               f"WHERE {where}"
         params = jparams + params

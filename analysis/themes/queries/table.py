@@ -262,7 +262,7 @@ def theme_quotes(db: sqlite_utils.Database, filters: Filters, theme_id: int,
     """The representative quotes of one theme (either level) with their feedback ids (for
     drill-down)."""
     where, params = commented_where(filters)
-    assigned, aparams = theme_assignments_sql(theme_id)
+    assigned, aparams = theme_assignments_sql(db, theme_id)
     rows = db.query(f"""
         WITH m AS (
             SELECT f.id AS feedback_id, {shown_comment_sql()} AS comment, ta.probability,
