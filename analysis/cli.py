@@ -135,10 +135,18 @@ def import_(file, db_path, mappings, score_type, source, actor):
 @click.option("--truth", "truth_path", type=click.Path(dir_okay=False), default=None,
               help="Where to write the injected truths (default: demo_truth.json beside the database).")
 @click.option("--if-empty", is_flag=True, help="Do nothing when the database already holds feedback.")
+@click.option("--themes/--no-themes", "with_themes", default=True, show_default=True,
+              help="Also score sentiment and fit themes, so every page has content at once.")
+@click.option("--pipeline", "pipeline_name", type=click.Choice(["default", "tiny"]),
+              default="default", show_default=True,
+              help="Theme pipeline: the real offline model, or 'tiny' (hashing vectors, no "
+                   "model file, seconds; for trying things out and tests).")
 @actor_option
-def demo(db_path, rows, seed, truth_path, if_empty, actor):
-    """Write a realistic demo data set with known, injected truths."""
-    from analysis import demo as demo_module
+def demo(db_path, rows, seed, truth_path, if_empty, with_themes, pipeline_name, actor):
+    """Write a realistic demo data set with known, injected truths, with its sentiment and
+    themes (progress on stderr, one summary line on stdout)."""
+    from analysis.demo.first_run import build_first_run_store
+    from analysis.themes import ThemePipeline
 
     db = _open(db_path)
     # Checked before write access, so that `make run` works on a filled read-only store.
@@ -148,9 +156,12 @@ def demo(db_path, rows, seed, truth_path, if_empty, actor):
     store.ensure_writable(db)
     path = Path(db_path or get_settings().db_path)
     truth_file = Path(truth_path) if truth_path else path.parent / "demo_truth.json"
-    result = demo_module.generate_demo(db, rows=rows, seed=seed, truth_path=truth_file,
-                                       actor=actor or get_settings().actor)
-    click.echo(f"demo: {result.rows} feedback rows written, truth in {truth_file}")
+    pipeline = ThemePipeline.tiny() if pipeline_name == "tiny" else ThemePipeline()
+    run = build_first_run_store(
+        db, rows=rows, seed=seed, truth_path=truth_file, actor=actor or get_settings().actor,
+        themes=with_themes, pipeline=pipeline, say=lambda message: click.echo(message, err=True))
+    steps = ", ".join(f"{name} {seconds:.0f} s" for name, seconds in run.seconds.items())
+    click.echo(f"demo: {run.rows} feedback rows written, truth in {truth_file} ({steps})")
 
 
 EXIT_BUSY = 75

@@ -261,11 +261,13 @@ def test_running_again_adds_nothing_and_records_the_duplicates(tmp_path):
 def test_cli_demo_writes_rows_and_if_empty_skips_second_time(tmp_path):
     path = tmp_path / "cli.db"
     runner = CliRunner()
-    result = runner.invoke(cli, ["demo", "--db", str(path), "--rows", "500", "--seed", "3"])
+    result = runner.invoke(cli, ["demo", "--db", str(path), "--rows", "500", "--seed", "3",
+                                 "--no-themes"])
     assert result.exit_code == 0, result.output
     assert "500 feedback rows written" in result.output
     truth = json.loads((tmp_path / "demo_truth.json").read_text(encoding="utf-8"))
     assert truth["rows_written"] == 500 and truth["seed"] == 3
+    assert store.connect(path).execute("SELECT COUNT(*) FROM themes").fetchone()[0] == 0
 
     again = runner.invoke(cli, ["demo", "--db", str(path), "--rows", "500", "--if-empty"])
     assert again.exit_code == 0, again.output
@@ -378,3 +380,23 @@ def test_rows_and_truth_file_are_pinned_for_a_fixed_seed_and_clock(tmp_path):
     rows_sha = hashlib.sha256(json.dumps(rows, ensure_ascii=False).encode()).hexdigest()
     truth_sha = hashlib.sha256((tmp_path / "truth.json").read_bytes()).hexdigest()
     assert (rows_sha, truth_sha) == (PINNED_ROWS_SHA256, PINNED_TRUTH_SHA256)
+
+
+def test_cli_demo_comes_with_sentiment_and_two_levels_of_themes(tmp_path):
+    path = tmp_path / "first-run.db"
+    result = CliRunner().invoke(cli, ["demo", "--db", str(path), "--rows", "800",
+                                      "--pipeline", "tiny"])
+    assert result.exit_code == 0, result.output
+    # Progress in the terminal, step by step, then one summary line with the seconds.
+    for said in ("writing 800 demo feedback rows", "scoring sentiment", "embedding",
+                 "fitting themes", "parent themes"):
+        assert said in result.output
+    assert re.search(r"800 feedback rows written.*\(demo rows \d+ s, sentiment \d+ s, "
+                     r"embedding \d+ s, fit \d+ s\)", result.output), result.output
+    db = store.connect(path)
+    assert db.execute("SELECT COUNT(*) FROM sentiment").fetchone()[0] > 0
+    children, parents = db.execute(
+        "SELECT SUM(is_parent = 0), SUM(is_parent = 1) FROM themes WHERE status = 'active'"
+    ).fetchone()
+    assert children >= parents >= 1
+    assert db.execute("SELECT COUNT(*) FROM theme_assignments").fetchone()[0] > 0

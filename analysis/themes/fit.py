@@ -24,7 +24,7 @@ from analysis.jobs import JobRun
 from analysis.settings import get_settings
 from analysis.store import write_transaction
 from analysis.text.cleaning import name_words
-from analysis.themes import admin, hierarchy, persistence
+from analysis.themes import admin, compiling, hierarchy, persistence
 from analysis.themes import near_duplicates as dup
 from analysis.themes.corpus import (
     comments_to_theme,
@@ -113,7 +113,9 @@ def fit(db: sqlite_utils.Database, pipeline: ThemePipeline, *, actor: str, at: s
     seeds = admin.seed_themes(db)
     seed_labels = [seed_label(s) for s in seeds]
     stop_words = name_words(proper_names(db))
-    report(0.5, f"fitting the theme model on {n:,} comments")
+    compile_note = (f"; first {compiling.COMPILE_MESSAGE}"
+                    if pipeline.umap_model is None and compiling.compile_pending(n) else "")
+    report(0.5, f"fitting the theme model on {n:,} comments{compile_note}")
     topic_model = pipeline.build(n, seeds=seed_labels, stop_words=stop_words)
     try:
         topics, probs = topic_model.fit_transform(docs, embeddings=vectors.copy())

@@ -9,7 +9,6 @@ from collections.abc import Sequence
 import numpy as np
 import sqlite_utils
 
-from analysis.settings import prepare_offline_environment
 from analysis.text import embeddings as emb
 from analysis.text.cleaning import clean_many
 from analysis.themes.corpus import proper_names
@@ -60,7 +59,9 @@ def find_near_duplicates(ids: Sequence[int], vectors: np.ndarray, threshold: flo
             rows, cols = np.nonzero(sims >= threshold)
             pairs.append((unique_arr[block[rows]], unique_arr[cols]))
     else:
-        prepare_offline_environment()  # NN-descent compiles with numba, which caches on disk
+        from analysis.themes import compiling
+
+        compiling.enable_disk_cache()  # NN-descent's numba code from the disk cache
         from pynndescent import NNDescent
 
         index = NNDescent(base, metric="cosine", n_neighbors=10, random_state=42,

@@ -96,9 +96,15 @@ def load_active_model(db: sqlite_utils.Database, *, embedder=None) -> LoadedMode
 
 
 def _load_files(folder: Path, params: dict) -> dict:
-    # Unpickling imports UMAP, HDBSCAN and numba: their environment must be set first.
+    # Unpickling imports UMAP, HDBSCAN and numba: their environment must be set first, and
+    # UMAP's numba code must read the disk cache before a transform compiles it.
     prepare_offline_environment()
     import joblib
+
+    if isinstance(params.get("umap"), dict):  # a UMAP model (the tiny pipeline's PCA is not)
+        from analysis.themes import compiling
+
+        compiling.enable_disk_cache()
 
     loaded = {}
     for name, sha_key in {"model.pkl": "model_sha256", "map.pkl": "map_sha256"}.items():

@@ -200,6 +200,12 @@ class ThemePipeline:
     def build(self, n: int, *, seeds: Sequence[str] = (), stop_words: Sequence[str] = ()):
         """A fresh, unfitted BERTopic for a corpus of n comments."""
         prepare_offline_environment()
+        if self.umap_model is None or self.map_model is None:
+            # Before UMAP is first used in this process: its numba code then loads from
+            # the disk cache instead of compiling for a minute (`compiling`).
+            from analysis.themes import compiling
+
+            compiling.enable_disk_cache()
         from bertopic import BERTopic
         from sklearn.base import clone
         from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, CountVectorizer
@@ -261,7 +267,9 @@ class ThemePipeline:
 
         if self.map_model is not None:
             return clone(self.map_model)
-        prepare_offline_environment()
+        from analysis.themes import compiling
+
+        compiling.enable_disk_cache()
         from umap import UMAP
 
         # init="pca": spectral init on a clustered 5-D space often fails over to LOBPCG,
@@ -277,9 +285,10 @@ _UMAP_EXACT_NEIGHBOURS_BELOW = 4096  # umap.umap_.nearest_neighbors: exact searc
 
 
 def warm_up(pipeline: ThemePipeline | None = None) -> float:
-    """Compile UMAP's and NN-descent's numba code now (seconds spent), e.g. in a background
-    thread when the app starts: the first fit in a process otherwise spends 1-2 minutes
-    compiling on a 2-core machine, and NUMBA_CACHE_DIR only caches part of it.
+    """Compile UMAP's and NN-descent's numba code now (seconds spent), into the disk cache
+    (`compiling.enable_disk_cache`), so that no later process on this machine compiles it:
+    the first fit on a machine otherwise spends 1-2 minutes compiling on 2 cores. The first
+    run of the demo store does this as a step of its own (`demo.first_run`).
 
     The sample is just above UMAP's 4,096 rows: below that UMAP finds neighbours exactly and
     never touches NN-descent, whose compile is most of the cost of a real fit. Few epochs:
@@ -300,7 +309,9 @@ def warm_up(pipeline: ThemePipeline | None = None) -> float:
     if pipeline.umap_model is not None:
         reducer = clone(pipeline.umap_model)
     else:
-        prepare_offline_environment()
+        from analysis.themes import compiling
+
+        compiling.enable_disk_cache()
         from umap import UMAP
 
         reducer = UMAP(**{**pipeline.umap_params, "n_neighbors": pipeline._n_neighbors(n),

@@ -129,22 +129,23 @@ def start_app(db_path: Path, *, name: str = "app", timeout: float = SERVER_START
 
 def build_demo_db(path: Path, *, rows: int = DEMO_ROWS, seed: int = DEMO_SEED,
                   themes: bool = True) -> dict:
-    """A demo store built from code; themes fitted with the tiny pipeline so no browser
-    test needs the real embedding model. Returns what was built, for the tests to read."""
-    from analysis import demo, store
+    """A demo store built the way a newcomer's `make run` builds it, through
+    `python -m analysis demo` (rows, sentiment, themes in two levels), with the tiny pipeline
+    so that no browser test needs the real embedding model. Returns what was built."""
+    from analysis import store
 
-    db = store.connect(path)
-    demo.generate_demo(db, rows=rows, seed=seed, truth_path=path.parent / "demo_truth.json",
-                       actor="e2e")
-    info = {"themes": False}
+    command = [python_executable(), "-m", "analysis", "demo", "--db", str(path), "--rows",
+               str(rows), "--seed", str(seed), "--truth", str(path.parent / "demo_truth.json"),
+               "--pipeline", "tiny", "--themes" if themes else "--no-themes"]
+    out = subprocess.run(command, cwd=ROOT, env=child_env(path), capture_output=True,
+                         text=True, timeout=600, check=False)
+    assert out.returncode == 0, f"{' '.join(command)} failed:\n{out.stdout}\n{out.stderr}"
+    info = {"themes": False, "output": out.stdout + out.stderr}
     if themes:
-        from analysis import themes as themes_module
-
-        pipeline = themes_module.ThemePipeline.tiny()
-        result = themes_module.refresh_themes(db, refit=True, pipeline=pipeline, actor="e2e")
-        assert _has_themes(db), f"no theme fitted on the demo data: {result.message}"
+        db = store.connect(path)
+        assert _has_themes(db), f"no theme fitted on the demo data:\n{info['output']}"
+        db.close()
         info["themes"] = True
-    db.close()
     return info
 
 

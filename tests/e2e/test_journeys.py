@@ -92,7 +92,7 @@ def fresh_demo_app(demo_db):
     server.stop()
 
 
-def test_journey_1_a_newcomer_sees_the_overview(page, fresh_demo_app, demo_db):
+def test_journey_1_a_newcomer_sees_the_overview_then_themes(page, fresh_demo_app, demo_db):
     page.goto(fresh_demo_app.url + "/")
     # The first session on a fresh server must show the navigation (st.navigation).
     expect_navigation(page)
@@ -121,6 +121,24 @@ def test_journey_1_a_newcomer_sees_the_overview(page, fresh_demo_app, demo_db):
     wait_for_app_idle(page)
     assert_no_traceback(page)
     screenshot(page, "journey1-overview")
+
+    # Then the Themes page: the store `python -m analysis demo` built (as `make run` does)
+    # already has themes in two levels, so the newcomer reads them without any Refresh.
+    page.get_by_test_id("stSidebarNav").get_by_role("link", name="Themes").click()
+    expect(page.get_by_role("heading", name="Themes").first).to_be_visible()
+    main = page.get_by_test_id("stMain")
+    largest = sql(demo_db, "SELECT p.name FROM themes p JOIN parent_theme_assignments a "
+                           "ON a.theme_id = p.id WHERE p.status = 'active' GROUP BY p.id "
+                           "ORDER BY COUNT(*) DESC LIMIT 1")
+    assert largest, "the demo store has no parent theme (see build_demo_db)"
+    parents_table = main.get_by_test_id("stDataFrame").first
+    expect(parents_table).to_be_visible()
+    expect(parents_table.locator("[role=columnheader]").first).to_be_attached()
+    expect(parents_table.locator("td[role=gridcell]", has_text=largest[0][0]).first).to_be_attached()
+    expect(main.get_by_text("No themes yet")).to_have_count(0)
+    wait_for_app_idle(page)
+    assert_no_traceback(page)
+    screenshot(page, "journey1-themes")
 
 
 BAD_CSV = (
