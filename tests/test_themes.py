@@ -871,3 +871,61 @@ def test_a_theme_holding_most_comments_triggers_the_finer_refit(db, max_share, e
     # moving our code can never make it unreadable.
     path = db.execute("SELECT path FROM theme_models").fetchone()[0]
     assert b"analysis" not in (Path(path) / "model.pkl").read_bytes()
+
+
+def test_copies_of_one_comment_share_its_theme_and_its_place_on_the_map(db):
+    # 80 copies of one text among 240 comments: with UMAP the model sees it once (UMAP
+    # would float a block of identical points anywhere), every copy takes its text's theme
+    # and point. The reducer here is UMAP on hashing vectors: no model file needed.
+
+    rows = make_comments() + [{"comment": "queue waiting minutes slow line", "label": "wait",
+                               "location": "Mall"}] * 80
+    ids = insert(db, rows)
+    pipeline = tiny(umap_model=None, umap_params={
+        "n_neighbors": 15, "n_components": 5, "min_dist": 0.0, "metric": "cosine",
+        "random_state": 42, "n_epochs": 50})
+    result = themes.refresh_themes(db, pipeline=pipeline, actor="test")
+    copies = ids[-80:]
+    marks = ",".join("?" * len(copies))
+    assert db.execute(f"SELECT COUNT(DISTINCT theme_id) FROM theme_assignments WHERE "
+                      f"is_primary = 1 AND feedback_id IN ({marks})", copies).fetchone()[0] == 1
+    assert db.execute(f"SELECT COUNT(DISTINCT x || ',' || y) FROM comment_map WHERE "
+                      f"feedback_id IN ({marks})", copies).fetchone()[0] == 1
+    params = json.loads(db.execute("SELECT params FROM theme_models WHERE is_active = 1")
+                        .fetchone()[0])
+    assert params["n_distinct_texts"] == 241
+    assert result.n_documents == 320 and result.unthemed_share <= 0.10
+
+
+def test_the_unthemed_budget_counts_comments_not_distinct_texts():
+    from types import SimpleNamespace
+
+    from analysis.themes.topics import reduce_outliers
+
+    class Model:
+        def get_topics(self):
+            return {-1: [], 0: [], 1: []}
+
+        topic_embeddings_ = np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0]])
+
+        def reduce_outliers(self, docs, topics, strategy, embeddings, threshold):
+            unit = embeddings / np.linalg.norm(embeddings, axis=1, keepdims=True)
+            sims = unit @ self.topic_embeddings_[1:].T
+            return [int(np.argmax(s)) if t == -1 and s.max() >= threshold else t
+                    for t, s in zip(topics, sims)]
+
+    themed = [[1.0, 0.0], [0.0, 1.0]] * 13 + [[1.0, 0.0]]
+    vectors = np.array(themed + [[1.0, 0.1], [0.2, 0.8], [0.6, 0.4]])
+    pipeline = SimpleNamespace(max_unthemed_share=0.10, outlier_threshold=0.99)
+    fitted = [0, 1] * 13 + [0] + [-1, -1, -1]
+    copies = [1] * 29 + [50]
+    # 30 distinct texts, 3 outliers: 10% of 30 texts may stay unthemed. But the last text
+    # stands for 50 of 79 comments: left unthemed, 63% of the comments would be.
+    topics, _ = reduce_outliers(Model(), ["a"] * 30, fitted, vectors, pipeline, copies=copies)
+    assert topics[-1] != -1
+    assert sum(c for t, c in zip(topics, copies) if t == -1) <= 7
+
+
+def test_a_collapsed_fit_can_always_retry_smaller():
+    for n in (300, 2_827, 17_000, 50_000, 87_000, 200_000):
+        assert 5 <= themes.default_retry_min_cluster_size(n) < themes.default_min_cluster_size(n)

@@ -57,8 +57,12 @@ def default_retry_min_cluster_size(n: int) -> int:
     A collapse means the corpus has no coarse density structure, so a size in between sits on
     the edge of the same collapse: on the CFPB complaints (2,827, 24 human issue labels),
     halving 42 to 21 gave 24 themes and NMI 0.193 against the labels, 10 gave 48 themes and
-    NMI 0.214; the demo (coarse structure) never collapses at its own size."""
-    return max(10, n // 400)
+    NMI 0.214; the demo (coarse structure) never collapses at its own size.
+
+    Never above half the scaled size, so a retry is possible at every corpus size: since
+    child themes start at n/300 (and sqrt growth above 20k), 10 or n/400 alone would be no
+    smaller than the size that collapsed below ~3,000 comments and above ~42,000."""
+    return max(5, min(max(10, n // 400), default_min_cluster_size(n) // 2))
 
 
 def tiny_min_cluster_size(n: int) -> int:

@@ -37,29 +37,35 @@ def collapse(topics, topic_ids, *, min_themes: int, max_theme_share: float) -> s
 
 
 def reduce_outliers(topic_model, docs, topics, embeddings, pipeline, *,
-                    unthemeable: int = 0) -> tuple[list[int], np.ndarray]:
+                    unthemeable: int = 0, copies=None) -> tuple[list[int], np.ndarray]:
     """BERTopic's embedding-strategy outlier reduction with a threshold lowered just enough
     that at most `max_unthemed_share` of these comments stay unthemed, counting the
     `unthemeable` ones (text that cleans to nothing) too, since the reported share does.
-    Returns the new topics and, per comment, its cosine similarity to its topic (used as
-    probability)."""
+    `copies`: how many comments each doc stands for (the fit models distinct texts), so the
+    budget is in comments. Returns the new topics and, per doc, its cosine similarity to its
+    topic (used as probability)."""
     from sklearn.preprocessing import normalize
 
     topics = np.asarray(topics, dtype=int)
     topic_ids, vectors = topic_embeddings(topic_model)
     sims = normalize(np.asarray(embeddings, dtype=np.float32)) @ normalize(vectors).T \
         if len(topic_ids) else np.zeros((len(topics), 0))
+    weight = np.ones(len(topics), dtype=np.int64) if copies is None else np.asarray(copies)
     outliers = np.flatnonzero(topics == -1)
     if len(outliers) and len(topic_ids):
         best = sims[outliers].max(axis=1)
-        allowed = max(0, math.floor(pipeline.max_unthemed_share * (len(topics) + unthemeable))
+        allowed = max(0, math.floor(pipeline.max_unthemed_share * (int(weight.sum())
+                                                                   + unthemeable))
                       - unthemeable)
         threshold = pipeline.outlier_threshold
-        need = len(outliers) - allowed
+        # Fold the most similar outliers first until the comments left fit the budget.
+        order = np.argsort(-best, kind="stable")
+        left = np.asarray(weight[outliers])[order][::-1].cumsum()[::-1]
+        need = int(np.searchsorted(-left, -allowed, side="left"))
         if need > 0:
             # A hair below the need-th best: BERTopic recomputes these similarities, and a
             # rounding difference would otherwise leave a comment or two over the budget.
-            threshold = min(threshold, float(np.sort(best)[::-1][need - 1]) - 1e-6)
+            threshold = min(threshold, float(best[order[need - 1]]) - 1e-6)
         reduced = topic_model.reduce_outliers(
             list(docs), topics.tolist(), strategy="embeddings", embeddings=np.asarray(embeddings),
             threshold=max(threshold, 1e-9))
