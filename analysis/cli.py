@@ -145,23 +145,36 @@ def import_(file, db_path, mappings, score_type, source, actor):
 def demo(db_path, rows, seed, truth_path, if_empty, with_themes, pipeline_name, actor):
     """Write a realistic demo data set with known, injected truths, with its sentiment and
     themes (progress on stderr, one summary line on stdout)."""
-    from analysis.demo.first_run import build_first_run_store
+    from analysis.demo import first_run
     from analysis.themes import ThemePipeline
 
     db = _open(db_path)
+    actor = actor or get_settings().actor
+    pipeline = ThemePipeline.tiny() if pipeline_name == "tiny" else ThemePipeline()
+
+    def say(message: str) -> None:
+        click.echo(message, err=True)
+
     # Checked before write access, so that `make run` works on a filled read-only store.
     if if_empty and not store.is_empty(db):
+        if with_themes and not store.is_read_only(db) and first_run.unfinished_demo_store(db):
+            say("the demo store has no themes yet (an earlier first run stopped): finishing it")
+            run = first_run.finish_first_run(db, actor=actor, pipeline=pipeline, say=say)
+            click.echo(f"demo: finished ({_steps(run)})")
+            return
         click.echo("database already holds feedback; demo not generated")
         return
     store.ensure_writable(db)
     path = Path(db_path or get_settings().db_path)
     truth_file = Path(truth_path) if truth_path else path.parent / "demo_truth.json"
-    pipeline = ThemePipeline.tiny() if pipeline_name == "tiny" else ThemePipeline()
-    run = build_first_run_store(
-        db, rows=rows, seed=seed, truth_path=truth_file, actor=actor or get_settings().actor,
-        themes=with_themes, pipeline=pipeline, say=lambda message: click.echo(message, err=True))
-    steps = ", ".join(f"{name} {seconds:.0f} s" for name, seconds in run.seconds.items())
-    click.echo(f"demo: {run.rows} feedback rows written, truth in {truth_file} ({steps})")
+    run = first_run.build_first_run_store(
+        db, rows=rows, seed=seed, truth_path=truth_file, actor=actor, themes=with_themes,
+        pipeline=pipeline, say=say)
+    click.echo(f"demo: {run.rows} feedback rows written, truth in {truth_file} ({_steps(run)})")
+
+
+def _steps(run) -> str:
+    return ", ".join(f"{name} {seconds:.0f} s" for name, seconds in run.seconds.items())
 
 
 EXIT_BUSY = 75

@@ -269,7 +269,8 @@ def test_cli_demo_writes_rows_and_if_empty_skips_second_time(tmp_path):
     assert truth["rows_written"] == 500 and truth["seed"] == 3
     assert store.connect(path).execute("SELECT COUNT(*) FROM themes").fetchone()[0] == 0
 
-    again = runner.invoke(cli, ["demo", "--db", str(path), "--rows", "500", "--if-empty"])
+    again = runner.invoke(cli, ["demo", "--db", str(path), "--rows", "500", "--if-empty",
+                                "--no-themes"])
     assert again.exit_code == 0, again.output
     assert "not generated" in again.output
     db = store.connect(path)
@@ -400,3 +401,33 @@ def test_cli_demo_comes_with_sentiment_and_two_levels_of_themes(tmp_path):
     ).fetchone()
     assert children >= parents >= 1
     assert db.execute("SELECT COUNT(*) FROM theme_assignments").fetchone()[0] > 0
+
+
+def test_demo_if_empty_finishes_a_first_run_that_stopped_before_its_themes(tmp_path):
+    path = tmp_path / "stopped.db"
+    runner = CliRunner()
+    # The rows were written, then the first run stopped (Ctrl-C during the fit).
+    assert runner.invoke(cli, ["demo", "--db", str(path), "--rows", "600",
+                               "--no-themes"]).exit_code == 0
+    result = runner.invoke(cli, ["demo", "--db", str(path), "--if-empty", "--pipeline", "tiny"])
+    assert result.exit_code == 0, result.output
+    assert "finishing it" in result.output and "demo: finished" in result.output
+    db = store.connect(path)
+    assert db.execute("SELECT COUNT(*) FROM feedback").fetchone()[0] == 600
+    assert db.execute("SELECT COUNT(*) FROM theme_models WHERE is_active = 1").fetchone()[0] == 1
+    assert db.execute("SELECT COUNT(*) FROM sentiment").fetchone()[0] > 0
+    # Finished: the next make run starts at once.
+    again = runner.invoke(cli, ["demo", "--db", str(path), "--if-empty", "--pipeline", "tiny"])
+    assert "not generated" in again.output
+
+
+def test_demo_if_empty_never_fits_themes_on_a_users_own_store(tmp_path):
+    path = tmp_path / "own.db"
+    csv_file = tmp_path / "own.csv"
+    csv_file.write_text("id,received_at,comment\na1,2025-01-02,Queue was long\n",
+                        encoding="utf-8")
+    runner = CliRunner()
+    assert runner.invoke(cli, ["import", str(csv_file), "--db", str(path)]).exit_code == 0
+    result = runner.invoke(cli, ["demo", "--db", str(path), "--if-empty", "--pipeline", "tiny"])
+    assert result.exit_code == 0 and "not generated" in result.output
+    assert store.connect(path).execute("SELECT COUNT(*) FROM theme_models").fetchone()[0] == 0

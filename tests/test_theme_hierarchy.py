@@ -209,3 +209,37 @@ def test_parent_drilldown_reads_its_childrens_comments(themed_parents_db):
     assert set(waiting["parent"]) == {"Service"}
     assert queries.theme_choices(db, queries.PARENT) == {FACILITIES: "Facilities",
                                                          SERVICE: "Service"}
+
+
+def test_parents_kept_for_moved_children_take_no_fitted_groups_name():
+    parents = [ExistingParent(100, "active"), ExistingParent(200, "active"),
+               ExistingParent(300, "active")]
+    # Children 2 and 3 were moved by hand; their fitted groups (1 and 2) are left empty.
+    plan = plan_parents({1: 0, 2: 1, 3: 2}, {1: 10, 2: 10, 3: 10}, {1: 100, 2: 300, 3: 200},
+                        parents, locked={2: 300, 3: 200})
+    by_parent = {d.parent_id: d for d in plan.decisions}
+    assert by_parent[300].group is None and by_parent[300].children == (2,)
+    assert by_parent[200].group is None and by_parent[200].children == (3,)
+    assert by_parent[100].group == 0
+
+
+def test_a_parent_left_without_children_by_a_move_or_merge_retires_at_once(themed_parents_db):
+    db = themed_parents_db
+    admin.move_theme(db, PARKING, SERVICE, actor="ana")
+    assert db.execute("SELECT status FROM themes WHERE id = ?", [FACILITIES]).fetchone()[0] == \
+        "retired"
+    assert queries.theme_choices(db, queries.PARENT) == {SERVICE: "Service"}
+    new = admin.add_parent_theme(db, "People", [STAFF], actor="ana")
+    admin.merge_themes(db, [STAFF], WAIT, actor="ana")
+    assert db.execute("SELECT status FROM themes WHERE id = ?", [new]).fetchone()[0] == "retired"
+
+
+def test_a_retired_child_counts_neither_in_its_parent_nor_twice(themed_parents_db):
+    db = themed_parents_db
+    # A refit can retire a child that an analyst's correction still points at.
+    db.execute("UPDATE themes SET status = 'retired' WHERE id = ?", [STAFF])
+    parents = queries.theme_table(db, CURRENT, level=queries.PARENT).frame.set_index("name")
+    children = queries.theme_table(db, CURRENT).frame.set_index("name")
+    assert parents.loc["Service", "mentions"] == children.loc["Waiting time", "mentions"] == 40
+    assert parents.loc[queries.UNTHEMED, "mentions"] == children.loc[queries.UNTHEMED, "mentions"]
+    assert queries.theme_comment_count(db, CURRENT, SERVICE) == 40

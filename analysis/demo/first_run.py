@@ -22,15 +22,14 @@ from pathlib import Path
 
 import sqlite_utils
 
-STEPS = ("demo rows", "sentiment", "embedding", "compile", "fit")
-
 
 @dataclass
 class FirstRun:
     rows: int
     """Feedback rows written."""
     seconds: dict[str, float] = field(default_factory=dict)
-    """Wall seconds per step, in `STEPS` order (a step skipped is absent)."""
+    """Wall seconds per step: demo rows, sentiment, embedding, compile, fit (a step skipped
+    is absent)."""
     themes_message: str | None = None
     """The theme refresh's own summary, or None when themes were not fitted."""
 
@@ -43,26 +42,45 @@ def build_first_run_store(db: sqlite_utils.Database, *, rows: int = 20000, seed:
     `pipeline`: the theme pipeline (default: the real one, offline model); its embedder
     scores sentiment too, so a tiny pipeline needs no model file at all."""
     from analysis import demo
-    from analysis import themes as themes_module
-    from analysis.text import sentiment
-    from analysis.themes import compiling
-    from analysis.themes.corpus import comments_to_theme, embed_comments
 
     run = FirstRun(rows=0)
 
     def step(name: str, work: Callable[[], object]):
-        started = time.perf_counter()
-        result = work()
-        run.seconds[name] = round(time.perf_counter() - started, 1)
-        return result
+        return _timed(run, name, work)
 
     say(f"writing {rows:,} demo feedback rows")
     result = step("demo rows", lambda: demo.generate_demo(db, rows=rows, seed=seed,
                                                           truth_path=truth_path, actor=actor,
                                                           now=now))
     run.rows = result.rows
-    if not themes:
-        return run
+    if themes:
+        finish_first_run(db, actor=actor, now=now, pipeline=pipeline, say=say, run=run)
+    return run
+
+
+def unfinished_demo_store(db: sqlite_utils.Database) -> bool:
+    """A store holding demo rows only and no fitted themes: a first run stopped before its
+    themes (Ctrl-C during the fit), which `demo --if-empty` finishes instead of skipping."""
+    from analysis.themes.persistence import active_model_row
+
+    sources = {r[0] for r in db.execute("SELECT DISTINCT source FROM import_batches")}
+    return sources == {"demo"} and active_model_row(db) is None
+
+
+def finish_first_run(db: sqlite_utils.Database, *, actor: str, now: datetime | None = None,
+                     pipeline=None, say: Callable[[str], None] = lambda message: None,
+                     run: FirstRun | None = None) -> FirstRun:
+    """The steps after the demo rows: sentiment of unscored responses, embedding, the
+    compile a machine pays once, and the theme fit."""
+    from analysis import themes as themes_module
+    from analysis.text import sentiment
+    from analysis.themes import compiling
+    from analysis.themes.corpus import comments_to_theme, embed_comments
+
+    run = run or FirstRun(rows=0)
+
+    def step(name: str, work: Callable[[], object]):
+        return _timed(run, name, work)
 
     pipeline = pipeline or themes_module.ThemePipeline()
     embedder = pipeline.get_embedder()
@@ -88,8 +106,14 @@ def build_first_run_store(db: sqlite_utils.Database, *, rows: int = 20000, seed:
     refreshed = step("fit", lambda: themes_module.refresh_themes(
         db, pipeline=pipeline, actor=actor, now=now, progress=_fraction_reporter(say)))
     run.themes_message = refreshed.message
-    say(refreshed.message)
     return run
+
+
+def _timed(run: FirstRun, name: str, work: Callable[[], object]):
+    started = time.perf_counter()
+    result = work()
+    run.seconds[name] = round(time.perf_counter() - started, 1)
+    return result
 
 
 def _every_tenth(say, what: str) -> Callable[[int, int], None]:

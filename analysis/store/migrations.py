@@ -327,3 +327,19 @@ def m006_parent_themes(db):
             WHERE t.parent_id IS NOT NULL
             GROUP BY ta.feedback_id, t.parent_id""",
     ])
+
+
+@closeloop()
+def m007_parent_assignments_of_active_children(db):
+    # A refit re-applies analyst corrections, and a correction can point at a child theme
+    # that the same refit retired: its comment then counted under the parent and as
+    # Unthemed at once. Only active children make up a parent.
+    _run(db, [
+        """DROP VIEW parent_theme_assignments""",
+        """CREATE VIEW parent_theme_assignments AS
+            SELECT ta.feedback_id AS feedback_id, t.parent_id AS theme_id,
+                   MAX(ta.probability) AS probability, MAX(ta.is_primary) AS is_primary
+            FROM theme_assignments ta JOIN themes t ON t.id = ta.theme_id
+            WHERE t.parent_id IS NOT NULL AND t.status = 'active'
+            GROUP BY ta.feedback_id, t.parent_id""",
+    ])

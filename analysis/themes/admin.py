@@ -110,6 +110,7 @@ def merge_themes(db: sqlite_utils.Database, source_ids: Iterable[int], target_id
                                  "parent instead)")
         for source_id in sources:
             moved = _move_assignments(db, source_id, target_id, at)
+            old_parent = _theme(db, source_id)["parent_id"]
             if target["is_parent"]:
                 # The source's children (and any it absorbed before) now sit under the target.
                 db.execute("UPDATE themes SET parent_id = ?, updated_at = ? WHERE parent_id = ?",
@@ -123,6 +124,8 @@ def merge_themes(db: sqlite_utils.Database, source_ids: Iterable[int], target_id
                                {"into": target_id, "comments_moved": moved}, actor=actor, at=at)
             record_theme_event(db, target_id, "absorbed",
                                {"from": source_id, "comments_moved": moved}, actor=actor, at=at)
+            if old_parent is not None:
+                _retire_if_empty(db, old_parent, actor=actor, at=at)
 
 
 def _level(theme: dict) -> str:
@@ -155,6 +158,20 @@ def _move_child(db, theme_id: int, parent_id: int, *, actor: str, at: str) -> No
                [parent_id, at, theme_id])
     record_theme_event(db, theme_id, "moved", {"from": child["parent_id"], "to": parent_id},
                        actor=actor, at=at)
+    if child["parent_id"] is not None and child["parent_id"] != parent_id:
+        _retire_if_empty(db, child["parent_id"], actor=actor, at=at)
+
+
+def _retire_if_empty(db, parent_id: int, *, actor: str, at: str) -> None:
+    """A parent left with no active child names nothing: retired at once (a refit would
+    retire it too), not listed with 0 themes and offered as a target until then."""
+    left = db.execute("SELECT COUNT(*) FROM themes WHERE parent_id = ? AND status = 'active' "
+                      "AND is_parent = 0", [parent_id]).fetchone()[0]
+    if left == 0 and _theme(db, parent_id)["status"] == "active":
+        db.execute("UPDATE themes SET status = 'retired', updated_at = ? WHERE id = ?",
+                   [at, parent_id])
+        record_theme_event(db, parent_id, "retired", {"reason": "no child theme left in it"},
+                           actor=actor, at=at)
 
 
 def add_parent_theme(db: sqlite_utils.Database, name: str, child_ids: Iterable[int], *,

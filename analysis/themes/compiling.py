@@ -68,6 +68,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import importlib
+import logging
 import os
 import sys
 import threading
@@ -117,7 +118,36 @@ _dispatchers: dict[int, object] = {}
 _stable_uuids: set[str] = set()
 
 
+TESTED_NUMBA = "0.68.1"
+"""The numba version whose internals this module was written and tested against. On any
+other it does nothing: every fit compiles as before this module, slower but correct."""
+
+
 def enable_disk_cache(*, cache_thread_count_calls: bool = True) -> int:
+    """`_enable_disk_cache`, never failing a fit: on another numba version, or if numba's
+    internals it relies on fail in any way, it logs once, does nothing more, and returns 0
+    (every fit then compiles, as before)."""
+    global _disabled_reason
+    if _disabled_reason is not None:
+        return 0
+    try:
+        import numba
+
+        if numba.__version__ != TESTED_NUMBA:
+            raise RuntimeError(f"numba {numba.__version__} is not the tested {TESTED_NUMBA}")
+        return _enable_disk_cache(cache_thread_count_calls=cache_thread_count_calls)
+    except Exception as exc:  # noqa: BLE001 - a cache must never fail a fit
+        _disabled_reason = f"{type(exc).__name__}: {exc}"
+        logging.getLogger(__name__).warning(
+            "numba disk cache for UMAP and NN-descent is off (%s): fits compile in every "
+            "process", _disabled_reason)
+        return 0
+
+
+_disabled_reason: str | None = None
+
+
+def _enable_disk_cache(*, cache_thread_count_calls: bool = True) -> int:
     """Give every numba dispatcher of umap, pynndescent and hdbscan a disk cache; return how
     many got one in this call (0 when repeated: only modules imported since are scanned,
     in about a millisecond).
@@ -278,6 +308,8 @@ def compile_pending(n_rows: int | None = None) -> bool:
     False still leaves `nn_descent` to compile above 4,096 rows (~7 s a distance; see the
     module docstring)."""
     enable_disk_cache()
+    if _disabled_reason is not None:
+        return True  # no disk cache: this process compiles
     keys = list(KEY_FUNCTIONS)
     if n_rows is None or n_rows >= UMAP_EXACT_BELOW:
         keys += NN_DESCENT_KEY_FUNCTIONS
@@ -425,7 +457,7 @@ def _cache_class(keyed_by_options: bool, dispatcher) -> type:
                     return
                 try:
                     super().save_overload(sig, data)
-                except OSError:
+                except Exception:  # noqa: BLE001 - a damaged index raises UnpicklingError too
                     self.disable()
 
         _cache_classes["quiet"] = _QuietFunctionCache

@@ -3,7 +3,8 @@ refits. Pure functions: nothing here reads or writes the store (`fit.write_fit` 
 its transaction).
 
     groups = group_themes(centroids, sizes)            # child index -> group number
-    plan = plan_parents(groups_by_child, sizes_by_child, existing_parents)
+    plan = plan_parents(group_of_child, size_of_child, parent_before_of_child,
+                        existing_parents, locked=moved_by_analysts)
     plan.decisions   # per group: the parent it becomes (kept, revived or created), its children
     plan.retire      # parents left with no child
 
@@ -91,7 +92,9 @@ class ExistingParent:
 
 @dataclass(frozen=True)
 class ParentDecision:
-    group: int
+    group: int | None
+    """The fit's group number; None for a parent kept only for children an analyst moved
+    into it (it takes no fitted group's name)."""
     outcome: str
     """KEPT (an existing parent), REVIVED (a retired one) or CREATED."""
     parent_id: int | None
@@ -180,13 +183,11 @@ def plan_parents(groups: Mapping[int, int], sizes: Mapping[int, int],
     for child, parent in sorted(locked.items()):
         if child in groups:
             extra.setdefault(parent, []).append(child)
-    next_group = max(group_ids, default=-1) + 1
     for parent, children in sorted(extra.items()):
         if parent in taken:
             continue
         outcome = REVIVED if by_id[parent].status == "retired" else KEPT
-        decisions.append(ParentDecision(next_group, outcome, parent, tuple(children)))
-        next_group += 1
+        decisions.append(ParentDecision(None, outcome, parent, tuple(children)))
         taken.add(parent)
     retire = sorted(p.id for p in parents if p.status == "active" and p.id not in taken)
     return ParentPlan(decisions, retire)

@@ -369,7 +369,10 @@ def top_list_caption(levels: ThemeLevels) -> str:
         notes.append("A parent theme counts each comment of its child themes once; pick one "
                      "to see its child themes.")
     if (levels.top["level"].eq(CHILD) & ~levels.top["is_unthemed"].astype(bool)).any():
-        notes.append("Themes without a parent theme are listed on their own.")
+        notes.append("Themes without a parent theme are listed on their own."
+                     if levels.has_parents else
+                     "These themes were fitted before parent themes existed: refit the "
+                     "themes to group them under 6-15 parent themes.")
     return " ".join([theme_list_caption(levels), *notes])
 
 

@@ -48,8 +48,8 @@ def theme_members(db: sqlite_utils.Database, theme_id: int) -> list[int]:
     """The child themes whose assignments make up `theme_id`'s comments: itself, or a
     parent's children. Read once per query, so that SQL tests plain ids per comment instead
     of running a subquery per row (which cost a large parent's drill-down seconds)."""
-    rows = db.execute("SELECT id FROM themes WHERE id = ? OR parent_id = ?",
-                      [int(theme_id), int(theme_id)]).fetchall()
+    rows = db.execute("SELECT id FROM themes WHERE id = ? OR (parent_id = ? AND "
+                      "status = 'active')", [int(theme_id), int(theme_id)]).fetchall()
     return [r[0] for r in rows] or [int(theme_id)]
 
 
