@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from analysis.themes.reconcile import resolve
+
 MIN_PARENTS = 6
 MAX_PARENTS = 15
 PARENT_MATCH_SHARE = 0.5
@@ -114,18 +116,6 @@ class ParentPlan:
         return sum(d.outcome == outcome for d in self.decisions)
 
 
-def resolve_parent(parents: Mapping[int, ExistingParent], parent_id: int | None) -> int | None:
-    """The parent `parent_id` now stands for: itself, or the end of its merge chain."""
-    seen = set()
-    while parent_id is not None and parent_id not in seen:
-        seen.add(parent_id)
-        parent = parents.get(parent_id)
-        if parent is None or parent.status != "merged" or parent.merged_into is None:
-            return parent_id
-        parent_id = parent.merged_into
-    return parent_id
-
-
 def plan_parents(groups: Mapping[int, int], sizes: Mapping[int, int],
                  current_parent: Mapping[int, int | None], parents: Sequence[ExistingParent], *,
                  locked: Mapping[int, int] | None = None,
@@ -139,14 +129,14 @@ def plan_parents(groups: Mapping[int, int], sizes: Mapping[int, int],
     from scipy.optimize import linear_sum_assignment
 
     by_id = {p.id: p for p in parents}
-    locked = {c: resolve_parent(by_id, p) for c, p in (locked or {}).items() if p in by_id}
+    locked = {c: resolve(by_id, p) for c, p in (locked or {}).items() if p in by_id}
     members: dict[int, list[int]] = {}
     for child, group in sorted(groups.items()):
         if child not in locked:
             members.setdefault(int(group), []).append(child)
     old_members: dict[int, list[int]] = {}
     for child, parent in current_parent.items():
-        parent = resolve_parent(by_id, parent)
+        parent = resolve(by_id, parent)
         if parent is not None and parent in by_id and child in groups:
             old_members.setdefault(parent, []).append(child)
 

@@ -104,9 +104,10 @@ def match_topics(topic_centroids: dict[int, np.ndarray], theme_ids: list[int],
             if sims[r, c] >= threshold}
 
 
-def resolve(themes: dict[int, ExistingTheme], theme_id: int) -> int:
+def resolve(themes: dict[int, ExistingTheme], theme_id: int | None) -> int | None:
     """The theme that `theme_id` now stands for: itself, or the end of its merge chain (the
-    same rule as `admin.resolve_theme`, on plain data)."""
+    same rule as `admin.resolve_theme`, on plain data: any records with `status` and
+    `merged_into`, child themes here, parents in `hierarchy.plan_parents`)."""
     seen = set()
     while theme_id not in seen:
         seen.add(theme_id)
