@@ -44,6 +44,23 @@ def assignment_table(level: str) -> str:
     return "parent_theme_assignments" if level == PARENT else "theme_assignments"
 
 
+def assignments_under(level: str, where: str, params: list) -> tuple[str, list]:
+    """What to join as `ta` in a query over `feedback f` filtered by `where` (with its
+    `params`): the assignments table for child themes; for parents, each (comment, parent)
+    pair of the filtered comments, from active children. Filtered first: the view
+    aggregates every assignment in the store on each query (0.18 s at 100,000 comments,
+    against 0.005 s for a month's comments)."""
+    if level == CHILD:
+        return "theme_assignments", []
+    assignment_table(level)  # checks the level
+    return (f"""(SELECT ta0.feedback_id, c0.parent_id AS theme_id,
+                        MAX(ta0.probability) AS probability, MAX(ta0.is_primary) AS is_primary
+                 FROM feedback f CROSS JOIN theme_assignments ta0 ON ta0.feedback_id = f.id
+                 JOIN themes c0 ON c0.id = ta0.theme_id AND c0.status = 'active'
+                                AND c0.parent_id IS NOT NULL
+                 WHERE {where} GROUP BY ta0.feedback_id, c0.parent_id)"""), list(params)
+
+
 def theme_members(db: sqlite_utils.Database, theme_id: int) -> list[int]:
     """The child themes whose assignments make up `theme_id`'s comments: itself, or a
     parent's children. Read once per query, so that SQL tests plain ids per comment instead

@@ -24,7 +24,7 @@ from analysis.themes.queries.base import (
     HAS_ACTIVE_THEME,
     PARENT,
     UNTHEMED,
-    assignment_table,
+    assignments_under,
     commented_where,
     keywords,
     normalise,
@@ -77,11 +77,12 @@ def _mentions_by_theme(db, filters: Filters,
                        level: str = CHILD) -> tuple[dict[int, int], int, int]:
     """(mentions per active theme, unthemed count, commented count) for one period."""
     where, params = commented_where(filters)
+    assigned, aparams = assignments_under(level, where, params)
     per_theme = dict(db.execute(
         f"""SELECT ta.theme_id, COUNT(*) FROM feedback f
-            CROSS JOIN {assignment_table(level)} ta ON ta.feedback_id = f.id
+            CROSS JOIN {assigned} ta ON ta.feedback_id = f.id
             JOIN themes t ON t.id = ta.theme_id AND t.status = 'active'
-            WHERE {where} GROUP BY ta.theme_id""", params).fetchall())
+            WHERE {where} GROUP BY ta.theme_id""", aparams + params).fetchall())
     commented, themed = db.execute(
         f"SELECT COUNT(*), COALESCE(SUM({HAS_ACTIVE_THEME}), 0) FROM feedback f WHERE {where}",
         params).fetchone()
@@ -113,8 +114,8 @@ def theme_table(db: sqlite_utils.Database, filters: Filters, *, level: str = CHI
     filters. The change in share compares `comparison_period`. Child rows name their
     parent; parent rows count their active children.
     """
-    table = assignment_table(level)
     where, params = commented_where(filters)
+    assigned, aparams = assignments_under(level, where, params)
     commented = _commented_count(db, filters)
     themes = list(db.query(
         """SELECT t.id, t.name, t.keywords, t.parent_id, p.name AS parent_name,
@@ -133,11 +134,11 @@ def theme_table(db: sqlite_utils.Database, filters: Filters, *, level: str = CHI
     per_theme = {r["theme_id"]: r for r in db.query(f"""
         SELECT ta.theme_id AS theme_id, SUM(ta.is_primary) AS primary_mentions, {stats_sql}
         FROM feedback f
-        CROSS JOIN {table} ta ON ta.feedback_id = f.id
+        CROSS JOIN {assigned} ta ON ta.feedback_id = f.id
         JOIN themes t ON t.id = ta.theme_id AND t.status = 'active'
         LEFT JOIN near_duplicates nd ON nd.feedback_id = f.id
         LEFT JOIN sentiment s ON s.feedback_id = f.id
-        WHERE {where} GROUP BY ta.theme_id""", params)}
+        WHERE {where} GROUP BY ta.theme_id""", aparams + params)}
     unthemed = next(iter(db.query(f"""
         SELECT 0 AS primary_mentions, {stats_sql}
         FROM feedback f
@@ -222,6 +223,7 @@ def _top_quotes(db, filters: Filters, level: str = CHILD, k: int = 3,
     repeated texts are collapsed in Python on that short list (a second window over every
     (theme, cluster) pair costs seconds at 100,000 rows)."""
     where, params = commented_where(filters)
+    assigned, aparams = assignments_under(level, where, params)
     # Only ids go through the sort; comment text is fetched for the few rows kept.
     rows = db.execute(f"""
         SELECT w.theme_id, COALESCE(nd.canonical_id, w.id) AS canon,
@@ -230,12 +232,12 @@ def _top_quotes(db, filters: Filters, level: str = CHILD, k: int = 3,
                    ROW_NUMBER() OVER (PARTITION BY ta.theme_id
                                       ORDER BY ta.probability DESC, f.id) AS r
             FROM feedback f
-            CROSS JOIN {assignment_table(level)} ta ON ta.feedback_id = f.id
+            CROSS JOIN {assigned} ta ON ta.feedback_id = f.id
             JOIN themes t ON t.id = ta.theme_id AND t.status = 'active'
             WHERE {where}) w
         JOIN feedback fc ON fc.id = w.id
         LEFT JOIN near_duplicates nd ON nd.feedback_id = w.id
-        WHERE w.r <= ? ORDER BY w.theme_id, w.r""", params + [candidates]).fetchall()
+        WHERE w.r <= ? ORDER BY w.theme_id, w.r""", aparams + params + [candidates]).fetchall()
     seen_canon: dict[int, set] = {}
     kept = []
     for theme_id, canon, comment in rows:
