@@ -249,6 +249,9 @@ def theme_levels(parents: ThemeTable, children: ThemeTable) -> ThemeLevels:
     top = pd.concat([ranked, unthemed], ignore_index=True)
     for column in ("theme_id", "parent_id", "n_children"):
         top[column] = top[column].astype("Int64")
+    # Unthemed and themes without a parent have no child themes: 0, not an empty cell the
+    # grid would print as "None".
+    top["n_children"] = top["n_children"].fillna(0)
     return ThemeLevels(top, parent_rows, kids, parents.commented, parents.period)
 
 
