@@ -373,7 +373,7 @@ def test_a_theme_without_an_active_parent_is_listed_on_its_own(themed_db):
     assert list(levels.top["level"][:2]) == [queries.PARENT, queries.CHILD]
     view = views.top_list_view(levels)
     assert view.note == "All 2 themes, largest first."  # not all of them are parents
-    assert pd.isna(view.frame["n_children"].iloc[1]) and view.frame["children"].iloc[1] == ""
+    assert view.frame["n_children"].iloc[1] == 0 and view.frame["children"].iloc[1] == ""
     assert views.opened_parent(levels, PARKING) is None
     assert views.level_note(levels, views.picked_row(levels, PARKING)) == (
         "A theme with no parent theme.")
