@@ -18,11 +18,12 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.colors import qualitative
 
+from analysis.themes.queries.base import UNTHEMED
+
 MARGIN = {"l": 10, "r": 10, "t": 10, "b": 10}
 SENTIMENT_COLOURS = {"negative": "#d62728", "neutral": "#7f7f7f", "positive": "#2ca02c",
                      "unscored": "#c7c7c7"}
 OTHER_COLOUR = "#999"
-UNTHEMED = "Unthemed"  # the map's name for comments without a theme (`queries.UNTHEMED`)
 UNTHEMED_COLOUR = "#c7c7c7"
 # 24 distinct colours: parents are 6-15, so each keeps its own.
 MAP_COLOURS = tuple(qualitative.Dark24)

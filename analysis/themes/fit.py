@@ -225,16 +225,21 @@ def distinct_texts(docs: list[str]) -> tuple[np.ndarray, np.ndarray]:
     return np.asarray(first, dtype=np.int64), inverse
 
 
+def topic_members(topics) -> dict[int, list[int]]:
+    """topic -> positions of its comments, in order (outliers, -1, left out)."""
+    members: dict[int, list[int]] = {}
+    for i, t in enumerate(topics):
+        if t != -1:
+            members.setdefault(t, []).append(i)
+    return members
+
+
 def _fitted_topics(topic_model, topic_ids, topics, vectors, seeds, seed_labels) -> list[FittedTopic]:
     # Which topic is which seed: zero-shot topics carry the seed label as their label.
     label_to_seed = {label: s["id"] for label, s in zip(seed_labels, seeds)}
     seed_of = {t: label_to_seed[label] for t, label in topic_model.topic_labels_.items()
                if t != -1 and label in label_to_seed}
-    members: dict[int, list[int]] = {}
-    for i, t in enumerate(topics):
-        if t != -1:
-            members.setdefault(t, []).append(i)
-    centroids = {t: vectors[idx].mean(axis=0) for t, idx in members.items()}
+    centroids = {t: vectors[idx].mean(axis=0) for t, idx in topic_members(topics).items()}
     _, model_vectors = topic_embeddings(topic_model)
     for t in topic_ids:  # a topic could lose every member to nothing; keep its model vector
         if t not in centroids:
@@ -247,10 +252,7 @@ def _name_and_group(fitted_topics: list[FittedTopic], docs: list[str], topics: l
                     topic_sim, stop_words) -> tuple[list[FittedTopic], FittedParents]:
     """Readable names for topics and their parent groups, from each one's own comments
     (most typical first: closest to the topic), and the grouping itself."""
-    members: dict[int, list[int]] = {}
-    for i, t in enumerate(topics):
-        if t != -1:
-            members.setdefault(t, []).append(i)
+    members = topic_members(topics)
     for idx in members.values():
         idx.sort(key=lambda i: -topic_sim[i])
     topic_docs = {t.topic: [docs[i] for i in members.get(t.topic, [])] for t in fitted_topics}
