@@ -272,3 +272,65 @@ def export(db_path, out_path):
 
     count = export_module.export_feedback(_open(db_path), Path(out_path))
     click.echo(f"exported {count} feedback rows to {out_path}")
+
+
+def _parse_now(value: str | None):
+    """--now as an aware UTC datetime (ISO 8601; a naive value is UTC)."""
+    from datetime import datetime, timezone
+
+    if value is None:
+        return store.utcnow()
+    try:
+        moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise click.BadParameter(f"expected an ISO 8601 date and time such as "
+                                 f"2026-03-02T09:00:00Z, got {value[:40]!r}",
+                                 param_hint="--now") from None
+    return moment.replace(tzinfo=moment.tzinfo or timezone.utc).astimezone(timezone.utc)
+
+
+@cli.command()
+@db_option
+@click.option("--now", "now_text", default=None, metavar="ISO-8601",
+              help="Run as if it were this moment (default: the clock).")
+@click.option("--since", type=click.DateTime(formats=["%Y-%m-%d"]), default=None,
+              help="Replay every period from this date up to --now, in order, as if the "
+                   "sweep had run at the end of each (an imported history gets its alerts).")
+@actor_option
+def sweep(db_path, now_text, since, actor):
+    """Detect spikes, update alerts and fire root-cause triggers (one line per step).
+    Idempotent: two sweeps at the same --now change nothing."""
+    from analysis.sweep import run_sweep
+
+    now = _parse_now(now_text)
+    db = _open_for_writing(db_path)
+    if since is not None and since.date() > now.date():
+        raise click.BadParameter("--since is after --now", param_hint="--since")
+    run_sweep(db, now=now, since=since.date() if since else None,
+              actor=actor or get_settings().actor, progress=click.echo)
+
+
+@cli.command()
+@db_option
+@click.option("--status", type=click.Choice(["open", "closed", "all"]), default="open",
+              show_default=True, help="open: episodes still running (acknowledged or not).")
+@click.option("--granularity", type=click.Choice(["day", "week"]), default=None,
+              help="Only daily or weekly alerts (default: both).")
+@click.option("--format", "fmt", type=click.Choice(["json", "csv"]), default="json",
+              show_default=True)
+def alerts(db_path, status, granularity, fmt):
+    """List spike alerts newest first: a JSON array with one object per alert, or CSV."""
+    from analysis.trends.alerts import ALERT_FIELDS, list_alerts
+
+    found = list_alerts(_open(db_path), status=status, granularity=granularity)
+    if fmt == "json":
+        import json
+
+        click.echo(json.dumps(found, indent=2))
+        return
+    import pandas as pd
+
+    from analysis.reports.csv_safety import safe_frame
+
+    frame = safe_frame(pd.DataFrame(found, columns=list(ALERT_FIELDS)))
+    click.echo(frame.to_csv(index=False, lineterminator="\n"), nl=False)

@@ -49,6 +49,10 @@ class Settings:
     max_upload_bytes: int
     """Largest file the Import page reads. `CLOSELOOP_MAX_UPLOAD_MB`, default 200 (the size
     Streamlit's uploader accepts by default)."""
+    operations_leads: dict[str, str]
+    """Who owns a root-cause task at each location: `CLOSELOOP_OPERATIONS_LEADS`, e.g.
+    `Northgate=ana@example.org; Old Town=ben@example.org; *=ops@example.org` (`*`: every
+    other location and the network as a whole). Empty by default: tasks start unowned."""
 
 
 def get_settings() -> Settings:
@@ -67,7 +71,28 @@ def get_settings() -> Settings:
         job_stale_after_s=_positive_int(env, "CLOSELOOP_JOB_STALE_SECONDS", 300),
         earliest_date=_date(env, "CLOSELOOP_EARLIEST_DATE", date(2000, 1, 1)),
         max_upload_bytes=_positive_int(env, "CLOSELOOP_MAX_UPLOAD_MB", 200) * 1024 * 1024,
+        operations_leads=_operations_leads(env),
     )
+
+
+def _operations_leads(env) -> dict[str, str]:
+    name = "CLOSELOOP_OPERATIONS_LEADS"
+    leads: dict[str, str] = {}
+    for number, item in enumerate((env.get(name) or "").split(";"), start=1):
+        if not item.strip():
+            continue
+        location, sep, person = item.partition("=")
+        if not sep or not location.strip() or not person.strip():
+            raise SettingsError(f"{name} must list LOCATION=PERSON pairs separated by ';', "
+                                f"item {number} is {item.strip()[:40]!r}")
+        leads[location.strip()] = person.strip()
+    return leads
+
+
+def operations_lead(location: str | None, settings: Settings | None = None) -> str | None:
+    """The operations lead of `location` (None: the network), else the `*` entry, else None."""
+    leads = (settings or get_settings()).operations_leads
+    return leads.get(location or "*") or leads.get("*")
 
 
 def _date(env, name: str, default: date) -> date:

@@ -41,3 +41,25 @@ def no_write_permission(*paths: Path):
             subprocess.run(["chattr", "-i", str(path)], check=True)
         for path, mode in modes.items():
             path.chmod(mode)
+
+
+def seed_truth_themes(db, truth: dict, *, now: str = "2025-01-01T00:00:00Z") -> dict[str, int]:
+    """Themes and assignments straight from a demo truth's labels (one child theme per true
+    theme, no parents): stores where the right answer is known, without fitting a model.
+    Returns theme name -> id."""
+    from analysis import store as store_module
+
+    ids = dict(db.execute("SELECT external_id, id FROM feedback").fetchall())
+    with store_module.write_transaction(db):
+        theme_ids = {}
+        for name in truth["themes"]:
+            theme_ids[name] = db.execute(
+                "INSERT INTO themes (name, created_at, created_by, updated_at) "
+                "VALUES (?, ?, 'test', ?)", [name, now, now]).lastrowid
+        db.conn.executemany(
+            "INSERT INTO theme_assignments (feedback_id, theme_id, probability, is_primary, "
+            "origin, assigned_at) VALUES (?, ?, 1.0, ?, 'analyst', ?)",
+            [(ids[row["external_id"]], theme_ids[name], int(k == 0), now)
+             for row in truth["rows"] if row["external_id"] in ids
+             for k, name in enumerate(row["themes"])])
+    return theme_ids

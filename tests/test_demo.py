@@ -390,10 +390,10 @@ def test_cli_demo_comes_with_sentiment_and_two_levels_of_themes(tmp_path):
     assert result.exit_code == 0, result.output
     # Progress in the terminal, step by step, then one summary line with the seconds.
     for said in ("writing 800 demo feedback rows", "scoring sentiment", "embedding",
-                 "fitting themes", "parent themes"):
+                 "fitting themes", "parent themes", "replaying the sweep", "spike alerts:"):
         assert said in result.output
     assert re.search(r"800 feedback rows written.*\(demo rows \d+ s, sentiment \d+ s, "
-                     r"embedding \d+ s, fit \d+ s\)", result.output), result.output
+                     r"embedding \d+ s, fit \d+ s, sweep \d+ s\)", result.output), result.output
     db = store.connect(path)
     assert db.execute("SELECT COUNT(*) FROM sentiment").fetchone()[0] > 0
     children, parents = db.execute(
@@ -401,6 +401,10 @@ def test_cli_demo_comes_with_sentiment_and_two_levels_of_themes(tmp_path):
     ).fetchone()
     assert children >= parents >= 1
     assert db.execute("SELECT COUNT(*) FROM theme_assignments").fetchone()[0] > 0
+    # The sweep ran over the whole history: every week up to now was evaluated.
+    weeks = db.execute("SELECT COUNT(*) FROM sweep_periods WHERE granularity = 'week'"
+                       ).fetchone()[0]
+    assert weeks >= 70
 
 
 def test_demo_if_empty_finishes_a_first_run_that_stopped_before_its_themes(tmp_path):

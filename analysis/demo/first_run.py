@@ -3,7 +3,8 @@ themes already there, so that every page shows real content on the first visit i
 "No themes yet" and a three-minute wait behind a button.
 
     run = build_first_run_store(db, rows=20000, seed=7, actor="demo", say=print)
-    run.seconds    # {"demo rows": 9.1, "sentiment": 30.2, "embedding": 52.0, "compile": 0.0, "fit": 61.5}
+    run.seconds    # {"demo rows": 9.1, "sentiment": 30.2, "embedding": 52.0, "compile": 0.0,
+                   #  "fit": 61.5, "sweep": 3.0}
 
 Each step says what it does through `say` (the CLI prints it in the terminal), and is timed
 apart so that `bench/first_run.py` can report where the minutes go. Embedding is its own
@@ -28,8 +29,8 @@ class FirstRun:
     rows: int
     """Feedback rows written."""
     seconds: dict[str, float] = field(default_factory=dict)
-    """Wall seconds per step: demo rows, sentiment, embedding, compile, fit (a step skipped
-    is absent)."""
+    """Wall seconds per step: demo rows, sentiment, embedding, compile, fit, sweep (a step
+    skipped is absent)."""
     themes_message: str | None = None
     """The theme refresh's own summary, or None when themes were not fitted."""
 
@@ -71,7 +72,7 @@ def finish_first_run(db: sqlite_utils.Database, *, actor: str, now: datetime | N
                      pipeline=None, say: Callable[[str], None] = lambda message: None,
                      run: FirstRun | None = None) -> FirstRun:
     """The steps after the demo rows: sentiment of unscored responses, embedding, the
-    compile a machine pays once, and the theme fit."""
+    compile a machine pays once, the theme fit, and the sweep replayed over the history."""
     from analysis import themes as themes_module
     from analysis.text import sentiment
     from analysis.themes import compiling
@@ -106,7 +107,22 @@ def finish_first_run(db: sqlite_utils.Database, *, actor: str, now: datetime | N
     refreshed = step("fit", lambda: themes_module.refresh_themes(
         db, pipeline=pipeline, actor=actor, now=now, progress=_fraction_reporter(say)))
     run.themes_message = refreshed.message
+
+    say("replaying the sweep over the demo's history (spike alerts, root-cause triggers)")
+    step("sweep", lambda: replay_sweep(db, actor=actor, now=now, say=say))
     return run
+
+
+def replay_sweep(db: sqlite_utils.Database, *, actor: str, now: datetime | None = None,
+                 say: Callable[[str], None] = lambda message: None) -> None:
+    """Run the sweep over every period since the first feedback, as a scheduler would have
+    done had it run all along, so that the Trends page opens with the demo's alerts."""
+    from analysis.domain.filters import date_bounds
+    from analysis.sweep import run_sweep
+
+    bounds = date_bounds(db)
+    if bounds is not None:
+        run_sweep(db, now=now, since=bounds[0], actor=actor, progress=lambda m: say(f"  {m}"))
 
 
 def _timed(run: FirstRun, name: str, work: Callable[[], object]):

@@ -343,3 +343,148 @@ def m007_parent_assignments_of_active_children(db):
             WHERE t.parent_id IS NOT NULL AND t.status = 'active'
             GROUP BY ta.feedback_id, t.parent_id""",
     ])
+
+
+@closeloop()
+def m008_alerts_triggers_and_tasks(db):
+    _run(db, [
+        # A spike alert is an episode: one row from the period a cell (theme x location, or
+        # a theme over all locations when location is NULL) first crosses until it is back
+        # to baseline. The row carries the latest period's figures; every period of the
+        # episode is a row in alert_periods, every change an alert_events row.
+        """CREATE TABLE alerts (
+            id INTEGER PRIMARY KEY,
+            theme_id INTEGER NOT NULL REFERENCES themes(id),
+            location TEXT,                         -- NULL: all locations together
+            granularity TEXT NOT NULL CHECK (granularity IN ('day', 'week')),
+            first_period TEXT NOT NULL,            -- YYYY-MM-DD, first period of the episode
+            period_start TEXT NOT NULL,            -- latest period of the episode
+            period_end TEXT NOT NULL,              -- its last day (inclusive)
+            observed INTEGER NOT NULL,
+            volume INTEGER NOT NULL,               -- commented feedback in the cell's period
+            expected REAL NOT NULL,
+            share REAL NOT NULL,
+            baseline_share REAL NOT NULL,
+            ratio REAL,
+            p_value REAL NOT NULL,
+            q_value REAL NOT NULL,
+            peak_ratio REAL,
+            status TEXT NOT NULL DEFAULT 'open' CHECK (status IN ('open', 'closed')),
+            review TEXT NOT NULL DEFAULT 'new'
+                CHECK (review IN ('new', 'acknowledged', 'snoozed')),
+            reviewed_by TEXT,
+            reviewed_at TEXT,
+            snoozed_until TEXT,
+            note TEXT,
+            opened_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            closed_at TEXT,
+            UNIQUE (theme_id, location, granularity, first_period)
+        )""",
+        """CREATE INDEX idx_alerts_cell ON alerts(granularity, theme_id, location, status)""",
+        """CREATE INDEX idx_alerts_status ON alerts(status, opened_at)""",
+        """CREATE TABLE alert_periods (
+            alert_id INTEGER NOT NULL REFERENCES alerts(id) ON DELETE CASCADE,
+            period_start TEXT NOT NULL,
+            observed INTEGER NOT NULL,
+            volume INTEGER NOT NULL,
+            expected REAL NOT NULL,
+            p_value REAL NOT NULL,
+            q_value REAL NOT NULL,
+            crossed INTEGER NOT NULL,              -- 1: significant in this period
+            evaluated_at TEXT NOT NULL,
+            PRIMARY KEY (alert_id, period_start)
+        )""",
+        """CREATE TABLE alert_events (
+            id INTEGER PRIMARY KEY,
+            alert_id INTEGER NOT NULL REFERENCES alerts(id) ON DELETE CASCADE,
+            event TEXT NOT NULL,                   -- opened, updated, closed, acknowledged, ...
+            detail TEXT NOT NULL DEFAULT '{}',     -- JSON
+            actor TEXT NOT NULL,
+            at TEXT NOT NULL
+        )""",
+        """CREATE INDEX idx_alert_events_alert ON alert_events(alert_id, at)""",
+        # Which periods a sweep has evaluated, so that a sweep at the same `now` is a no-op
+        # and a replay (--since) knows where it stands.
+        """CREATE TABLE sweep_periods (
+            step TEXT NOT NULL,
+            granularity TEXT NOT NULL,
+            period_start TEXT NOT NULL,
+            complete INTEGER NOT NULL,             -- 0: evaluated while still running
+            cells_tested INTEGER NOT NULL,
+            evaluated_at TEXT NOT NULL,
+            PRIMARY KEY (step, granularity, period_start)
+        )""",
+        # Settings an analyst changes in the app (alert sensitivity, minimum history): one
+        # row per change, the newest wins, so history is kept.
+        """CREATE TABLE app_settings (
+            id INTEGER PRIMARY KEY,
+            key TEXT NOT NULL,
+            value TEXT NOT NULL,                   -- JSON
+            actor TEXT NOT NULL,
+            at TEXT NOT NULL
+        )""",
+        """CREATE INDEX idx_app_settings_key ON app_settings(key, id)""",
+        # Root-cause triggers: "a theme's share above 15% at a location for 2 consecutive
+        # weeks". Edits are versions (trigger_rule_events keeps the old values).
+        """CREATE TABLE trigger_rules (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL,
+            share_above REAL NOT NULL CHECK (share_above > 0 AND share_above < 1),
+            consecutive INTEGER NOT NULL CHECK (consecutive >= 1),
+            granularity TEXT NOT NULL DEFAULT 'week' CHECK (granularity IN ('day', 'week')),
+            min_volume INTEGER NOT NULL DEFAULT 20 CHECK (min_volume >= 1),
+            -- 1: count only the theme's negative mentions (a root cause is a problem's;
+            -- "staff were friendly" above 15% needs no investigation)
+            negative_only INTEGER NOT NULL DEFAULT 1,
+            theme_id INTEGER REFERENCES themes(id),    -- NULL: every theme
+            location TEXT,                             -- NULL: every location
+            due_days INTEGER NOT NULL DEFAULT 7 CHECK (due_days >= 0),
+            enabled INTEGER NOT NULL DEFAULT 1,
+            created_at TEXT NOT NULL,
+            created_by TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            updated_by TEXT NOT NULL
+        )""",
+        """CREATE TABLE trigger_rule_events (
+            id INTEGER PRIMARY KEY,
+            rule_id INTEGER NOT NULL REFERENCES trigger_rules(id),
+            event TEXT NOT NULL,                   -- created, changed, disabled, enabled
+            detail TEXT NOT NULL DEFAULT '{}',     -- JSON: the values before and after
+            actor TEXT NOT NULL,
+            at TEXT NOT NULL
+        )""",
+        # Work items that are not cases: a root-cause investigation opened by a trigger. The
+        # case queue lists them beside cases.
+        """CREATE TABLE tasks (
+            id INTEGER PRIMARY KEY,
+            kind TEXT NOT NULL,                    -- root_cause
+            title TEXT NOT NULL,
+            detail TEXT NOT NULL DEFAULT '{}',     -- JSON: the figures that fired it
+            rule_id INTEGER REFERENCES trigger_rules(id),
+            theme_id INTEGER REFERENCES themes(id),
+            location TEXT,
+            episode_start TEXT,                    -- first period of the run that fired it
+            owner TEXT,
+            due_at TEXT,
+            status TEXT NOT NULL DEFAULT 'open' CHECK (status IN ('open', 'done', 'cancelled')),
+            created_at TEXT NOT NULL,
+            created_by TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            UNIQUE (kind, rule_id, theme_id, location, episode_start)
+        )""",
+        """CREATE TABLE task_events (
+            id INTEGER PRIMARY KEY,
+            task_id INTEGER NOT NULL REFERENCES tasks(id) ON DELETE CASCADE,
+            event TEXT NOT NULL,
+            detail TEXT NOT NULL DEFAULT '{}',
+            actor TEXT NOT NULL,
+            at TEXT NOT NULL
+        )""",
+        # The playbook's default trigger, on complaints.
+        """INSERT INTO trigger_rules (name, share_above, consecutive, granularity, min_volume,
+                due_days, created_at, created_by, updated_at, updated_by)
+           VALUES ('Theme above 15% at a location for 2 weeks running', 0.15, 2, 'week', 20,
+                   7, strftime('%Y-%m-%dT%H:%M:%SZ', 'now'), 'migration m008',
+                   strftime('%Y-%m-%dT%H:%M:%SZ', 'now'), 'migration m008')""",
+    ])

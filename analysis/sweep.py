@@ -1,0 +1,55 @@
+"""The sweep: what a scheduler runs every few minutes (`python -m analysis sweep`).
+
+One command with steps, in order, each in its own write transaction so that a failing
+later step keeps what earlier ones did. A step is a function
+`step(db, *, now, since, actor) -> result with .summary()`; the case queue adds its own
+to `STEPS`.
+
+    results = run_sweep(db, now=now, actor="scheduler")
+    results["spike alerts"].summary()   # "2 period(s) evaluated, ... 1 alert(s) opened"
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date, datetime
+
+import sqlite_utils
+
+from analysis import store
+from analysis.store.clock import utcnow
+
+
+def _alerts_step(db, *, now, since, actor):
+    from analysis.trends.alerts import sweep_alerts
+
+    return sweep_alerts(db, now=now, since=since, actor=actor)
+
+
+def _triggers_step(db, *, now, since, actor):
+    from analysis.trends.alerts import alert_settings, sweep_level
+    from analysis.trends.triggers import sweep_triggers
+
+    return sweep_triggers(db, now=now, since=since, actor=actor,
+                          level=sweep_level(db, alert_settings(db)))
+
+
+STEPS: list[tuple[str, Callable]] = [
+    ("spike alerts", _alerts_step),
+    ("root-cause triggers", _triggers_step),
+]
+
+
+def run_sweep(db: sqlite_utils.Database, *, now: datetime | None = None,
+              since: date | None = None, actor: str,
+              progress: Callable[[str], None] | None = None) -> dict:
+    """Run every step at `now`; with `since`, replay each period from that date as if the
+    sweep had run at its end. Idempotent: the same `now` twice changes nothing."""
+    now = now or utcnow()
+    results = {}
+    for name, step in STEPS:
+        with store.write_transaction(db):
+            results[name] = step(db, now=now, since=since, actor=actor)
+        if progress:
+            progress(f"{name}: {results[name].summary()}")
+    return results
