@@ -14,8 +14,8 @@ from pathlib import Path
 import streamlit as st
 
 from analysis import store
-from analysis.domain.filters import (NPS_GROUPS, Filters, clamp_dates, date_bounds,
-                                     filter_options)
+from analysis.domain.filters import (NPS_GROUPS, PAGE_PARAMS, Filters, clamp_dates,
+                                     date_bounds, filter_options)
 from analysis.settings import SettingsError, get_settings, prepare_offline_environment
 from analysis.views.overview import default_period
 
@@ -36,6 +36,7 @@ PAGES = {
     "Insights": [
         st.Page("pages/overview.py", title="Overview", icon=":material/dashboard:", default=True),
         st.Page("pages/themes.py", title="Themes", icon=":material/topic:"),
+        st.Page("pages/trends.py", title="Trends", icon=":material/trending_up:"),
         st.Page("pages/theme_quality.py", title="Theme quality", icon=":material/fact_check:"),
     ],
     "Data": [
@@ -102,7 +103,8 @@ def sidebar_filters(db) -> Filters:
         start=start, end=end,
         **{name: tuple(st.session_state.get(key, [])) for name, key in _WIDGETS.items()},
     )
-    st.query_params.from_dict(filters.to_query_params())
+    kept = {k: st.query_params.get_all(k) for k in PAGE_PARAMS if k in st.query_params}
+    st.query_params.from_dict({**filters.to_query_params(), **kept})
     return filters
 
 

@@ -23,6 +23,7 @@ import streamlit as st
 
 from analysis import jobs, store, themes
 from analysis.reports import charts
+from analysis.domain.filters import THEME_PARAM
 from analysis.themes import admin, queries
 from analysis.views import themes as views
 from pages import current_actor, db_key, flash, page_start, run_write, show_flash
@@ -197,6 +198,11 @@ def _explorer(db, filters) -> None:
     if clicked is not None:
         st.session_state["themes_pick"] = clicked
     names = views.theme_options(levels)
+    if "_themes_pick_from_url" not in st.session_state:
+        # A link (an alert on the Trends page, a colleague) can open a theme: ?theme=ID.
+        st.session_state["_themes_pick_from_url"] = True
+        if st.query_params.get(THEME_PARAM) in names:
+            st.session_state["themes_pick"] = st.query_params[THEME_PARAM]
     if st.session_state.get("themes_pick") not in names:
         st.session_state.pop("themes_pick", None)
     # Every theme at both levels, not only the rows shown: typing in the box searches them all.
@@ -204,7 +210,9 @@ def _explorer(db, filters) -> None:
                         format_func=lambda k: names.get(k, k),
                         placeholder="Select a row in the table, or choose here")
     if pick is None:
+        st.query_params.pop(THEME_PARAM, None)
         return
+    st.query_params[THEME_PARAM] = pick  # the view, theme included, can be sent as a link
     theme_id = views.theme_id_from_key(pick)
     if (parent_id := views.opened_parent(levels, theme_id)) is not None:
         _children(levels, parent_id, theme_id)

@@ -447,3 +447,23 @@ def test_writes_are_switched_off_on_a_read_only_store(seeded_path):
                        f"new_parent_go_{WAIT}"):
             assert at.button(key=button).disabled, button
         assert at.selectbox(key=f"move_{WAIT}").disabled
+
+
+def test_a_link_with_a_theme_opens_that_theme_and_the_url_follows_the_pick(seeded_path):
+    at = AppTest.from_file(PAGE, default_timeout=60)
+    at.session_state["filters"] = Filters(start=date(2025, 3, 4), end=date(2025, 3, 31))
+    at.query_params["theme"] = str(STAFF)
+    at.run()
+    assert at.selectbox(key="themes_pick").value == str(STAFF)
+    assert "Staff" in _texts(at)
+    at.selectbox(key="themes_pick").set_value(str(WAIT)).run()
+    assert at.query_params["theme"] == str(WAIT)
+
+
+def test_a_link_to_a_theme_that_no_longer_exists_opens_no_theme(seeded_path):
+    at = AppTest.from_file(PAGE, default_timeout=60)
+    at.session_state["filters"] = Filters(start=date(2025, 3, 4), end=date(2025, 3, 31))
+    at.query_params["theme"] = "99999"
+    at.run()
+    assert not at.exception
+    assert at.selectbox(key="themes_pick").value is None

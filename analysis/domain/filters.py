@@ -23,6 +23,12 @@ DIMENSIONS = {
     "channels": "channel",
     "touchpoints": "touchpoint",
 }
+THEME_PARAM = "theme"
+"""The theme a Themes page link opens (`?theme=ID`): a page's own parameter, kept in the URL
+beside the shared filters."""
+PAGE_PARAMS = (THEME_PARAM,)
+"""Query parameters that belong to one page; app.py keeps them when it rewrites the filters."""
+
 # Short, readable names in the URL.
 _PARAM_NAMES = {
     "locations": "location",

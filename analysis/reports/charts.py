@@ -13,6 +13,7 @@ An empty frame gives a figure without traces; pages decide whether to show it or
 from __future__ import annotations
 
 import html
+import math
 
 import pandas as pd
 import plotly.graph_objects as go
@@ -148,4 +149,143 @@ def comment_map_figure(points: pd.DataFrame) -> go.Figure:
             hovertemplate="%{customdata[0]}<br>%{customdata[1]}<extra>%{fullData.name}</extra>"))
     figure.update_layout(height=560, xaxis_visible=False, yaxis_visible=False, margin=MARGIN,
                          legend_title_text="Parent theme")
+    return figure
+
+
+# --------------------------------------------------------------------------- trends
+
+TREND_UNTESTED_COLOUR = "#e5e7eb"
+ALERT_COLOURS = {True: "#d62728", False: "#ff7f0e"}  # crossed in that period, or carried on
+RATIO_LIMIT = 3  # colours saturate at 8x and 1/8x the baseline share
+# Rises are what the spike test looks for: reds run deep, falls stay pale blue.
+RATIO_COLOURS = [[0.0, "#9ecae1"], [0.5, "#f7f7f7"], [0.67, "#fcbba1"], [0.83, "#ef3b2c"],
+                 [1.0, "#67000d"]]
+
+
+def _ratio_colour_value(ratio) -> float | None:
+    """log2 of a share ratio, bounded, so that 2x and 1/2x sit equally far from 1x."""
+    if ratio is None or pd.isna(ratio):
+        return None
+    return float(min(max(math.log2(max(float(ratio), 2.0 ** -RATIO_LIMIT)), -RATIO_LIMIT),
+                     RATIO_LIMIT))
+
+
+def _faded(colour: str, alpha: float = 0.15) -> str:
+    """A "#rrggbb" colour as a see-through rgba() fill."""
+    red, green, blue = (int(colour[i:i + 2], 16) for i in (1, 3, 5))
+    return f"rgba({red},{green},{blue},{alpha})"
+
+
+def spike_heatmap_figure(frame: pd.DataFrame, all_label: str = "All locations") -> go.Figure:
+    """Themes (rows) x locations (columns), coloured by share / baseline share; cells the
+    spike test flags carry their mark ("▲ q=0.002"); untested cells are grey with the
+    reason on hover.
+
+    `frame`: `views.trends.spike_heatmap(...).frame` (theme, location (None: all
+    locations), observed, volume, expected, share, baseline_share, ratio, baseline_volume,
+    p_value, q_value, tested, crossed, reason, mark)."""
+    figure = go.Figure()
+    if frame.empty:
+        return figure
+    places = [None if pd.isna(v) or not v else str(v) for v in frame["location"]]
+    locations = [None] + sorted({v for v in places if v is not None})
+    themes = sorted(set(frame["theme"]), key=lambda t: (str(t).casefold(), str(t)))
+    x = [plain_text(all_label if loc is None else loc) for loc in locations]
+    y = [plain_text(t) for t in themes]
+    at = {(t, loc): row for t, loc, row in zip(frame["theme"], places,
+                                               frame.itertuples(index=False))}
+    grey, colour, marks, custom = [], [], [], []
+    for theme in themes:
+        grey_row, colour_row, mark_row, custom_row = [], [], [], []
+        for loc in locations:
+            row = at.get((theme, loc))
+            if row is None:
+                grey_row.append(None)
+                colour_row.append(None)
+                mark_row.append("")
+                custom_row.append(["", "", "", "", "", "", "", "", ""])
+                continue
+            grey_row.append(None if row.tested else 1)
+            colour_row.append(_ratio_colour_value(row.ratio) if row.tested else None)
+            mark_row.append(row.mark)
+            custom_row.append([
+                f"{row.observed:,} of {row.volume:,}", f"{row.share * 100:.1f}%",
+                f"{row.baseline_share * 100:.1f}% (n={row.baseline_volume:,})",
+                f"{row.expected:.1f}",
+                "n/a" if pd.isna(row.ratio) else f"{row.ratio:.2f}x",
+                f"{row.p_value:.3g}", f"{row.q_value:.3g}",
+                "flagged" if row.crossed else ("not flagged" if row.tested else ""),
+                plain_text(row.reason)])
+        grey.append(grey_row)
+        colour.append(colour_row)
+        marks.append(mark_row)
+        custom.append(custom_row)
+    figure.add_trace(go.Heatmap(
+        x=x, y=y, z=grey, colorscale=[[0, TREND_UNTESTED_COLOUR], [1, TREND_UNTESTED_COLOUR]],
+        showscale=False, customdata=custom, hoverongaps=False, xgap=2, ygap=2,
+        hovertemplate="%{y} at %{x}<br>%{customdata[8]}<br>mentions %{customdata[0]}"
+                      "<extra></extra>"))
+    ticks = list(range(-RATIO_LIMIT, RATIO_LIMIT + 1))
+    figure.add_trace(go.Heatmap(
+        x=x, y=y, z=colour, zmin=-RATIO_LIMIT, zmax=RATIO_LIMIT, zmid=0,
+        colorscale=RATIO_COLOURS, text=marks, texttemplate="%{text}", customdata=custom,
+        hoverongaps=False, xgap=2, ygap=2,
+        colorbar={"title": {"text": "Share vs<br>baseline"}, "tickvals": ticks,
+                  "ticktext": [f"{2.0 ** t:g}x" for t in ticks]},
+        hovertemplate="%{y} at %{x}<br>mentions %{customdata[0]} (%{customdata[1]})"
+                      "<br>baseline share %{customdata[2]}<br>expected %{customdata[3]}, "
+                      "ratio %{customdata[4]}<br>p = %{customdata[5]}, q = %{customdata[6]}"
+                      " (%{customdata[7]})<extra></extra>"))
+    figure.update_layout(height=max(260, 34 * len(themes) + 120), margin=MARGIN,
+                         yaxis={"autorange": "reversed", "type": "category"},
+                         xaxis={"side": "top", "type": "category"})
+    return figure
+
+
+def trend_lines_figure(frame: pd.DataFrame, markers: pd.DataFrame | None = None,
+                       value_label: str = "Share (%)") -> go.Figure:
+    """One line per location with a shaded band, and alert markers on top.
+
+    `frame`: `views.trends.theme_share_lines(...).frame` or `metric_lines(...).frame` (line,
+    period, value, low, high, n, count, band_low, band_high). Shares shade the spike test's
+    expected range (band_low/high) and give the 95% interval on hover; scores shade their
+    95% interval. `markers`: line, period, value, crossed, text."""
+    figure = go.Figure()
+    if frame.empty:
+        return figure
+    expected = "band_low" in frame and frame["band_low"].notna().any()
+    low, high = ("band_low", "band_high") if expected else ("low", "high")
+    band_name = "expected range if nothing changed (95%)" if expected else "95% interval"
+    for number, (line, part) in enumerate(frame.groupby("line", sort=False)):
+        part = part.sort_values("period")
+        colour = MAP_COLOURS[number % len(MAP_COLOURS)]
+        name = plain_text(line)
+        figure.add_scatter(x=part["period"], y=part[high], mode="lines", line_width=0,
+                           line_color=colour, showlegend=False, hoverinfo="skip",
+                           legendgroup=name, connectgaps=False)
+        figure.add_scatter(x=part["period"], y=part[low], mode="lines", line_width=0,
+                           line_color=colour, fill="tonexty", fillcolor=_faded(colour),
+                           name=f"{name}: {band_name}", legendgroup=name, hoverinfo="skip",
+                           showlegend=number == 0, connectgaps=False)
+        counts = [("" if c is None or pd.isna(c) else f"{int(c):,} of ") for c in
+                  part["count"]]
+        custom = [[f"{c}{int(n):,}", "n/a" if pd.isna(lo) else f"{lo:.1f}",
+                   "n/a" if pd.isna(hi) else f"{hi:.1f}"]
+                  for c, n, lo, hi in zip(counts, part["n"], part["low"], part["high"])]
+        figure.add_scatter(x=part["period"], y=part["value"], mode="lines+markers", name=name,
+                           line_color=colour, legendgroup=name, customdata=custom,
+                           hovertemplate=f"{name}<br>%{{x|%Y-%m-%d}}: %{{y:.1f}} "
+                                         "(95% interval %{customdata[1]} to "
+                                         "%{customdata[2]}; n=%{customdata[0]})"
+                                         "<extra></extra>")
+    if markers is not None and not markers.empty:
+        figure.add_scatter(
+            x=markers["period"], y=markers["value"], mode="markers", name="Spike alert",
+            marker={"symbol": "triangle-up", "size": 13,
+                    "color": [ALERT_COLOURS[bool(c)] for c in markers["crossed"]],
+                    "line": {"width": 1, "color": "#333"}},
+            customdata=[plain_text(t) for t in markers["text"]],
+            hovertemplate="%{customdata}<extra></extra>")
+    figure.update_layout(height=380, margin=MARGIN, legend_orientation="h",
+                         yaxis_title=plain_text(value_label), hovermode="closest")
     return figure

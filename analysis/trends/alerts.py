@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, timedelta, timezone
 
 import pandas as pd
 import sqlite_utils
@@ -69,10 +69,16 @@ def save_alert_settings(db: sqlite_utils.Database, settings: AlertSettings, *, a
     s = settings.spikes
     if not 0 < s.fdr < 0.5:
         raise AlertError(f"sensitivity (FDR) must be between 0 and 50%, got {s.fdr:.1%}")
-    for name in ("min_baseline_responses", "min_count", "baseline_weeks", "baseline_days",
-                 "min_baseline_periods"):
-        if int(getattr(s, name)) < 1:
-            raise AlertError(f"{name.replace('_', ' ')} must be at least 1")
+    for name, label in (("min_baseline_responses", "Minimum baseline responses"),
+                        ("min_count", "Minimum count"), ("baseline_weeks", "Baseline weeks"),
+                        ("baseline_days", "Baseline days"),
+                        ("min_baseline_periods", "Minimum baseline periods")):
+        value = getattr(s, name)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise AlertError(f"{label} must be a whole number of at least 1, got {value!r}")
+    if not 0 < s.continue_p < 1:
+        raise AlertError(f"the p-value an episode continues below must be between 0 and 1, "
+                         f"got {s.continue_p!r}")
     if settings.level is not None and settings.level not in LEVELS:
         raise AlertError(f"theme level must be one of {', '.join(LEVELS)}")
     write_app_setting(db, SETTINGS_KEY, {"spikes": asdict(s), "level": settings.level,
@@ -139,17 +145,18 @@ def sweep_alerts(db: sqlite_utils.Database, *, now: datetime | None = None,
         due = periods_to_evaluate(db, granularity, now=now, since=since, tz=tz)
         if not due:
             continue
-        length = settings.spikes.baseline_length(granularity)
+        lookback = _lookback(settings.spikes, granularity)
         step = timedelta(days=PERIOD_DAYS[granularity])
-        first_needed = due[0][0] - step * length
+        first_needed = due[0][0] - step * lookback
         counts = cell_counts(db, granularity=granularity, first=first_needed,
                              last=due[-1][0], level=level, tz=tz)
-        grid = CellGrid.from_counts(counts)
+        whole = CellGrid.from_counts(counts)
         excluded = _episode_periods(db, granularity)
-        index = {p: i for i, p in enumerate(grid.periods)}
+        index = {p: i for i, p in enumerate(whole.periods)}
         for period, complete in due:
             at = min(period_close(period, granularity, tz), now)
             i = index[period.isoformat()]
+            grid, i = _window(whole, i, lookback)
             tests = test_period(grid, i, settings.spikes, excluded) if grid.cells else None
             tested = 0 if tests is None else int(tests["tested"].sum())
             if tests is not None:
@@ -166,6 +173,36 @@ def sweep_alerts(db: sqlite_utils.Database, *, now: datetime | None = None,
             result.periods_evaluated += 1
             result.cells_tested += tested
     return result
+
+
+# Fix: a sweep read only `baseline_length` periods back (28 days), but a daily cell's
+# baseline may be the same weekday over the last 8 weeks (see `spikes`): a scheduled daily
+# sweep saw four of those weeks where a replay saw eight, and the two disagreed.
+WEEKDAY_BASELINE_DAYS = 56
+
+
+def _lookback(settings: SpikeSettings, granularity: str) -> int:
+    """How many periods before the one evaluated its test may read."""
+    length = settings.baseline_length(granularity)
+    return max(length, WEEKDAY_BASELINE_DAYS) if granularity == "day" else length
+
+
+def _window(grid: CellGrid, i: int, lookback: int) -> tuple[CellGrid, int]:
+    """The grid cut to period i and the `lookback` before it, with the themes mentioned
+    there; and i's index in it.
+
+    Fix: the cells tested in a period (hence the Benjamini-Hochberg family, its q-values
+    and the overdispersion floor) came from whatever window the sweep happened to read: a
+    replay from `since` kept every theme mentioned anywhere since then, a scheduled sweep
+    only those of its last few periods, so the two gave different q-values and alerts, and
+    two sweeps at the same `now` could rewrite a period's figures. Now a period's test
+    depends only on its own window."""
+    lo = max(0, i - lookback)
+    columns = slice(lo, i + 1)
+    mentioned = {t for (t, _), row in zip(grid.cells, grid.mentions[:, columns]) if row.any()}
+    keep = [c for c, (t, _) in enumerate(grid.cells) if t in mentioned]
+    return CellGrid(grid.granularity, grid.periods[columns], [grid.cells[c] for c in keep],
+                    grid.mentions[keep][:, columns], grid.volume[keep][:, columns]), i - lo
 
 
 def _episode_periods(db, granularity: str) -> dict[tuple[int, str], set[str]]:
@@ -282,15 +319,22 @@ def _open_alert(db, cell, row, granularity: str, stamp: str, actor: str) -> int:
 
 
 def _refresh_alert(db, alert: dict, row, stamp: str, actor: str, result: AlertSweep) -> None:
-    """Carry the episode's latest period's figures (a later period, or the same one with
-    more data) onto the alert."""
+    """Record a later period of the episode, or the same period with more data. The alert
+    describes the latest period that crossed: a period where the cell only stayed elevated
+    (not significant on its own) keeps the episode open and is logged as 'continued', but
+    does not replace the figures that made it an alert."""
     if row.period < alert["period_start"]:
         return
     values = _alert_values(row, alert["granularity"])
+    if not row.crossed and row.period != alert["period_start"]:
+        _event(db, alert["id"], "continued", values, actor, stamp)
+        db.execute("UPDATE alerts SET updated_at = ? WHERE id = ?", [stamp, alert["id"]])
+        result.updated += 1
+        return
     if all(alert[k] == v for k, v in values.items()):
         return
-    peak = max(v for v in (alert["peak_ratio"], values["ratio"]) if v is not None) \
-        if (alert["peak_ratio"] is not None or values["ratio"] is not None) else None
+    ratios = [v for v in (alert["peak_ratio"], values["ratio"]) if v is not None]
+    peak = max(ratios) if ratios else None
     db.execute(f"UPDATE alerts SET {', '.join(f'{k} = ?' for k in values)}, peak_ratio = ?, "
                "updated_at = ? WHERE id = ?",
                [*values.values(), peak, stamp, alert["id"]])
@@ -307,8 +351,7 @@ def _event(db, alert_id: int, event: str, detail: dict, actor: str, stamp: str) 
 def _end_snoozes(db, *, now: datetime, actor: str) -> int:
     stamp = to_iso(now)
     ended = [r[0] for r in db.execute(
-        "SELECT id FROM alerts WHERE review = 'snoozed' AND snoozed_until <= ? "
-        "AND status = 'open'", [stamp])]
+        "SELECT id FROM alerts WHERE review = 'snoozed' AND snoozed_until <= ?", [stamp])]
     for alert_id in ended:
         db.execute("UPDATE alerts SET review = 'new', updated_at = ? WHERE id = ?",
                    [stamp, alert_id])
@@ -338,8 +381,11 @@ def acknowledge_alert(db: sqlite_utils.Database, alert_id: int, *, actor: str,
 
 def snooze_alert(db: sqlite_utils.Database, alert_id: int, *, until: datetime, actor: str,
                  note: str = "", now: datetime | None = None) -> None:
-    """Hide the episode until `until`; raised again then if it is still open."""
+    """Hide the episode until `until` (a naive time is UTC); raised again then if it is
+    still open."""
     now = now or utcnow()
+    if until.tzinfo is None:
+        until = until.replace(tzinfo=timezone.utc)
     if until <= now:
         raise AlertError("a snooze must end in the future")
     _alert(db, alert_id)

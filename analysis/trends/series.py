@@ -144,6 +144,13 @@ def theme_share_series(counts: CellCounts, theme_id: int,
     if locations is not None:
         volume = volume[volume["location"].isin(locations)]
     mentions = counts.mentions[counts.mentions["theme_id"] == int(theme_id)]
+    # Fix: a period without any feedback has no volume row, so it used to be missing from
+    # the series instead of present with zero responses (the docstring's "every period
+    # present"); every period x location of the counts gets a row.
+    grid = pd.MultiIndex.from_product([counts.periods, sorted(set(volume["location"]))],
+                                      names=["period", "location"])
+    volume = volume.set_index(["period", "location"])[["commented"]].reindex(
+        grid, fill_value=0).reset_index()
     frame = volume[["period", "location", "commented"]].merge(
         mentions[["period", "location", "mentions", "negative", "sentiment_sum",
                   "sentiment_n"]], on=["period", "location"], how="left")

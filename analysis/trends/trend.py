@@ -24,7 +24,7 @@ from scipy import stats
 from analysis.stats.estimates import Difference
 
 SHARE_TREND_TEST = ("binomial GLM of the share on time, dispersion from Pearson chi2 "
-                    "(quasi-binomial, at least 1)")
+                    "(quasi-binomial, at least 1; t test on n - 2 df when estimated)")
 METRIC_TREND_TEST = "Mann-Kendall trend test, Theil-Sen slope with 95% interval"
 DIRECTIONS = ("rising", "falling", "flat")
 
@@ -64,9 +64,21 @@ def share_trend(mentions, volumes, *, alpha: float = 0.05) -> Trend:
     slope, se = float(fit.params[1]), float(fit.bse[1])
     if not math.isfinite(se) or se == 0:
         return Trend("flat", empty, int(len(x)))
-    z = stats.norm.ppf(0.975)
-    result = Difference(name, math.exp(slope), math.exp(slope - z * se),
-                        math.exp(slope + z * se), float(fit.pvalues[1]), SHARE_TREND_TEST)
+    # Fix: the p-value and interval were normal (z) even when the dispersion was estimated
+    # from the window's own few residual degrees of freedom, which called noise a trend
+    # about twice as often as alpha on short windows (6.5% 'rising' at alpha 0.05 over 6
+    # overdispersed weeks). With an estimated dispersion, quasi-likelihood inference uses
+    # Student's t on n - 2 degrees of freedom; at the binomial floor the scale is known
+    # and z stays right.
+    df = len(x) - 2
+    if dispersion > 1.0:
+        crit = stats.t.ppf(0.975, df)
+        p_value = float(2 * stats.t.sf(abs(slope / se), df))
+    else:
+        crit = stats.norm.ppf(0.975)
+        p_value = float(fit.pvalues[1])
+    result = Difference(name, math.exp(slope), math.exp(slope - crit * se),
+                        math.exp(slope + crit * se), p_value, SHARE_TREND_TEST)
     return Trend(_direction(result, 1.0, alpha), result, int(len(x)))
 
 

@@ -89,10 +89,21 @@ def _values(rule: TriggerRule) -> dict:
             "enabled": int(bool(rule.enabled))}
 
 
+def _check_theme(db, values: dict) -> None:
+    # Fix: a rule naming a theme that does not exist failed on the foreign key with
+    # sqlite3.IntegrityError ("FOREIGN KEY constraint failed"), not a RuleError naming
+    # the field.
+    theme_id = values["theme_id"]
+    if theme_id is not None and db.execute("SELECT 1 FROM themes WHERE id = ?",
+                                           [theme_id]).fetchone() is None:
+        raise RuleError(f"theme: there is no theme {theme_id}")
+
+
 def add_rule(db: sqlite_utils.Database, rule: TriggerRule, *, actor: str,
              now: datetime | None = None) -> int:
     """Store a new rule (inside `store.write_transaction`)."""
     values, stamp = _values(rule), to_iso(now or utcnow())
+    _check_theme(db, values)
     rule_id = db.execute(
         f"INSERT INTO trigger_rules ({', '.join(values)}, created_at, created_by, updated_at, "
         f"updated_by) VALUES ({', '.join('?' * len(values))}, ?, ?, ?, ?)",
@@ -109,6 +120,7 @@ def update_rule(db: sqlite_utils.Database, rule_id: int, rule: TriggerRule, *, a
         raise RuleError(f"there is no trigger rule {rule_id}")
     before = {k: rows[0][k] for k in RULE_FIELDS}
     values = _values(rule)
+    _check_theme(db, values)
     if before == values:
         return False
     stamp = to_iso(now or utcnow())
@@ -154,6 +166,25 @@ def _runs_ending(grid: CellGrid, rule: dict, last: int) -> dict[int, int]:
     return out
 
 
+def _run_from_start(grid: CellGrid, rule: dict, first_checked: date) -> bool:
+    """Whether a run of qualifying periods starting at the grid's first column lasts up
+    to a period the sweep checks."""
+    checked = [i for i, p in enumerate(grid.periods) if date.fromisoformat(p) >= first_checked]
+    if not checked:
+        return False
+    with np.errstate(divide="ignore", invalid="ignore"):
+        share = np.where(grid.volume > 0, grid.mentions / np.maximum(grid.volume, 1), 0.0)
+    qualifies = (share > rule["share_above"]) & (grid.volume >= rule["min_volume"])
+    return bool(qualifies[:, :checked[0] + 1].all(axis=1).any())
+
+
+def _earliest_feedback_day(db) -> date | None:
+    row = db.execute("SELECT MIN(received_at) FROM feedback WHERE received_at GLOB "
+                     "'[0-9][0-9][0-9][0-9]-*'").fetchone()
+    # A day early: the stored date is UTC's, the local one may be the day before.
+    return date.fromisoformat(row[0][:10]) - timedelta(days=1) if row and row[0] else None
+
+
 def sweep_triggers(db: sqlite_utils.Database, *, now: datetime | None = None,
                    since: date | None = None, level: str, actor: str) -> TriggerSweep:
     """Check every enabled rule over complete periods up to `now` (from `since`, else the
@@ -170,12 +201,23 @@ def sweep_triggers(db: sqlite_utils.Database, *, now: datetime | None = None,
         last_complete = period_of(now, granularity, tz) - step
         first_checked = since or (last_complete - step * 2)
         # Room behind the first checked period to find where a run began.
-        counts = cell_counts(db, granularity=granularity,
-                             first=first_checked - step * 60, last=last_complete,
-                             level=level, tz=tz)
-        grid = CellGrid.from_counts(counts, "negative" if rule["negative_only"] else "mentions")
+        column = "negative" if rule["negative_only"] else "mentions"
+        first_read = first_checked - step * 60
+        counts = cell_counts(db, granularity=granularity, first=first_read,
+                             last=last_complete, level=level, tz=tz)
+        grid = CellGrid.from_counts(counts, column)
         if not grid.cells:
             continue
+        # Fix: a run older than the 60 periods read began, as far as the grid could tell,
+        # at its first column, which moves every sweep: each sweep took the same run for a
+        # new episode (a new task, or another 'fired again' on the open one). Such a run is
+        # read back to the first feedback so that its true first period keys it.
+        earliest = _earliest_feedback_day(db)
+        if earliest is not None and earliest < first_read and \
+                _run_from_start(grid, rule, first_checked):
+            grid = CellGrid.from_counts(
+                cell_counts(db, granularity=granularity, first=earliest, last=last_complete,
+                            level=level, tz=tz), column)
         names = dict(db.execute("SELECT id, name FROM themes").fetchall())
         for i, period in enumerate(grid.periods):
             if date.fromisoformat(period) < first_checked:
@@ -228,7 +270,8 @@ def _open_task(db, rule: dict, *, theme_id: int, theme: str, location: str | Non
               "mentions": [int(v) for v in grid.mentions[c, first:i + 1]],
               "volumes": [int(v) for v in grid.volume[c, first:i + 1]]}
     unit = "weeks" if rule["granularity"] == "week" else "days"
-    title = (f"Root cause: {theme} at {location or 'all locations'} above "
+    what = "negative mentions" if rule["negative_only"] else "mentions"
+    title = (f"Root cause: {theme} at {location or 'all locations'}, {what} above "
              f"{rule['share_above']:.0%} for {i - first + 1} {unit} (from {episode_start})")
     stamp = to_iso(at)
     due = to_iso(at + timedelta(days=int(rule["due_days"])))
