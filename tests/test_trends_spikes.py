@@ -161,7 +161,7 @@ def test_a_real_saturday_spike_still_crosses_on_a_weekday_baseline():
 
 def test_with_too_little_weekday_history_days_use_the_last_28_days():
     # 20 responses a day: from day 28 on, four earlier same weekdays hold 80 (enough);
-    # on day 27 there are three, and 27 earlier days are fewer than the 28 required.
+    # on day 27 there are three, and 27 earlier days hold three whole weeks, not four.
     grid = make_grid([[2] * 40], [[20] * 40], granularity="day")
     assert not one(spikes.test_period(grid, 27, SETTINGS))["tested"]
     row = one(spikes.test_period(grid, 28, SETTINGS))
@@ -174,11 +174,6 @@ def test_with_too_little_weekday_history_days_use_the_last_28_days():
     assert row["baseline_volume"] == 140
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "spikes.py bug: the all-days fallback of a daily baseline requires "
-    "min_baseline_periods * 7 = 28 days with responses inside a baseline_days = 28 window, "
-    "i.e. responses on every single day, so a location closed one day a week is never "
-    "tested on any day unless its same-weekday history alone reaches 50 responses"))
 def test_a_location_closed_on_sundays_is_still_tested_on_the_other_days():
     # 5 responses a day, none on Sundays: 120 responses over the last 28 days.
     volumes = [0 if d % 7 == 6 else 5 for d in range(40)]

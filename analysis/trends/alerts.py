@@ -145,7 +145,7 @@ def sweep_alerts(db: sqlite_utils.Database, *, now: datetime | None = None,
         due = periods_to_evaluate(db, granularity, now=now, since=since, tz=tz)
         if not due:
             continue
-        lookback = _lookback(settings.spikes, granularity)
+        lookback = settings.spikes.lookback(granularity)
         step = timedelta(days=PERIOD_DAYS[granularity])
         first_needed = due[0][0] - step * lookback
         counts = cell_counts(db, granularity=granularity, first=first_needed,
@@ -173,18 +173,6 @@ def sweep_alerts(db: sqlite_utils.Database, *, now: datetime | None = None,
             result.periods_evaluated += 1
             result.cells_tested += tested
     return result
-
-
-# Fix: a sweep read only `baseline_length` periods back (28 days), but a daily cell's
-# baseline may be the same weekday over the last 8 weeks (see `spikes`): a scheduled daily
-# sweep saw four of those weeks where a replay saw eight, and the two disagreed.
-WEEKDAY_BASELINE_DAYS = 56
-
-
-def _lookback(settings: SpikeSettings, granularity: str) -> int:
-    """How many periods before the one evaluated its test may read."""
-    length = settings.baseline_length(granularity)
-    return max(length, WEEKDAY_BASELINE_DAYS) if granularity == "day" else length
 
 
 def _window(grid: CellGrid, i: int, lookback: int) -> tuple[CellGrid, int]:

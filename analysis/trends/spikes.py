@@ -15,8 +15,9 @@ The test, per cell:
   period's volume n. Its spread adds two things a plain binomial ignores and real series
   have: the baseline is itself an estimate (its concentration is the baseline volume), and
   shares drift from period to period beyond binomial noise (overdispersion, estimated per
-  cell from the baseline periods by moments and never taken below the median over the
-  cells tested at once). With neither, it is the binomial test;
+  cell by moments, median-unbiased, over the last 52 weeks for weekly cells and over the
+  baseline for daily ones, and never taken below the median over the cells tested at
+  once). With neither, it is the binomial test;
 - Benjamini-Hochberg over every cell tested in the period, at the FDR level set as the
   sensitivity. A cell alerts when q <= FDR, observed > expected and observed >= the minimum
   count.
@@ -31,7 +32,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy.stats import betabinom
+from scipy.stats import betabinom, chi2
 from statsmodels.stats.multitest import multipletests
 
 from analysis.trends.series import ALL_LOCATIONS, CellCounts
@@ -39,6 +40,10 @@ from analysis.trends.series import ALL_LOCATIONS, CellCounts
 SPIKE_TEST = ("one-sided exact beta-binomial test of the period's count against the cell's "
               "baseline share (overdispersion and baseline uncertainty allowed for), "
               "Benjamini-Hochberg across every cell tested in the period")
+
+
+WEEKDAY_BASELINE_DAYS = 56
+"""A day cell's baseline is the same weekday over the last 8 weeks when those hold enough."""
 
 
 @dataclass(frozen=True)
@@ -56,9 +61,20 @@ class SpikeSettings:
     """Periods with responses the baseline must hold (weeks; days count in weeks of 7)."""
     continue_p: float = 0.05
     """An open episode stays open while the cell's unadjusted p-value stays below this."""
+    dispersion_weeks: int = 52
+    """Weeks a weekly cell's overdispersion is estimated over. Twelve weeks estimate it
+    too noisily: the cells whose shares vary most then drew false alarms at twice the
+    nominal rate (bench/trends_calibration.py); the baseline share itself stays recent."""
 
     def baseline_length(self, granularity: str) -> int:
         return self.baseline_weeks if granularity == "week" else self.baseline_days
+
+    def lookback(self, granularity: str) -> int:
+        """How many periods before the one tested its test reads: the baseline, the
+        dispersion window for weeks, the same weekday over 8 weeks for days."""
+        if granularity == "week":
+            return max(self.baseline_weeks, self.dispersion_weeks)
+        return max(self.baseline_days, WEEKDAY_BASELINE_DAYS)
 
 
 @dataclass
@@ -104,22 +120,40 @@ def _baseline_columns(grid: CellGrid, i: int, settings: SpikeSettings,
                       weekday: bool) -> np.ndarray:
     length = settings.baseline_length(grid.granularity)
     if weekday:
-        return np.array([j for j in range(i - 7, max(-1, i - 57), -7) if j >= 0], dtype=int)
+        return np.array([j for j in range(i - 7, max(-1, i - WEEKDAY_BASELINE_DAYS - 1), -7)
+                         if j >= 0], dtype=int)
     return np.arange(max(0, i - length), i, dtype=int)
 
 
-def _overdispersion(x: np.ndarray, n: np.ndarray, p0: np.ndarray) -> np.ndarray:
+def _overdispersion(x: np.ndarray, n: np.ndarray, p: np.ndarray) -> np.ndarray:
     """Per cell, the intra-period correlation rho of a beta-binomial, by moments: Pearson's
-    dispersion phi over the baseline periods, Var = n p (1-p) (1 + (n-1) rho)."""
+    dispersion phi over the given periods around the cells' shares `p`, made
+    median-unbiased (phi * df / chi2 median: over few periods the plain estimate falls
+    short more often than not), and Var = n p (1-p) (1 + (n-1) rho)."""
     with np.errstate(divide="ignore", invalid="ignore"):
-        expected = n * p0[:, None]
-        var = expected * (1 - p0[:, None])
+        expected = n * p[:, None]
+        var = expected * (1 - p[:, None])
         resid = np.where(n > 0, (x - expected) ** 2 / np.where(var > 0, var, np.nan), 0.0)
-        k = (n > 0).sum(axis=1)
-        phi = np.nansum(resid, axis=1) / np.maximum(k - 1, 1)
+        df = np.maximum((n > 0).sum(axis=1) - 1, 1)
+        phi = np.nansum(resid, axis=1) / df * df / chi2.ppf(0.5, df)
         n_eff = (n ** 2).sum(axis=1) / np.maximum(n.sum(axis=1), 1)
         rho = (phi - 1) / np.maximum(n_eff - 1, 1)
     return np.clip(np.nan_to_num(rho, nan=0.0), 0.0, 0.5)
+
+
+def _dispersion_window(grid: CellGrid, i: int, settings: SpikeSettings,
+                       excluded: dict) -> tuple[np.ndarray, np.ndarray]:
+    """Counts and volumes of each cell over the weeks its overdispersion is estimated on
+    (episode periods left out), zero-padded."""
+    columns = np.arange(max(0, i - settings.dispersion_weeks), i, dtype=int)
+    x = np.zeros((len(grid.cells), max(len(columns), 1)))
+    n = np.zeros_like(x)
+    for c, cell in enumerate(grid.cells):
+        skip = excluded.get(cell, set())
+        chosen = np.array([j for j in columns if grid.periods[j] not in skip], dtype=int)
+        x[c, :len(chosen)] = grid.mentions[c, chosen]
+        n[c, :len(chosen)] = grid.volume[c, chosen]
+    return x, n
 
 
 def test_period(grid: CellGrid, i: int, settings: SpikeSettings,
@@ -136,6 +170,7 @@ def test_period(grid: CellGrid, i: int, settings: SpikeSettings,
     xb = np.zeros((n_cells, max(len(columns_all), len(columns_wd), 1)))
     nb = np.zeros_like(xb)
     used_weekday = np.zeros(n_cells, dtype=bool)
+    periods_with_volume = np.zeros(n_cells, dtype=int)
     for c, cell in enumerate(grid.cells):
         skip = excluded.get(cell, set())
         chosen = columns_all
@@ -149,15 +184,24 @@ def test_period(grid: CellGrid, i: int, settings: SpikeSettings,
                               dtype=int)
         xb[c, :len(chosen)] = grid.mentions[c, chosen]
         nb[c, :len(chosen)] = grid.volume[c, chosen]
+        with_volume = chosen[grid.volume[c, chosen] > 0]
+        if weekday and not used_weekday[c]:
+            # Days count in weeks: responses in each of four weeks, not on every day (a
+            # location closed on Sundays has a history all the same).
+            weeks = (i - 1 - with_volume) // 7
+            periods_with_volume[c] = len(set(weeks[i - 7 * (weeks + 1) >= 0]))  # whole weeks
+        else:
+            periods_with_volume[c] = len(with_volume)
     base_x, base_n = xb.sum(axis=1), nb.sum(axis=1)
-    periods_with_volume = (nb > 0).sum(axis=1)
-    min_periods = settings.min_baseline_periods * (7 if weekday else 1)
-    min_periods = np.where(used_weekday, settings.min_baseline_periods, min_periods)
-    tested = ((base_n >= settings.min_baseline_responses) & (periods_with_volume >= min_periods)
-              & (n_now > 0))
+    tested = ((base_n >= settings.min_baseline_responses)
+              & (periods_with_volume >= settings.min_baseline_periods) & (n_now > 0))
     # Jeffreys-style half counts keep a baseline of zero mentions from predicting zero.
     p0 = (base_x + 0.5) / (base_n + 1)
-    rho = _overdispersion(xb, nb, p0)
+    if weekday:
+        rho = _overdispersion(xb, nb, p0)
+    else:
+        xd, nd = _dispersion_window(grid, i, settings, excluded)
+        rho = _overdispersion(xd, nd, (xd.sum(axis=1) + 0.5) / (nd.sum(axis=1) + 1))
     network_rho = float(np.median(rho[tested])) if tested.any() else 0.0
     rho = np.maximum(rho, network_rho)
     with np.errstate(divide="ignore"):

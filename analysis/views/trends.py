@@ -40,7 +40,6 @@ from analysis.trends.triggers import RULE_FIELDS, TriggerRule
 ALL_LABEL = "All locations"
 LEVEL_LABELS = {PARENT: "Parent themes", CHILD: "Child themes"}
 UNITS = {"week": "week", "day": "day"}
-WEEKDAY_BASELINE_DAYS = 56  # the day test's same-weekday baseline reaches 8 weeks back
 MAX_HEATMAP_THEMES = 40
 PERIOD_CHOICES = {"week": 156, "day": 180}
 WINDOW_CHOICES = {"week": (8, 13, 26, 52, 104), "day": (14, 28, 56, 90)}
@@ -99,11 +98,6 @@ def period_label(period: date, granularity: str) -> str:
     if granularity == "day":
         return f"{period:%a %d %b %Y}"
     return f"Week of {period.isoformat()} (to {period_end(period, 'week').isoformat()})"
-
-
-def _baseline_back(settings: SpikeSettings, granularity: str) -> int:
-    length = settings.baseline_length(granularity)
-    return max(length, WEEKDAY_BASELINE_DAYS) if granularity == "day" else length
 
 
 def episode_periods(db: sqlite_utils.Database, granularity: str) -> dict[tuple[int, str],
@@ -180,8 +174,7 @@ def spike_heatmap(db: sqlite_utils.Database, *, granularity: str, period: date |
     if period is None:
         return empty
     counts = cell_counts(db, granularity=granularity, level=level, tz=_tz(tz), last=period,
-                         first=period - _step(granularity) * _baseline_back(settings,
-                                                                            granularity))
+                         first=period - _step(granularity) * settings.lookback(granularity))
     grid = CellGrid.from_counts(counts)
     if not grid.cells or period.isoformat() not in grid.periods:
         return empty
@@ -340,8 +333,7 @@ def theme_share_lines(db: sqlite_utils.Database, *, theme_id: int, level: str,
     settings = settings or alerts_module.alert_settings(db).spikes
     first, shown = _window(granularity, last, periods)
     counts = cell_counts(db, granularity=granularity, level=level, tz=_tz(tz), last=last,
-                         first=first - _step(granularity) * _baseline_back(settings,
-                                                                           granularity))
+                         first=first - _step(granularity) * settings.lookback(granularity))
     keys = ([ALL_LOCATIONS] if include_all else []) + [loc for loc in locations if loc]
     if not counts.periods or not keys:
         return _lines([], [], [], METRICS["share"])
