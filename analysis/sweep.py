@@ -11,13 +11,14 @@ to `STEPS`.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from datetime import date, datetime
 
 import sqlite_utils
 
 from analysis import store
-from analysis.store.clock import utcnow
+from analysis.store.clock import to_iso, utcnow
 
 
 def _alerts_step(db, *, now, since, actor):
@@ -46,10 +47,23 @@ def run_sweep(db: sqlite_utils.Database, *, now: datetime | None = None,
     """Run every step at `now`; with `since`, replay each period from that date as if the
     sweep had run at its end. Idempotent: the same `now` twice changes nothing."""
     now = now or utcnow()
+    started = utcnow()
     results = {}
     for name, step in STEPS:
         with store.write_transaction(db):
             results[name] = step(db, now=now, since=since, actor=actor)
         if progress:
             progress(f"{name}: {results[name].summary()}")
+    with store.write_transaction(db):
+        db.execute("INSERT INTO sweep_runs (now, since, summary, actor, started_at, "
+                   "finished_at) VALUES (?, ?, ?, ?, ?, ?)",
+                   [to_iso(now), since.isoformat() if since else None,
+                    json.dumps({name: r.summary() for name, r in results.items()}), actor,
+                    to_iso(started), to_iso(utcnow())])
     return results
+
+
+def last_sweep(db: sqlite_utils.Database) -> dict | None:
+    """The latest sweep run (now, since, summary, actor, started_at, finished_at), or None."""
+    rows = list(db.query("SELECT * FROM sweep_runs ORDER BY id DESC LIMIT 1"))
+    return rows[0] if rows else None

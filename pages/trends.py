@@ -309,7 +309,7 @@ def _alerts_section(db, key) -> None:
     read_only = store.is_read_only(db)
     left, right = st.columns([3, 1], vertical_alignment="bottom")
     last = _last_sweep(key)
-    left.caption(f"The sweep last evaluated the data as of {last}." if last else
+    left.caption(last if last else
                  "The sweep has not run on this store yet: run it here, or schedule "
                  "`python -m analysis sweep` every few minutes.")
     right.button("Run sweep now", key="trends_sweep", on_click=_sweep, args=(db,),

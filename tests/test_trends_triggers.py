@@ -214,7 +214,9 @@ def test_editing_a_rule_keeps_its_history(db_utc):
                                     now=close(0))
         assert not triggers.update_rule(db_utc, DEFAULT_RULE, changed, actor="ana",
                                         now=close(1))
-    [history] = triggers.rule_history(db_utc, DEFAULT_RULE)
+    created, history = triggers.rule_history(db_utc, DEFAULT_RULE)
+    assert (created["event"], created["actor"]) == ("created", "migration m008")
+    assert "Complaints about a theme above 15%" in default["name"]
     assert (history["event"], history["actor"], history["at"]) == \
         ("changed", "ana", to_iso(close(0)))
     detail = json.loads(history["detail"])
@@ -262,3 +264,42 @@ def test_list_tasks_names_the_theme(db_utc):
     assert task["theme"] == "Billing"
     assert list_tasks(db_utc, status="done") == []
     assert len(list_tasks(db_utc, status=None)) == 1
+
+
+def test_a_sweep_after_a_gap_catches_up_on_the_weeks_it_missed(db_utc):
+    # The run of weeks 4-7 happened while the scheduler was down (last sweep: week 2).
+    north(db_utc, RUNS)
+    weekly_sweeps(db_utc, range(3))
+    assert tasks(db_utc) == []
+    sweep(db_utc, 11)
+    assert [t["episode_start"] for t in tasks(db_utc)] == ["2025-02-03"]
+
+
+def test_since_on_a_wednesday_checks_the_week_holding_it(db_utc):
+    # A run of exactly weeks 4-5; --since the Wednesday of week 5 must still check week 5.
+    north(db_utc, [10] * 4 + [20, 20] + [10] * 4)
+    sweep(db_utc, 9, since=W0 + timedelta(weeks=5, days=2))
+    assert [t["episode_start"] for t in tasks(db_utc)] == ["2025-02-03"]
+
+
+def test_a_rule_on_a_retired_theme_is_refused_naming_the_field(db_utc):
+    db_utc.execute("UPDATE themes SET status = 'retired' WHERE id = ?", [BILLING])
+    with pytest.raises(RuleError, match="theme: theme 1 is retired"), \
+            store.write_transaction(db_utc):
+        triggers.add_rule(db_utc, TriggerRule(name="Billing", theme_id=BILLING), actor="ana")
+
+
+def test_a_rule_on_a_child_theme_fires_while_the_sweep_tests_parents(db_utc):
+    from analysis.themes.queries import PARENT
+
+    db_utc.execute("INSERT INTO themes (id, name, is_parent, created_at, created_by, updated_at)"
+                   " VALUES (50, 'Money', 1, '2025-01-01T00:00:00Z', 't', '2025-01-01T00:00:00Z')")
+    db_utc.execute("UPDATE themes SET parent_id = 50 WHERE id = ?", [BILLING])
+    north(db_utc, RUNS)
+    with store.write_transaction(db_utc):
+        db_utc.execute("UPDATE trigger_rules SET enabled = 0")
+        triggers.add_rule(db_utc, TriggerRule(name="Billing", theme_id=BILLING), actor="ana")
+        sweep_triggers(db_utc, now=close(8) + timedelta(hours=6), since=W0, level=PARENT,
+                       actor="scheduler")
+    assert [(t["theme_id"], t["episode_start"]) for t in tasks(db_utc)] == \
+        [(BILLING, "2025-02-03")]

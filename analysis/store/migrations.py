@@ -488,3 +488,35 @@ def m008_alerts_triggers_and_tasks(db):
                    7, strftime('%Y-%m-%dT%H:%M:%SZ', 'now'), 'migration m008',
                    strftime('%Y-%m-%dT%H:%M:%SZ', 'now'), 'migration m008')""",
     ])
+
+
+@closeloop()
+def m009_sweep_runs(db):
+    _run(db, [
+        # One row per sweep run, so a page can say when the scheduler last ran (a sweep that
+        # finds nothing new writes nothing else).
+        """CREATE TABLE sweep_runs (
+            id INTEGER PRIMARY KEY,
+            now TEXT NOT NULL,                     -- the moment the sweep ran as
+            since TEXT,                            -- a replay's first day
+            summary TEXT NOT NULL DEFAULT '{}',    -- JSON: step -> its one-line summary
+            actor TEXT NOT NULL,
+            started_at TEXT NOT NULL,
+            finished_at TEXT NOT NULL
+        )""",
+        """CREATE INDEX idx_sweep_runs_finished ON sweep_runs(finished_at)""",
+        # m008's default rule counts negative mentions; its name now says so, and its
+        # creation is in its history like any rule's.
+        """UPDATE trigger_rules
+           SET name = 'Complaints about a theme above 15% at a location for 2 weeks running'
+           WHERE created_by = 'migration m008'
+             AND name = 'Theme above 15% at a location for 2 weeks running'""",
+        """INSERT INTO trigger_rule_events (rule_id, event, detail, actor, at)
+           SELECT id, 'created', json_object('after', json_object(
+                      'name', name, 'share_above', share_above, 'consecutive', consecutive,
+                      'granularity', granularity, 'min_volume', min_volume,
+                      'negative_only', negative_only, 'due_days', due_days)),
+                  created_by, created_at
+           FROM trigger_rules WHERE created_by = 'migration m008'
+             AND id NOT IN (SELECT rule_id FROM trigger_rule_events)""",
+    ])

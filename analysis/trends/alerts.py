@@ -22,7 +22,7 @@ import sqlite_utils
 from analysis.app_settings import read_app_setting, write_app_setting
 from analysis.settings import get_settings
 from analysis.store.clock import to_iso, utcnow
-from analysis.themes.queries.base import LEVELS
+from analysis.themes.queries.base import LEVELS, PARENT
 from analysis.trends.periods import (
     GRANULARITIES,
     PERIOD_DAYS,
@@ -106,35 +106,40 @@ class AlertSweep:
                 f"{self.opened} alert(s) opened, {self.updated} updated, {self.closed} closed")
 
 
-def _latest_feedback_day(db) -> date | None:
-    row = db.execute("SELECT MAX(received_at) FROM feedback WHERE received_at GLOB "
-                     "'[0-9][0-9][0-9][0-9]-*'").fetchone()
-    return date.fromisoformat(row[0][:10]) if row and row[0] else None
+RECHECK = {"week": 4, "day": 7}
+"""Complete periods every sweep tests again: feedback imported late, or themed by a refresh
+after the period ended, reaches its alert (a period whose data did not change comes out the
+same, so re-testing it changes nothing)."""
 
 
 def periods_to_evaluate(db, granularity: str, *, now: datetime, since: date | None,
-                        tz: str) -> list[tuple[date, bool]]:
-    """(period start, complete) in order: from `since`, else every complete period after
-    the last complete one evaluated (only the latest when none was), then the current one."""
-    current = period_of(now, granularity, tz)
+                        tz: str) -> list[date]:
+    """Complete periods due, oldest first: from the period holding `since`; else every
+    period after the last one evaluated (only the latest when none was), and the last
+    RECHECK periods again.
+
+    Only complete periods are tested. A running week tested at every sweep would be
+    tested dozens of times, and each look is another chance of a false alarm (at hourly
+    sweeps, four times the rate the sensitivity promises); the daily cells are the early
+    warning within a week, each tested once when its day is over."""
+    step = timedelta(days=PERIOD_DAYS[granularity])
+    last = period_of(now, granularity, tz) - step
     if since is not None:
-        periods = periods_between(since, current, granularity)
-    else:
-        row = db.execute("SELECT MAX(period_start) FROM sweep_periods WHERE step = ? AND "
-                         "granularity = ? AND complete = 1", [STEP, granularity]).fetchone()
-        step = timedelta(days=PERIOD_DAYS[granularity])
-        if row[0]:
-            periods = periods_between(date.fromisoformat(row[0]) + step, current, granularity)
-        else:
-            periods = [current - step, current]
-    return [(p, period_close(p, granularity, tz) <= now) for p in periods]
+        return periods_between(since, last, granularity)
+    row = db.execute("SELECT MAX(period_start) FROM sweep_periods WHERE step = ? AND "
+                     "granularity = ? AND complete = 1", [STEP, granularity]).fetchone()
+    first = last - step * (RECHECK[granularity] - 1)
+    if row[0]:
+        first = min(first, date.fromisoformat(row[0]) + step)
+    return periods_between(first, last, granularity)
 
 
 def sweep_alerts(db: sqlite_utils.Database, *, now: datetime | None = None,
                  since: date | None = None, actor: str) -> AlertSweep:
-    """Evaluate the periods due (see `periods_to_evaluate`) at every granularity, in order,
-    each as if the sweep ran at its end (or at `now` for the current one). Call inside
-    `store.write_transaction`. Idempotent: the same `now` twice changes nothing."""
+    """Test the complete periods due (see `periods_to_evaluate`) at every granularity, in
+    order, and close the alerts of themes that are gone. With `since`, a replay: each period
+    as if the sweep had run at its end. Call inside `store.write_transaction`. Idempotent:
+    the same `now` twice changes nothing."""
     now = now or utcnow()
     tz = get_settings().timezone
     settings = alert_settings(db)
@@ -147,32 +152,61 @@ def sweep_alerts(db: sqlite_utils.Database, *, now: datetime | None = None,
             continue
         lookback = settings.spikes.lookback(granularity)
         step = timedelta(days=PERIOD_DAYS[granularity])
-        first_needed = due[0][0] - step * lookback
+        first_needed = due[0] - step * lookback
         counts = cell_counts(db, granularity=granularity, first=first_needed,
-                             last=due[-1][0], level=level, tz=tz)
+                             last=due[-1], level=level, tz=tz)
         whole = CellGrid.from_counts(counts)
         excluded = _episode_periods(db, granularity)
         index = {p: i for i, p in enumerate(whole.periods)}
-        for period, complete in due:
-            at = min(period_close(period, granularity, tz), now)
+        for period in due:
+            # A replay acts as if the sweep had run at each period's end; a live sweep
+            # records when it really learned (a re-test after a late import is news now).
+            at = period_close(period, granularity, tz) if since is not None else now
             i = index[period.isoformat()]
             grid, i = _window(whole, i, lookback)
             tests = test_period(grid, i, settings.spikes, excluded) if grid.cells else None
             tested = 0 if tests is None else int(tests["tested"].sum())
             if tests is not None:
-                _apply_period(db, tests, granularity=granularity, complete=complete, at=at,
-                              actor=actor, settings=settings.spikes, excluded=excluded,
-                              result=result)
-            db.execute("INSERT INTO sweep_periods (step, granularity, period_start, complete, "
-                       "cells_tested, evaluated_at) VALUES (?, ?, ?, ?, ?, ?) "
-                       "ON CONFLICT (step, granularity, period_start) DO UPDATE SET "
-                       "complete = excluded.complete, cells_tested = excluded.cells_tested, "
-                       "evaluated_at = excluded.evaluated_at",
-                       [STEP, granularity, period.isoformat(), int(complete), tested,
-                        to_iso(at)])
+                _apply_period(db, tests, granularity=granularity, at=at, actor=actor,
+                              settings=settings.spikes, excluded=excluded, result=result)
+            _record_sweep(db, granularity, period, tested, at)
             result.periods_evaluated += 1
             result.cells_tested += tested
+        result.closed += _close_alerts_of_gone_themes(db, granularity, level, now=now,
+                                                      actor=actor)
     return result
+
+
+def _record_sweep(db, granularity: str, period: date, tested: int, at: datetime) -> None:
+    """Note the period as evaluated; its evaluated_at changes only with its figures, so that
+    a re-test of unchanged data writes nothing new."""
+    old = db.execute("SELECT cells_tested FROM sweep_periods WHERE step = ? AND granularity = ? "
+                     "AND period_start = ?", [STEP, granularity, period.isoformat()]).fetchone()
+    if old is not None and old[0] == tested:
+        return
+    db.execute("INSERT INTO sweep_periods (step, granularity, period_start, complete, "
+               "cells_tested, evaluated_at) VALUES (?, ?, ?, 1, ?, ?) "
+               "ON CONFLICT (step, granularity, period_start) DO UPDATE SET "
+               "cells_tested = excluded.cells_tested, evaluated_at = excluded.evaluated_at",
+               [STEP, granularity, period.isoformat(), tested, to_iso(at)])
+
+
+def _close_alerts_of_gone_themes(db, granularity: str, level: str, *, now: datetime,
+                                 actor: str) -> int:
+    """Close open alerts whose theme was merged or retired, or is not at the level the sweep
+    tests any more: no sweep will test their cell again, so nothing else would close them."""
+    stamp = to_iso(now)
+    gone = db.execute(
+        "SELECT a.id, t.status, t.is_parent FROM alerts a JOIN themes t ON t.id = a.theme_id "
+        "WHERE a.status = 'open' AND a.granularity = ? AND (t.status != 'active' "
+        "OR t.is_parent != ?)", [granularity, int(level == PARENT)]).fetchall()
+    for alert_id, status, is_parent in gone:
+        db.execute("UPDATE alerts SET status = 'closed', closed_at = ?, updated_at = ? "
+                   "WHERE id = ?", [stamp, stamp, alert_id])
+        reason = (f"the theme is {status}" if status != "active" else
+                  "the sweep now tests the other theme level")
+        _event(db, alert_id, "closed", {"reason": reason}, actor, stamp)
+    return len(gone)
 
 
 def _window(grid: CellGrid, i: int, lookback: int) -> tuple[CellGrid, int]:
@@ -210,28 +244,45 @@ def _cell_alerts(db, granularity: str) -> dict[tuple[int, str], list[dict]]:
     return out
 
 
-def _apply_period(db, tests: pd.DataFrame, *, granularity: str, complete: bool, at: datetime,
-                  actor: str, settings: SpikeSettings,
-                  excluded: dict[tuple[int, str], set[str]], result: AlertSweep) -> None:
+def _apply_period(db, tests: pd.DataFrame, *, granularity: str, at: datetime, actor: str,
+                  settings: SpikeSettings, excluded: dict[tuple[int, str], set[str]],
+                  result: AlertSweep) -> None:
+    """One complete period's tests onto the episodes: open, continue, extend, close."""
     alerts = _cell_alerts(db, granularity)
     period = tests["period"].iloc[0]
+    following = (date.fromisoformat(period)
+                 + timedelta(days=PERIOD_DAYS[granularity])).isoformat()
     stamp = to_iso(at)
     for row in tests.itertuples(index=False):
         cell = (int(row.theme_id), row.location)
         episodes = alerts.get(cell, [])
-        holding = next((e for e in episodes if _has_period(db, e["id"], period)), None)
-        open_before = next((e for e in episodes if e["status"] == "open"
-                            and e["period_start"] < period), None)
+        if not episodes and not row.crossed:
+            continue
         elevated = bool(row.tested) and row.p_value < settings.continue_p and \
             row.observed > row.expected
-        if holding is not None:
+        holding = next((e for e in episodes if _has_period(db, e["id"], period)), None)
+        if holding is not None:  # a re-test: late data may have changed the figures
             if _record_period(db, holding["id"], row, stamp):
                 _refresh_alert(db, holding, row, stamp, actor, result)
+                if not row.crossed and not elevated and not _crossed_periods(db, holding["id"]):
+                    _close(db, holding, "withdrawn", row, period, actor, stamp)
+                    result.closed += 1
             continue
+        open_before = next((e for e in episodes if e["status"] == "open"
+                            and e["period_start"] < period), None)
         if row.crossed:
+            starts_next = next((e for e in episodes if e["first_period"] == following), None)
             if open_before is not None:
                 _record_period(db, open_before["id"], row, stamp)
                 _refresh_alert(db, open_before, row, stamp, actor, result)
+            elif starts_next is not None:
+                # Late data made the period before an episode cross: one spike, one alert.
+                _record_period(db, starts_next["id"], row, stamp)
+                db.execute("UPDATE alerts SET first_period = ?, updated_at = ? WHERE id = ?",
+                           [period, stamp, starts_next["id"]])
+                _event(db, starts_next["id"], "extended", {"first_period": period}, actor,
+                       stamp)
+                result.updated += 1
             else:
                 _open_alert(db, cell, row, granularity, stamp, actor)
                 result.opened += 1
@@ -241,14 +292,25 @@ def _apply_period(db, tests: pd.DataFrame, *, granularity: str, complete: bool, 
                 _record_period(db, open_before["id"], row, stamp)
                 _refresh_alert(db, open_before, row, stamp, actor, result)
                 excluded.setdefault(cell, set()).add(period)
-            elif complete:
-                db.execute("UPDATE alerts SET status = 'closed', closed_at = ?, updated_at = ? "
-                           "WHERE id = ?", [stamp, stamp, open_before["id"]])
-                _event(db, open_before["id"], "closed",
-                       {"period": period, "observed": int(row.observed),
-                        "expected": round(float(row.expected), 2),
-                        "p_value": float(row.p_value)}, actor, stamp)
+            else:
+                _close(db, open_before, "closed", row, period, actor, stamp)
                 result.closed += 1
+
+
+def _crossed_periods(db, alert_id: int) -> int:
+    return db.execute("SELECT COUNT(*) FROM alert_periods WHERE alert_id = ? AND crossed = 1",
+                      [alert_id]).fetchone()[0]
+
+
+def _close(db, alert: dict, event: str, row, period: str, actor: str, stamp: str) -> None:
+    """Close an episode: back at baseline ('closed'), or its only crossing undone by data
+    that arrived later ('withdrawn')."""
+    db.execute("UPDATE alerts SET status = 'closed', closed_at = ?, updated_at = ? "
+               "WHERE id = ?", [stamp, stamp, alert["id"]])
+    alert["status"] = "closed"
+    _event(db, alert["id"], event, {"period": period, "observed": int(row.observed),
+                                    "expected": round(float(row.expected), 2),
+                                    "p_value": float(row.p_value)}, actor, stamp)
 
 
 def _has_period(db, alert_id: int, period: str) -> bool:

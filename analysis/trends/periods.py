@@ -14,6 +14,7 @@ A period is named by its first day ('YYYY-MM-DD'); weeks start on Monday.
 from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta, timezone
+from itertools import pairwise
 from zoneinfo import ZoneInfo
 
 from analysis.store.clock import to_iso
@@ -65,7 +66,7 @@ def local_time_sql(column: str, tz: str, start: date, end: date) -> str:
         seconds = changes[0][1]
         return column if seconds == 0 else f"datetime({column}, '{seconds:+d} seconds')"
     branches = []
-    for (_, seconds), (until, _) in zip(changes, changes[1:]):
+    for (_, seconds), (until, _) in pairwise(changes):
         branches.append(f"WHEN {column} < '{until}' THEN '{seconds:+d} seconds'")
     branches.append(f"ELSE '{changes[-1][1]:+d} seconds'")
     return f"datetime({column}, CASE {' '.join(branches)} END)"

@@ -19,7 +19,7 @@ import pandas as pd
 import sqlite_utils
 
 from analysis.domain.comments import has_comment_sql
-from analysis.domain.dates import STORED_DATE_SHAPE
+from analysis.domain.dates import STORED_DATE_SHAPE, valid_date_sql
 from analysis.settings import get_settings
 from analysis.stats import estimates as metrics
 from analysis.stats.estimates import estimates_from_row, share_from_counts
@@ -51,8 +51,11 @@ def _window(first: date, last: date, granularity: str, tz: str) -> tuple[str, st
 
 def _base_where(first: date, last: date, granularity: str, tz: str) -> tuple[str, list]:
     start, stop = _window(first, last, granularity, tz)
-    return (f"f.received_at GLOB ? AND f.received_at >= ? AND f.received_at < ? "
-            f"AND {has_comment_sql('f')}", [STORED_DATE_SHAPE, start, stop])
+    # valid_date_sql, not only the GLOB shape: '2025-04-16T25:00:00Z' has the shape, and
+    # SQLite's date() turns it into NULL, a period no series has.
+    where = (f"f.received_at GLOB ? AND f.received_at >= ? AND f.received_at < ? "
+             f"AND {valid_date_sql('f.received_at')} AND {has_comment_sql('f')}")
+    return where, [STORED_DATE_SHAPE, start, stop]
 
 
 def _with_all_locations(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
@@ -197,6 +200,7 @@ def score_series(db: sqlite_utils.Database, *, granularity: str, first: date, la
                        AS judged
             FROM feedback f LEFT JOIN sentiment s ON s.feedback_id = f.id
             WHERE f.received_at GLOB ? AND f.received_at >= ? AND f.received_at < ?
+              AND {valid_date_sql('f.received_at')}
             GROUP BY 1, 2""", [STORED_DATE_SHAPE, start, stop])
     out = []
     for row in rows:

@@ -129,15 +129,19 @@ def _overdispersion(x: np.ndarray, n: np.ndarray, p: np.ndarray) -> np.ndarray:
     """Per cell, the intra-period correlation rho of a beta-binomial, by moments: Pearson's
     dispersion phi over the given periods around the cells' shares `p`, made
     median-unbiased (phi * df / chi2 median: over few periods the plain estimate falls
-    short more often than not), and Var = n p (1-p) (1 + (n-1) rho)."""
+    short more often than not), and Var = n p (1-p) (1 + (n-1) rho) with each period's n."""
     with np.errstate(divide="ignore", invalid="ignore"):
         expected = n * p[:, None]
         var = expected * (1 - p[:, None])
         resid = np.where(n > 0, (x - expected) ** 2 / np.where(var > 0, var, np.nan), 0.0)
         df = np.maximum((n > 0).sum(axis=1) - 1, 1)
         phi = np.nansum(resid, axis=1) / df * df / chi2.ppf(0.5, df)
-        n_eff = (n ** 2).sum(axis=1) / np.maximum(n.sum(axis=1), 1)
-        rho = (phi - 1) / np.maximum(n_eff - 1, 1)
+        # E[phi] = 1 + rho * ((N - sum n^2 / N) / df - 1): with unequal volumes the plain
+        # n - 1 divisor (right only when every period has the same volume) makes rho too
+        # small, and a network whose volume swings by season would under-estimate it.
+        total = n.sum(axis=1)
+        spread = (total - (n ** 2).sum(axis=1) / np.maximum(total, 1)) / df - 1
+        rho = (phi - 1) / np.maximum(spread, 1)
     return np.clip(np.nan_to_num(rho, nan=0.0), 0.0, 0.5)
 
 

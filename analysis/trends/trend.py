@@ -54,7 +54,7 @@ def share_trend(mentions, volumes, *, alpha: float = 0.05) -> Trend:
     name = "Change in share per period (odds ratio)"
     empty = Difference(name, None, None, None, None, SHARE_TREND_TEST)
     if len(x) < 3 or x.sum() == 0 or x.sum() == n.sum():
-        return Trend("flat", empty, int(len(x)))
+        return Trend("flat", empty, len(x))
     design = sm.add_constant(t - t.mean())
     model = sm.GLM(np.column_stack([x, n - x]), design, family=sm.families.Binomial())
     # Never below binomial noise: an underdispersed window would otherwise shrink the
@@ -63,7 +63,7 @@ def share_trend(mentions, volumes, *, alpha: float = 0.05) -> Trend:
     fit = model.fit(scale=max(1.0, float(dispersion)))
     slope, se = float(fit.params[1]), float(fit.bse[1])
     if not math.isfinite(se) or se == 0:
-        return Trend("flat", empty, int(len(x)))
+        return Trend("flat", empty, len(x))
     # Fix: the p-value and interval were normal (z) even when the dispersion was estimated
     # from the window's own few residual degrees of freedom, which called noise a trend
     # about twice as often as alpha on short windows (6.5% 'rising' at alpha 0.05 over 6
@@ -79,7 +79,7 @@ def share_trend(mentions, volumes, *, alpha: float = 0.05) -> Trend:
         p_value = float(fit.pvalues[1])
     result = Difference(name, math.exp(slope), math.exp(slope - crit * se),
                         math.exp(slope + crit * se), p_value, SHARE_TREND_TEST)
-    return Trend(_direction(result, 1.0, alpha), result, int(len(x)))
+    return Trend(_direction(result, 1.0, alpha), result, len(x))
 
 
 def metric_trend(values, *, alpha: float = 0.05) -> Trend:
@@ -92,9 +92,9 @@ def metric_trend(values, *, alpha: float = 0.05) -> Trend:
     name = "Change per period (Theil-Sen slope)"
     if len(y) < 4 or np.ptp(y) == 0:
         return Trend("flat", Difference(name, None, None, None, None, METRIC_TREND_TEST),
-                     int(len(y)))
+                     len(y))
     tau = stats.kendalltau(t, y)
     slope, _, low, high = stats.theilslopes(y, t, alpha=0.95)
     result = Difference(name, float(slope), float(low), float(high), float(tau.pvalue),
                         METRIC_TREND_TEST)
-    return Trend(_direction(result, 0.0, alpha), result, int(len(y)))
+    return Trend(_direction(result, 0.0, alpha), result, len(y))

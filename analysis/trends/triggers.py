@@ -20,9 +20,17 @@ from datetime import date, datetime, timedelta
 import numpy as np
 import sqlite_utils
 
+from analysis.domain.dates import valid_date_sql
 from analysis.settings import get_settings, operations_lead
 from analysis.store.clock import to_iso, utcnow
-from analysis.trends.periods import PERIOD_DAYS, check_granularity, period_close, period_of
+from analysis.themes.queries.base import CHILD, PARENT
+from analysis.trends.periods import (
+    PERIOD_DAYS,
+    check_granularity,
+    period_close,
+    period_of,
+    periods_between,
+)
 from analysis.trends.series import ALL_LOCATIONS, cell_counts
 from analysis.trends.spikes import CellGrid
 
@@ -94,9 +102,14 @@ def _check_theme(db, values: dict) -> None:
     # sqlite3.IntegrityError ("FOREIGN KEY constraint failed"), not a RuleError naming
     # the field.
     theme_id = values["theme_id"]
-    if theme_id is not None and db.execute("SELECT 1 FROM themes WHERE id = ?",
-                                           [theme_id]).fetchone() is None:
+    if theme_id is None:
+        return
+    row = db.execute("SELECT status FROM themes WHERE id = ?", [theme_id]).fetchone()
+    if row is None:
         raise RuleError(f"theme: there is no theme {theme_id}")
+    if row[0] != "active":
+        # A merged or retired theme's comments count elsewhere now: the rule would never fire.
+        raise RuleError(f"theme: theme {theme_id} is {row[0]}; pick an active theme")
 
 
 def add_rule(db: sqlite_utils.Database, rule: TriggerRule, *, actor: str,
@@ -179,8 +192,8 @@ def _run_from_start(grid: CellGrid, rule: dict, first_checked: date) -> bool:
 
 
 def _earliest_feedback_day(db) -> date | None:
-    row = db.execute("SELECT MIN(received_at) FROM feedback WHERE received_at GLOB "
-                     "'[0-9][0-9][0-9][0-9]-*'").fetchone()
+    row = db.execute(f"SELECT MIN(received_at) FROM feedback WHERE "
+                     f"{valid_date_sql('received_at')}").fetchone()
     # A day early: the stored date is UTC's, the local one may be the day before.
     return date.fromisoformat(row[0][:10]) - timedelta(days=1) if row and row[0] else None
 
@@ -199,12 +212,16 @@ def sweep_triggers(db: sqlite_utils.Database, *, now: datetime | None = None,
         granularity = check_granularity(rule["granularity"])
         step = timedelta(days=PERIOD_DAYS[granularity])
         last_complete = period_of(now, granularity, tz) - step
-        first_checked = since or (last_complete - step * 2)
+        first_checked = _first_checked(db, granularity, since=since, tz=tz,
+                                       last_complete=last_complete)
+        if first_checked > last_complete:
+            continue
+        rule_level = _rule_level(db, rule, level)
         # Room behind the first checked period to find where a run began.
         column = "negative" if rule["negative_only"] else "mentions"
         first_read = first_checked - step * 60
         counts = cell_counts(db, granularity=granularity, first=first_read,
-                             last=last_complete, level=level, tz=tz)
+                             last=last_complete, level=rule_level, tz=tz)
         grid = CellGrid.from_counts(counts, column)
         if not grid.cells:
             continue
@@ -217,7 +234,7 @@ def sweep_triggers(db: sqlite_utils.Database, *, now: datetime | None = None,
                 _run_from_start(grid, rule, first_checked):
             grid = CellGrid.from_counts(
                 cell_counts(db, granularity=granularity, first=earliest, last=last_complete,
-                            level=level, tz=tz), column)
+                            level=rule_level, tz=tz), column)
         names = dict(db.execute("SELECT id, name FROM themes").fetchall())
         for i, period in enumerate(grid.periods):
             if date.fromisoformat(period) < first_checked:
@@ -236,7 +253,41 @@ def sweep_triggers(db: sqlite_utils.Database, *, now: datetime | None = None,
                               period=period, grid=grid, c=c, i=i, first=first,
                               at=min(closes, now), actor=actor):
                     result.tasks_opened += 1
+    for granularity in {r["granularity"] for r in list_rules(db, enabled_only=True)}:
+        last_complete = period_of(now, granularity, tz) - timedelta(
+            days=PERIOD_DAYS[granularity])
+        db.execute("INSERT INTO sweep_periods (step, granularity, period_start, complete, "
+                   "cells_tested, evaluated_at) VALUES (?, ?, ?, 1, 0, ?) ON CONFLICT "
+                   "(step, granularity, period_start) DO NOTHING",
+                   [STEP, granularity, last_complete.isoformat(), to_iso(now)])
     return result
+
+
+RECHECK_PERIODS = 3
+"""Complete periods every sweep checks again (late imports; a task is never opened twice)."""
+
+
+def _first_checked(db, granularity: str, *, since: date | None, tz: str,
+                   last_complete: date) -> date:
+    """The first period to check: the one holding `since`; else the period after the last
+    one a sweep checked, so a scheduler that was down catches up (and the last few again)."""
+    step = timedelta(days=PERIOD_DAYS[granularity])
+    if since is not None:
+        return periods_between(since, since, granularity)[0]
+    first = last_complete - step * (RECHECK_PERIODS - 1)
+    row = db.execute("SELECT MAX(period_start) FROM sweep_periods WHERE step = ? AND "
+                     "granularity = ?", [STEP, granularity]).fetchone()
+    if row[0]:
+        first = min(first, date.fromisoformat(row[0]) + step)
+    return first
+
+
+def _rule_level(db, rule: dict, level: str) -> str:
+    """A rule about one theme counts at that theme's own level; others at the sweep's."""
+    if rule["theme_id"] is None:
+        return level
+    row = db.execute("SELECT is_parent FROM themes WHERE id = ?", [rule["theme_id"]]).fetchone()
+    return level if row is None else (PARENT if row[0] else CHILD)
 
 
 def _open_task(db, rule: dict, *, theme_id: int, theme: str, location: str | None,

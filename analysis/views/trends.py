@@ -155,8 +155,12 @@ def _untested_reason(row, settings: SpikeSettings, granularity: str) -> str:
     if row.baseline_volume < settings.min_baseline_responses:
         return (f"not tested: too little history ({int(row.baseline_volume):,} commented "
                 f"responses in the baseline, the minimum is {settings.min_baseline_responses})")
+    if granularity == "day":
+        return (f"not tested: too little history (responses in fewer than "
+                f"{settings.min_baseline_periods} of the baseline's whole weeks, and on "
+                f"fewer than {settings.min_baseline_periods} of the same weekdays before)")
     return (f"not tested: too little history (fewer than {settings.min_baseline_periods} "
-            f"baseline {UNITS[granularity]}s with responses)")
+            f"baseline weeks with responses)")
 
 
 def _mark(row) -> str:
@@ -226,10 +230,12 @@ SPIKE_SUMMARY = ("one-sided beta-binomial test against the cell's baseline share
 
 def settings_caption(settings: SpikeSettings, granularity: str) -> str:
     unit = UNITS[granularity]
-    periods = settings.min_baseline_periods * (7 if granularity == "day" else 1)
+    k = settings.min_baseline_periods
+    history = (f"responses in each of its last {k} weeks (or on {k} earlier same weekdays)"
+               if granularity == "day" else f"{k} baseline weeks with responses")
     return (f"false discovery rate {settings.fdr:.1%}. A cell is tested only "
             f"with at least {settings.min_baseline_responses:,} commented responses at its "
-            f"location in the baseline and {periods} baseline {unit}s with responses; it "
+            f"location in the baseline and {history}; it "
             f"alerts only with at least {settings.min_count} mentions in the {unit}.")
 
 
@@ -489,9 +495,15 @@ def _detail_text(detail: dict) -> str:
 
 
 def last_sweep(db: sqlite_utils.Database) -> str | None:
-    """When the sweep last evaluated a period (its `now`), or None if it never ran."""
-    row = db.execute("SELECT MAX(evaluated_at) FROM sweep_periods").fetchone()
-    return row[0] if row else None
+    """When the sweep last ran, and as of when, in a sentence; None if it never ran."""
+    from analysis.sweep import last_sweep as latest_run
+
+    run = latest_run(db)
+    if run is None:
+        return None
+    replay = f", replaying from {run['since']}" if run["since"] else ""
+    return (f"The sweep last ran at {run['finished_at']} (as of {run['now']}{replay}), "
+            f"by {run['actor']}.")
 
 
 def sweep_summary(results: dict) -> str:

@@ -6,19 +6,28 @@ or text (Playwright's auto-retrying `expect`), never for a fixed time.
 
 from __future__ import annotations
 
+import json
 import re
 import sqlite3
-from datetime import date, timedelta
+import subprocess
+from datetime import UTC, date, datetime, timedelta
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from playwright.sync_api import expect
 
-from .conftest import screenshot, start_app
+from .conftest import (
+    ROOT,
+    build_demo_db,
+    child_env,
+    python_executable,
+    screenshot,
+    start_app,
+)
 
 pytestmark = pytest.mark.browser
 KPI_LABELS = ["NPS", "CSAT", "CES (1-7)", "Responses", "Negative feedback"]
-NAV_PAGES = ["Overview", "Themes", "Theme quality", "Import"]
+NAV_PAGES = ["Overview", "Themes", "Trends", "Theme quality", "Import"]
 
 
 # ------------------------------------------------------------------------------ helpers
@@ -322,3 +331,234 @@ def test_a_fresh_servers_first_session_on_a_page_link_gets_the_whole_app(page, d
         assert urlsplit(page.url).path == path
     finally:
         server.stop()
+
+
+# ------------------------------------------------------------ journey 4: a spike alert
+
+SPIKE_ROWS = 4000  # as tests/test_trends_page.py: enough history at Northgate to test it
+ACK_NOTE = "Card terminal replaced & refunds sent <b>today</b>"
+
+
+def run_cli(db_path, *args: str) -> str:
+    """`python -m analysis ...` on `db_path` as a scheduler runs it (CLOSELOOP_DB set)."""
+    command = [python_executable(), "-m", "analysis", *args]
+    out = subprocess.run(command, cwd=ROOT, env=child_env(db_path), capture_output=True,
+                         text=True, timeout=600, check=False)
+    assert out.returncode == 0, f"{' '.join(command)} failed:\n{out.stdout}\n{out.stderr}"
+    return out.stdout + out.stderr
+
+
+@pytest.fixture(scope="module")
+def spike_store(e2e_dir, chromium_path):
+    """(store, truth): a demo store of this journey's own (it writes an acknowledgement and
+    runs a sweep, so the shared demo store stays as the other journeys expect it), with
+    the demo's true themes as its themes and the sweep replayed over its history.
+
+    Why not the tiny-pipeline themes of `build_demo_db`: their hashing vectors spread the
+    injected billing comments over several fitted themes, so the sweep raises no alert at
+    Northgate in the spike week (checked with 2,000 and 20,000 rows). Labelled with the
+    truth, as tests/test_trends_page.py does, the store holds the injected spike's alert."""
+    from analysis import store
+    from tests.stores import seed_truth_themes
+
+    path = e2e_dir / "spike" / "closeloop.db"
+    path.parent.mkdir()
+    build_demo_db(path, rows=SPIKE_ROWS, themes=False)
+    truth = json.loads((path.parent / "demo_truth.json").read_text(encoding="utf-8"))
+    db = store.connect(path)
+    try:
+        seed_truth_themes(db, truth)
+    finally:
+        db.close()
+    # The replay `python -m analysis demo` runs after its theme fit, through the CLI.
+    output = run_cli(path, "sweep", "--db", str(path), "--since",
+                     truth["period"]["start_date"], "--now", truth["now"])
+    assert "spike alerts:" in output, output
+    return path, truth
+
+
+@pytest.fixture(scope="module")
+def spike_app(spike_store):
+    server = start_app(spike_store[0], name="spike")
+    yield server
+    server.stop()
+
+
+def open_alert(page, alert_id: int) -> None:
+    """On the Trends page: list every alert (a closed episode is not an open alert) and
+    pick `alert_id` for review."""
+    main = page.get_by_test_id("stMain")
+    expect(main.get_by_role("heading", name="Spike alerts")).to_be_visible()
+    status = main.get_by_test_id("stRadio").filter(has_text="All alerts")
+    expect(status).to_have_count(1)
+    status.get_by_text("All alerts", exact=True).click()
+    expect(status.locator("input[type=radio]").nth(1)).to_be_checked()
+    picker = main.get_by_test_id("stSelectbox").filter(has_text="Alert to review")
+    expect(picker).to_be_visible()
+    box = picker.get_by_role("combobox")  # its value is the picked option's label
+    if not box.input_value().startswith(f"#{alert_id} "):
+        picker.click()
+        page.get_by_role("option", name=re.compile(rf"^#{alert_id} ")).click()
+    expect(box).to_have_value(re.compile(rf"^#{alert_id} "))
+    wait_for_app_idle(page)
+
+
+def alert_row_cells(page, alert_id: int) -> dict[str, str]:
+    """Column -> text of the alert's row in the alert list. The grid's accessible table
+    holds only the columns in view, so it is read scrolled to each end: the row is found
+    by its id (the first column) at the left, then by its row index."""
+    table = page.get_by_test_id("stDataFrame").filter(
+        has=page.locator("[role=columnheader]", has_text="flagged periods"))
+    expect(table).to_have_count(1)
+    scroller = table.locator(".dvn-scroller").first
+    found: dict[str, str] = {}
+    row = table.locator("tbody tr").filter(
+        has=page.locator("td[aria-colindex='1']", has_text=re.compile(rf"^\s*{alert_id}\s*$")))
+    for scroll, edge in (("0", "id"), ("e.scrollWidth", "snoozed_until")):
+        scroller.evaluate(f"e => {{ e.scrollLeft = {scroll}; }}")
+        expect(table.locator("[role=columnheader]", has_text=re.compile(f"^{edge}$"))
+               ).to_be_attached()
+        expect(row).to_have_count(1)
+        headers = {h.get_attribute("aria-colindex"): h.inner_text().strip()
+                   for h in table.locator("[role=columnheader]").all()}
+        found.update((headers[c.get_attribute("aria-colindex")], c.inner_text().strip())
+                     for c in row.locator("td").all())
+        row = table.locator(f"tbody tr[aria-rowindex='{row.get_attribute('aria-rowindex')}']")
+    assert found["id"] == str(alert_id), found
+    return found
+
+
+def test_journey_4_an_analyst_follows_a_spike_alert_to_its_comments_and_acknowledges_it(
+        page, spike_app, spike_store):
+    db_path, truth = spike_store
+    spike = truth["spike"]
+    # The injected spike's alert, read from the store: the weekly episode at the spike's
+    # location whose first period is the spike week.
+    found = sql(db_path, "SELECT a.id, a.theme_id, t.name, a.first_period, a.period_end, "
+                         "a.status, a.review FROM alerts a JOIN themes t ON t.id = a.theme_id "
+                         "WHERE a.granularity = 'week' AND a.location = ? AND a.first_period = ?",
+                [spike["location"], spike["week_start"]])
+    assert len(found) == 1, f"no single alert for the injected spike {spike}: {found}"
+    alert_id, theme_id, theme, first, last, status, review = found[0]
+    assert theme == spike["theme"] and review == "new"
+    sentence = f"{theme} at {spike['location']}: "
+    main = page.get_by_test_id("stMain")
+
+    # The Trends page, straight from a link, lists the alert with its flagged spike week.
+    page.goto(spike_app.url + "/trends")
+    expect_navigation(page)
+    expect(main.get_by_role("heading", name="Trends")).to_be_visible()
+    expect(page.get_by_role("dialog")).to_have_count(0)
+    open_alert(page, alert_id)
+    row = alert_row_cells(page, alert_id)
+    assert row["alert"].startswith(sentence), row
+    assert row["first_period"] == spike["week_start"] == first
+    assert spike["week_start"] in row["flagged periods"].split(", ")
+    assert (row["status"], row["review"]) == (status, "new")
+    expect(main.get_by_test_id("stText").filter(has_text=row["alert"])).to_have_count(1)
+    expect(main.get_by_test_id("stCaptionContainer").filter(
+        has_text=re.compile(r"(Open|Closed): .* Not reviewed yet\."))).to_have_count(1)
+    assert_no_traceback(page)
+
+    # Its link opens the Themes page on the alert's theme, dates and location.
+    link = main.get_by_role("link", name="Open the comments of this episode on the Themes page")
+    expect(link).to_be_visible()
+    params = query(link.get_attribute("href"))
+    assert params == {"start": [first], "end": [last], "location": [spike["location"]],
+                      "theme": [str(theme_id)]}, params
+    if link.get_attribute("target") == "_blank":  # a markdown link opens in a new tab
+        with page.context.expect_page() as opened:
+            link.click()
+        themes_page = opened.value
+        themes_page.js_errors = []  # type: ignore[attr-defined]
+        themes_page.on("pageerror", lambda exc: themes_page.js_errors.append(str(exc)))
+    else:
+        link.click()
+        themes_page = page
+    expect(themes_page).to_have_url(re.compile(r"/themes\?"))
+    themes_main = themes_page.get_by_test_id("stMain")
+    expect(themes_main.get_by_role("heading", name="Themes").first).to_be_visible()
+    expect(themes_main.get_by_role("heading", name="Theme detail")).to_be_visible()
+    wait_for_app_idle(themes_page)
+    assert selected_tags(themes_page, "Location") == [spike["location"]]
+    assert date_range(themes_page) == (first, last)
+    shown = query(themes_page.url)
+    assert shown.get("theme") == [str(theme_id)] and shown.get("location") == [spike["location"]]
+    picker = themes_main.get_by_test_id("stSelectbox").filter(has_text="Theme to explore")
+    expect(picker.get_by_role("combobox")).to_have_value(theme)
+    expect(themes_main.get_by_test_id("stText").filter(has_text=re.compile(
+        rf"^{re.escape(theme)}$")).first).to_be_visible()
+    # Its comments: those of the theme at that location in the episode's dates.
+    episode = ("FROM feedback f JOIN theme_assignments a ON a.feedback_id = f.id WHERE "
+               "a.theme_id = ? AND f.location = ? AND f.received_at >= ? AND f.received_at < ?")
+    window = [theme_id, spike["location"], f"{first}T00:00:00Z",
+              f"{date.fromisoformat(last) + timedelta(days=1)}T00:00:00Z"]
+    comments = {c for (c,) in sql(db_path, f"SELECT DISTINCT f.comment {episode}", window)}
+    total = sql(db_path, f"SELECT COUNT(DISTINCT f.id) {episode}", window)[0][0]
+    assert total >= spike["spike_count"] > 0
+    expect(themes_main.get_by_test_id("stCaptionContainer").filter(
+        has_text=f"{total:,} comments;")).to_have_count(1)
+    table = themes_main.get_by_test_id("stDataFrame").filter(
+        has=themes_page.locator("[role=columnheader]", has_text="Comment"))
+    expect(table).to_have_count(1)
+    expect(table.locator("td[role=gridcell]").first).to_be_attached()
+    headers = [h.strip() for h in table.locator("[role=columnheader]").all_inner_texts()]
+    rows = [[c.strip() for c in r.locator("td").all_inner_texts()]
+            for r in table.locator("tbody tr").all()]
+    assert rows, "no comment rows"
+    for cells in rows:
+        values = dict(zip(headers, cells))
+        assert values["Location"] == spike["location"], values
+        assert values["Comment"] in comments, values
+    assert_no_traceback(themes_page)
+    screenshot(themes_page, "journey4-themes-from-alert")
+
+    # Back to Trends, where the analyst acknowledges the alert with a note.
+    if themes_page is not page:
+        themes_page.close()
+        page.bring_to_front()
+    else:
+        page.get_by_test_id("stSidebarNav").get_by_role("link", name="Trends").click()
+        expect(main.get_by_role("heading", name="Trends")).to_be_visible()
+    open_alert(page, alert_id)
+    note = main.locator(f".st-key-trends_ack_note_{alert_id} input")
+    expect(note).to_be_editable()
+    note.fill(ACK_NOTE)
+    note.press("Enter")
+    wait_for_app_idle(page)
+    main.get_by_role("button", name="Acknowledge", exact=True).click()
+    expect(main).to_contain_text("Alert acknowledged.")
+    expect(main.get_by_test_id("stText").filter(has_text=f"Reviewed by e2e: {ACK_NOTE}")
+           ).to_have_count(1)
+    expect(main.get_by_test_id("stCaptionContainer").filter(has_text="Acknowledged.")
+           ).to_have_count(1)
+    wait_for_app_idle(page)
+    assert alert_row_cells(page, alert_id)["review"] == "acknowledged"
+    assert sql(db_path, "SELECT review, reviewed_by, note FROM alerts WHERE id = ?",
+               [alert_id]) == [("acknowledged", "e2e", ACK_NOTE)]
+
+    # The next scheduled sweep, as cron runs it, keeps the acknowledgement.
+    now = datetime.now(UTC).replace(microsecond=0)
+    stamp = now.strftime("%Y-%m-%dT%H:%M:%SZ")
+    output = run_cli(db_path, "sweep", "--db", str(db_path), "--now", stamp)
+    assert "spike alerts:" in output, output
+    page.reload()
+    expect(main.get_by_role("heading", name="Trends")).to_be_visible()
+    # The page says when the scheduled sweep ran, even though it found nothing new.
+    expect(main.get_by_test_id("stCaptionContainer").filter(
+        has_text=f"(as of {stamp})")).to_have_count(1)
+    open_alert(page, alert_id)
+    row = alert_row_cells(page, alert_id)
+    assert row["review"] == "acknowledged" and row["reviewed_by"] == "e2e", row
+    expect(main.get_by_test_id("stText").filter(has_text=f"Reviewed by e2e: {ACK_NOTE}")
+           ).to_have_count(1)
+    expect(main.get_by_test_id("stCaptionContainer").filter(has_text="Acknowledged.")
+           ).to_have_count(1)
+    assert sql(db_path, "SELECT review, reviewed_by, note FROM alerts WHERE id = ?",
+               [alert_id]) == [("acknowledged", "e2e", ACK_NOTE)]
+    events = [e for (e,) in sql(db_path, "SELECT event FROM alert_events WHERE alert_id = ? "
+                                         "ORDER BY id", [alert_id])]
+    assert events[0] == "opened" and events.count("acknowledged") == 1, events
+    wait_for_app_idle(page)
+    assert_no_traceback(page)
+    screenshot(page, "journey4-trends")
