@@ -278,3 +278,59 @@ def test_saturdays_from_a_store_use_the_weekday_baseline(db, monkeypatch):
     for i in saturdays[4:]:
         row = one(spikes.test_period(grid, i, SETTINGS))
         assert row["weekday_baseline"] and row["tested"] and not row["crossed"]
+
+
+# ------------------------------------------------------------------ overdispersion
+
+
+RHO = 0.02
+
+
+def _beta_binomial(rng, volumes: np.ndarray, cells: int, p: float = 0.1,
+                   rho: float = RHO) -> np.ndarray:
+    """Counts of `cells` null cells, each week beta-binomial with mean p and intra-period
+    correlation rho (share ~ Beta with a + b = (1 - rho) / rho, then binomial)."""
+    a, b = p * (1 - rho) / rho, (1 - p) * (1 - rho) / rho
+    shares = rng.beta(a, b, size=(cells, len(volumes)))
+    return rng.binomial(volumes.astype(int), shares).astype(float)
+
+
+def _waves(weeks: int) -> np.ndarray:
+    """Monthly waves: four weeks of 1000 responses, four of 40, ..."""
+    return np.array([1000.0 if (j // 4) % 2 == 0 else 40.0 for j in range(weeks)])
+
+
+def _estimated(x: np.ndarray, n: np.ndarray) -> np.ndarray:
+    p = (x.sum(axis=1) + 0.5) / (n.sum(axis=1) + 1)
+    return spikes._overdispersion(x, n, p)
+
+
+def test_null_cells_with_swinging_volumes_keep_the_false_alarm_rate():
+    """Every week overdispersed alike (rho = 0.02), volumes swinging between 1000 and 40:
+    a divisor right only for equal volumes (sum n^2 / N - 1) halves rho here, and a week
+    of 1000 then gave p < 0.01 to 3.5% of null cells (and p < 0.05 to 10%)."""
+    rng = np.random.default_rng(2025)
+    weeks, cells = 53, 2000
+    volumes = _waves(weeks)
+    volumes[-1] = 1000                          # the week tested is a busy one
+    grid = make_grid(_beta_binomial(rng, volumes, cells), [volumes])
+    tests = spikes.test_period(grid, weeks - 1, SETTINGS)
+    assert tests["tested"].all()
+    p = tests["p_value"]
+    assert (p < 0.01).mean() <= 0.02
+    assert (p < 0.05).mean() <= 0.07
+    assert tests["overdispersion"].median() == pytest.approx(RHO, rel=0.3)
+
+
+def test_overdispersion_estimate_recovers_rho_with_equal_and_with_unequal_volumes():
+    rng = np.random.default_rng(7)
+    weeks, cells = 52, 1000
+    for volumes in (np.full(weeks, 200.0), _waves(weeks)):
+        x = _beta_binomial(rng, volumes, cells)
+        n = np.repeat(volumes[None], cells, axis=0)
+        estimate = _estimated(x, n)
+        assert estimate.mean() == pytest.approx(RHO, rel=0.3), volumes[:8]
+    # Without overdispersion (binomial weeks) the estimate stays near zero.
+    volumes = _waves(weeks)
+    x = rng.binomial(volumes.astype(int), 0.1, size=(cells, weeks)).astype(float)
+    assert _estimated(x, np.repeat(volumes[None], cells, axis=0)).mean() < RHO / 10
