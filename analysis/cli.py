@@ -141,13 +141,18 @@ def import_(file, db_path, mappings, score_type, source, actor):
               default="default", show_default=True,
               help="Theme pipeline: the real offline model, or 'tiny' (hashing vectors, no "
                    "model file, seconds; for trying things out and tests).")
+@click.option("--now", "now_text", default=None, metavar="ISO-8601",
+              help="End the demo's history at this moment (default: the clock). The same "
+                   "--seed and --now give the same rows.")
 @actor_option
-def demo(db_path, rows, seed, truth_path, if_empty, with_themes, pipeline_name, actor):
+def demo(db_path, rows, seed, truth_path, if_empty, with_themes, pipeline_name, now_text,
+         actor):
     """Write a realistic demo data set with known, injected truths, with its sentiment and
     themes (progress on stderr, one summary line on stdout)."""
     from analysis.demo import first_run
     from analysis.themes import ThemePipeline
 
+    now = _parse_now(now_text) if now_text else None
     db = _open(db_path)
     actor = actor or get_settings().actor
     pipeline = ThemePipeline.tiny() if pipeline_name == "tiny" else ThemePipeline()
@@ -159,7 +164,8 @@ def demo(db_path, rows, seed, truth_path, if_empty, with_themes, pipeline_name, 
     if if_empty and not store.is_empty(db):
         if with_themes and not store.is_read_only(db) and first_run.unfinished_demo_store(db):
             say("the demo store has no themes yet (an earlier first run stopped): finishing it")
-            run = first_run.finish_first_run(db, actor=actor, pipeline=pipeline, say=say)
+            run = first_run.finish_first_run(db, actor=actor, now=now, pipeline=pipeline,
+                                             say=say)
             click.echo(f"demo: finished ({_steps(run)})")
             return
         click.echo("database already holds feedback; demo not generated")
@@ -169,7 +175,7 @@ def demo(db_path, rows, seed, truth_path, if_empty, with_themes, pipeline_name, 
     truth_file = Path(truth_path) if truth_path else path.parent / "demo_truth.json"
     run = first_run.build_first_run_store(
         db, rows=rows, seed=seed, truth_path=truth_file, actor=actor, themes=with_themes,
-        pipeline=pipeline, say=say)
+        pipeline=pipeline, now=now, say=say)
     click.echo(f"demo: {run.rows} feedback rows written, truth in {truth_file} ({_steps(run)})")
 
 

@@ -386,7 +386,7 @@ def test_rows_and_truth_file_are_pinned_for_a_fixed_seed_and_clock(tmp_path):
 def test_cli_demo_comes_with_sentiment_and_two_levels_of_themes(tmp_path):
     path = tmp_path / "first-run.db"
     result = CliRunner().invoke(cli, ["demo", "--db", str(path), "--rows", "800",
-                                      "--pipeline", "tiny"])
+                                      "--pipeline", "tiny", "--now", "2026-11-28T12:00:00Z"])
     assert result.exit_code == 0, result.output
     # Progress in the terminal, step by step, then one summary line with the seconds.
     for said in ("writing 800 demo feedback rows", "scoring sentiment", "embedding",
@@ -411,15 +411,24 @@ def test_demo_if_empty_finishes_a_first_run_that_stopped_before_its_themes(tmp_p
     path = tmp_path / "stopped.db"
     runner = CliRunner()
     # The rows were written, then the first run stopped (Ctrl-C during the fit).
-    assert runner.invoke(cli, ["demo", "--db", str(path), "--rows", "600",
-                               "--no-themes"]).exit_code == 0
-    result = runner.invoke(cli, ["demo", "--db", str(path), "--if-empty", "--pipeline", "tiny"])
+    # A fixed --now: the rows drawn depend on it, and the tiny pipeline finds no themes in
+    # some 600-row samples.
+    assert runner.invoke(cli, ["demo", "--db", str(path), "--rows", "600", "--no-themes",
+                               "--now", "2026-11-28T12:00:00Z"]).exit_code == 0
+    result = runner.invoke(cli, ["demo", "--db", str(path), "--if-empty", "--pipeline", "tiny",
+                                 "--now", "2026-11-28T12:00:00Z"])
     assert result.exit_code == 0, result.output
     assert "finishing it" in result.output and "demo: finished" in result.output
     db = store.connect(path)
     assert db.execute("SELECT COUNT(*) FROM feedback").fetchone()[0] == 600
     assert db.execute("SELECT COUNT(*) FROM theme_models WHERE is_active = 1").fetchone()[0] == 1
     assert db.execute("SELECT COUNT(*) FROM sentiment").fetchone()[0] > 0
+    # The same seed and --now give the same rows.
+    twin = tmp_path / "twin.db"
+    assert runner.invoke(cli, ["demo", "--db", str(twin), "--rows", "600", "--no-themes",
+                               "--now", "2026-11-28T12:00:00Z"]).exit_code == 0
+    rows = "SELECT external_id, received_at, location, comment FROM feedback ORDER BY id"
+    assert store.connect(twin).execute(rows).fetchall() == db.execute(rows).fetchall()
     # Finished: the next make run starts at once.
     again = runner.invoke(cli, ["demo", "--db", str(path), "--if-empty", "--pipeline", "tiny"])
     assert "not generated" in again.output

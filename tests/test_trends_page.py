@@ -227,14 +227,20 @@ def test_the_page_shows_the_spike_alert_and_its_heatmap_cell(seeded):
     assert "cells tested" in captions and "at least 50 commented responses" in captions
 
 
-def test_acknowledging_through_the_page_holds_through_a_sweep(seeded):
-    path, truth = seeded
+def _page_on_the_spike_alert(path, truth) -> tuple[AppTest, int]:
+    """The page, listing all alerts, with the injected spike's alert picked."""
     db = store.connect(path)
     alert_id = _spike_alert(db, truth)["id"]
     db.close()
     at = _app()
     at.radio(key="trends_alert_status").set_value("all").run()
     at.selectbox(key="trends_alert_pick").set_value(alert_id).run()
+    return at, alert_id
+
+
+def test_acknowledging_through_the_page_holds_through_a_sweep(seeded):
+    path, truth = seeded
+    at, alert_id = _page_on_the_spike_alert(path, truth)
     at.text_input(key=f"trends_ack_note_{alert_id}").input("Terminal <b>fixed</b>").run()
     at.button(key=f"trends_ack_{alert_id}").click().run()
     _ok(at)
@@ -257,12 +263,7 @@ def test_acknowledging_through_the_page_holds_through_a_sweep(seeded):
 
 def test_snoozing_through_the_page_stores_until_when(seeded):
     path, truth = seeded
-    db = store.connect(path)
-    alert_id = _spike_alert(db, truth)["id"]
-    db.close()
-    at = _app()
-    at.radio(key="trends_alert_status").set_value("all").run()
-    at.selectbox(key="trends_alert_pick").set_value(alert_id).run()
+    at, alert_id = _page_on_the_spike_alert(path, truth)
     until = store.utcnow().date() + timedelta(days=10)
     at.date_input(key=f"trends_snooze_until_{alert_id}").set_value(until).run()
     at.button(key=f"trends_snooze_{alert_id}").click().run()
