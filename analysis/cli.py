@@ -340,3 +340,75 @@ def alerts(db_path, status, granularity, fmt):
 
     frame = safe_frame(pd.DataFrame(found, columns=list(ALERT_FIELDS)))
     click.echo(frame.to_csv(index=False, lineterminator="\n"), nl=False)
+
+
+def _emit(rows: list[dict], fields: list[str], fmt: str) -> None:
+    """Rows as a JSON array, or CSV (spreadsheet-safe) with `fields` as its columns."""
+    if fmt == "json":
+        import json
+
+        click.echo(json.dumps(rows, indent=2, default=float))
+        return
+    import pandas as pd
+
+    from analysis.reports.csv_safety import safe_frame
+
+    frame = safe_frame(pd.DataFrame(rows, columns=fields))
+    click.echo(frame.to_csv(index=False, lineterminator="\n"), nl=False)
+
+
+BENCHMARK_FIELDS = ["group", "n", "estimate", "ci_low", "ci_high", "shrunk", "shrunk_low",
+                    "shrunk_high", "network", "diff", "diff_low", "diff_high", "p_value",
+                    "q_value", "label", "rank"]
+DRIVER_FIELDS = ["theme_id", "theme", "share", "mentions", "points", "ci_low", "ci_high",
+                 "p_value", "best_quartile_share", "opportunity", "opportunity_low",
+                 "opportunity_high"]
+
+
+@cli.command()
+@db_option
+@click.option("--metric", required=True, metavar="nps|csat|ces|rating|negative|theme:ID")
+@click.option("--by", type=click.Choice(["location", "segment", "channel", "touchpoint"]),
+              default="location", show_default=True)
+@click.option("--from", "start", type=click.DateTime(formats=["%Y-%m-%d"]), default=None,
+              help="First day (UTC) of the responses compared.")
+@click.option("--to", "end", type=click.DateTime(formats=["%Y-%m-%d"]), default=None,
+              help="Last day (UTC), inclusive.")
+@click.option("--min-n", type=click.IntRange(min=2), default=30, show_default=True,
+              help="Groups with fewer responses are not tested or ranked.")
+@click.option("--format", "fmt", type=click.Choice(["json", "csv"]), default="json",
+              show_default=True)
+def benchmarks(db_path, metric, by, start, end, min_n, fmt):
+    """Each location (or segment, channel, touchpoint) against the rest of the network:
+    raw and shrunk estimates with intervals, difference, p and BH q, label and rank."""
+    from analysis.benchmarks.metrics import MetricError, metric_for
+    from analysis.benchmarks.ranking import benchmark
+    from analysis.domain.filters import Filters
+
+    db = _open(db_path)
+    try:
+        parsed = metric_for(db, metric)
+    except MetricError as exc:
+        raise click.BadParameter(str(exc), param_hint="--metric") from None
+    if start and end and start > end:
+        raise click.BadParameter("--from is after --to", param_hint="--from")
+    filters = Filters(start=start.date() if start else None, end=end.date() if end else None)
+    result = benchmark(db, parsed, by=by, filters=filters, min_n=min_n)
+    _emit([{k: row.get(k) for k in BENCHMARK_FIELDS} for row in result.rows],
+          BENCHMARK_FIELDS, fmt)
+
+
+@cli.command()
+@db_option
+@click.option("--metric", type=click.Choice(["nps", "csat", "rating"]), default="nps",
+              show_default=True)
+@click.option("--location", default=None, help="One location's drivers (default: all).")
+@click.option("--format", "fmt", type=click.Choice(["json", "csv"]), default="json",
+              show_default=True)
+def drivers(db_path, metric, location, fmt):
+    """Score points each theme costs (adjusted for location and segment, robust errors), and
+    the opportunity of bringing its share down to the network's best quartile."""
+    from analysis.benchmarks.drivers import key_drivers
+
+    result = key_drivers(_open(db_path), metric=metric, location=location)
+    _emit([{k: row.get(k) for k in DRIVER_FIELDS} for row in result.rows], DRIVER_FIELDS, fmt)
