@@ -37,6 +37,7 @@ PAGES = {
         st.Page("pages/overview.py", title="Overview", icon=":material/dashboard:", default=True),
         st.Page("pages/themes.py", title="Themes", icon=":material/topic:"),
         st.Page("pages/trends.py", title="Trends", icon=":material/trending_up:"),
+        st.Page("pages/benchmarks.py", title="Benchmarks", icon=":material/leaderboard:"),
         st.Page("pages/theme_quality.py", title="Theme quality", icon=":material/fact_check:"),
     ],
     "Data": [

@@ -120,6 +120,7 @@ def key_drivers(db: sqlite_utils.Database, *, metric: str = "nps",
                                      dtype=float)
             design = design.join(dummies)
     design = sm.add_constant(design, has_constant="add")
+    design = _full_rank(design, keep=["const", *themes])
     fit = sm.OLS(frame["value"].to_numpy(float), design.to_numpy(float)).fit(cov_type="HC3")
     params = dict(zip(design.columns, fit.params))
     bse = dict(zip(design.columns, fit.bse))
@@ -147,6 +148,22 @@ def key_drivers(db: sqlite_utils.Database, *, metric: str = "nps",
         })
     rows.sort(key=lambda r: (-r["opportunity"], r["points"]))
     return Drivers(metric, location, int(len(frame)), level, rows)
+
+
+def _full_rank(design: pd.DataFrame, keep: list[str]) -> pd.DataFrame:
+    """The design without the fixed-effect columns that add nothing: a location whose rows
+    all share one segment makes its dummy a combination of the segment dummies, and a
+    rank-deficient design has no unique estimates. Theme columns and the constant stay."""
+    kept = [c for c in keep if c in design.columns]
+    rank = np.linalg.matrix_rank(design[kept].to_numpy(float))
+    for column in design.columns:
+        if column in kept:
+            continue
+        trial = np.linalg.matrix_rank(design[[*kept, column]].to_numpy(float))
+        if trial > rank:
+            kept.append(column)
+            rank = trial
+    return design[kept]
 
 
 def _location_shares(frame: pd.DataFrame, themes: list[str]) -> pd.DataFrame:

@@ -83,9 +83,16 @@ def _against_rest(n, total, total_sq, net_n, net_total, net_sq):
     rest_mean, rest_var = _mean_var(rest_n, net_total - total, net_sq - total_sq)
     diff = mean - rest_mean
     se = math.sqrt(var / n + rest_var / rest_n)
-    if se == 0:
-        return diff, diff, diff, (1.0 if diff == 0 else 0.0)
-    p = 2 * stats.norm.sf(abs(diff) / se)
+    # The test's standard error is the one its null implies (the group's answers drawn
+    # like everyone's: the network's variance on both sides), not each side's own. A small
+    # group whose answers happen to agree (45 of 50 satisfied, hardly a low rating) has a
+    # tiny variance of its own and so a huge z: with 100 locations of 50 and no true
+    # difference, BH still flagged someone in about 25% (CSAT) to 40% (ratings) of data
+    # sets instead of about 5%. The interval keeps each side's own variance.
+    null_se = math.sqrt(_mean_var(net_n, net_total, net_sq)[1] * (1 / n + 1 / rest_n))
+    if null_se == 0:
+        return diff, diff - Z95 * se, diff + Z95 * se, (1.0 if diff == 0 else 0.0)
+    p = 2 * stats.norm.sf(abs(diff) / null_se)
     return diff, diff - Z95 * se, diff + Z95 * se, float(p)
 
 
@@ -115,18 +122,34 @@ def _shrink(metric: Metric, rows: list[dict], network_mean: float, min_n: int) -
                 [0.025, 0.975], post_a, post_b))
         return {"kind": "beta", "mean": mu * 100, "alpha": a, "beta": b}
     means = np.array([r["estimate"] for r in usable]) if usable else np.array([])
-    se2 = np.array([_mean_var(r["n"], r["total"], r["total_sq"])[1] / r["n"] for r in usable])
+    # One within-group variance for every group (pooled), not each group's own: five
+    # promoters have a variance of 0 of their own, which kept them at +100 with a
+    # zero-width interval at the top of the table; and a group whose answers spread more
+    # was pulled further than one of equal n, so that it could fall behind a group with a
+    # lower raw value.
+    dof = sum(r["n"] - 1 for r in usable)
+    pooled = sum(_mean_var(r["n"], r["total"], r["total_sq"])[1] * (r["n"] - 1)
+                 for r in usable) / dof if dof else 0.0
+    se2 = np.array([pooled / r["n"] for r in usable])
     tau2 = 0.0
     if len(usable) >= 3:
-        # Moments: the spread of group means beyond what their own errors explain.
-        tau2 = max(float(np.var(means, ddof=1) - np.mean(se2)), 0.0)
+        # Moments: the spread of group means beyond what their own errors explain, each
+        # group weighted by its n as for shares above. Unweighted, one tiny group's extreme
+        # mean (five promoters: +100) counted as much as a location of 1,000 and widened
+        # the prior so far that it hardly shrank and topped the table.
+        weights = np.array([r["n"] for r in usable], dtype=float)
+        weights /= weights.sum()
+        tau2 = max(float(np.sum(weights * (means - network_mean) ** 2)
+                         - np.sum(weights * se2)), 0.0)
     for r in rows:
         if r["n"] < 2:
             r["shrunk"], r["shrunk_low"], r["shrunk_high"] = network_mean, None, None
             continue
-        s2 = _mean_var(r["n"], r["total"], r["total_sq"])[1] / r["n"]
+        s2 = pooled / r["n"]
         if tau2 == 0:
-            post_mean, post_var = network_mean, 0.0
+            # No spread between groups beyond chance: every group is the network, known as
+            # well as the network's own mean is (not a zero-width interval).
+            post_mean, post_var = network_mean, pooled / max(sum(x["n"] for x in rows), 1)
         elif s2 == 0:
             post_mean, post_var = r["estimate"], 0.0
         else:
@@ -193,7 +216,9 @@ def _label_and_rank(bench: Benchmark, alpha: float = 0.05) -> None:
         else:
             r["label"] = "not distinguishable"
     ranked = sorted((r for r in bench.rows if r["n"] >= bench.min_n),
-                    key=lambda r: -sign * r["shrunk"])
+                    # Ties in the shrunk value (no spread between groups) fall back on
+                    # the raw value, then the name, never the name alone.
+                    key=lambda r: (-sign * r["shrunk"], -sign * (r["estimate"] or 0)))
     for rank, r in enumerate(ranked, start=1):
         r["rank"] = rank
     for r in bench.rows:

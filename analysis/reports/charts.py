@@ -289,3 +289,129 @@ def trend_lines_figure(frame: pd.DataFrame, markers: pd.DataFrame | None = None,
     figure.update_layout(height=380, margin=MARGIN, legend_orientation="h",
                          yaxis_title=plain_text(value_label), hovermode="closest")
     return figure
+
+
+# --------------------------------------------------------------------------- benchmarks
+
+BENCH_TOO_FEW_COLOUR = "#e5e7eb"
+BENCH_LABEL_COLOURS = {"better": "#2166ac", "worse": "#d62728",
+                       "not distinguishable": "#7f7f7f", "too few responses": "#c7c7c7"}
+# Signed so that positive is better: red for worse, blue for better.
+BENCH_COLOURS = [[0.0, "#b2182b"], [0.25, "#ef8a62"], [0.5, "#f7f7f7"], [0.75, "#67a9cf"],
+                 [1.0, "#2166ac"]]
+
+
+def _number(value, digits: int = 1) -> str:
+    return "n/a" if value is None or pd.isna(value) else f"{value:.{digits}f}"
+
+
+def benchmark_heatmap_figure(frame: pd.DataFrame, group_label: str = "Location") -> go.Figure:
+    """Themes (rows) x groups (columns), coloured by the group's share of the theme minus the
+    rest of the network's, signed so red is worse; significant cells say "better"/"worse";
+    cells with too few responses are grey.
+
+    `frame`: `views.benchmarks.theme_heatmap(...).frame` (group, theme, n, mentions,
+    estimate, ci_low, ci_high, network, diff, better_by, q_value, label, mark)."""
+    figure = go.Figure()
+    if frame.empty:
+        return figure
+    groups = sorted({str(g) for g in frame["group"]}, key=lambda g: (g.casefold(), g))
+    themes = list(dict.fromkeys(str(t) for t in frame["theme"]))  # most mentioned first
+    at = {(str(r.theme), str(r.group)): r for r in frame.itertuples(index=False)}
+    grey, colour, marks, custom = [], [], [], []
+    for theme in themes:
+        rows = [at.get((theme, group)) for group in groups]
+        too_few = [r is None or r.label == "too few responses" for r in rows]
+        grey.append([1 if few and r is not None else None for r, few in zip(rows, too_few)])
+        colour.append([None if few or pd.isna(r.better_by) else float(r.better_by)
+                       for r, few in zip(rows, too_few)])
+        marks.append(["" if r is None else r.mark for r in rows])
+        custom.append([["", "", "", "", "", "", ""] if r is None else [
+            f"{r.mentions:,} of {r.n:,}", _number(r.estimate),
+            f"{_number(r.ci_low)} to {_number(r.ci_high)}", _number(r.network),
+            _number(r.diff), _number(r.q_value, 3) if not pd.isna(r.q_value) else "n/a",
+            plain_text(r.label)] for r in rows])
+    values = [abs(v) for row in colour for v in row if v is not None]
+    limit = max(5.0, min(max(values, default=5.0), 30.0))
+    x = [plain_text(g) for g in groups]
+    y = [plain_text(t) for t in themes]
+    figure.add_trace(go.Heatmap(
+        x=x, y=y, z=grey, colorscale=[[0, BENCH_TOO_FEW_COLOUR], [1, BENCH_TOO_FEW_COLOUR]],
+        showscale=False, customdata=custom, hoverongaps=False, xgap=2, ygap=2,
+        hovertemplate="%{y} at %{x}<br>%{customdata[6]}: mentions %{customdata[0]}"
+                      "<extra></extra>"))
+    figure.add_trace(go.Heatmap(
+        x=x, y=y, z=colour, zmin=-limit, zmax=limit, zmid=0, colorscale=BENCH_COLOURS,
+        text=marks, texttemplate="%{text}", customdata=custom, hoverongaps=False, xgap=2,
+        ygap=2, colorbar={"title": {"text": "Better than<br>the rest (pts)"}},
+        hovertemplate="%{y} at %{x}<br>share %{customdata[1]}% (95% interval "
+                      "%{customdata[2]}; mentions %{customdata[0]})<br>network "
+                      "%{customdata[3]}%, difference from the rest %{customdata[4]} pts"
+                      "<br>q = %{customdata[5]}: %{customdata[6]}<extra></extra>"))
+    figure.update_layout(height=max(280, 30 * len(themes) + 120), margin=MARGIN,
+                         yaxis={"autorange": "reversed", "type": "category"},
+                         xaxis={"side": "top", "type": "category",
+                                "title": plain_text(group_label)})
+    return figure
+
+
+def funnel_figure(points: pd.DataFrame, limits: pd.DataFrame, network: float | None,
+                  value_label: str) -> go.Figure:
+    """Each group's raw value against its n, inside the 95% and 99.8% control limits around
+    the network value (a group outside the 99.8% funnel is unlikely to be chance).
+
+    `points`: group, n, estimate, label; `limits`: n, low95, high95, low998, high998."""
+    figure = go.Figure()
+    if points.empty:
+        return figure
+    if not limits.empty:
+        for low, high, name, dash in (("low95", "high95", "95% limits", "dash"),
+                                      ("low998", "high998", "99.8% limits", "dot")):
+            for column, show in ((high, True), (low, False)):
+                figure.add_scatter(x=limits["n"], y=limits[column], mode="lines",
+                                   line={"color": "#6b7280", "dash": dash, "width": 1},
+                                   name=name, legendgroup=name, showlegend=show,
+                                   hoverinfo="skip")
+    if network is not None:
+        figure.add_hline(y=network, line={"color": "#111827", "width": 1},
+                         annotation_text="network", annotation_position="top left")
+    for label, part in points.groupby("label", sort=False):
+        figure.add_scatter(
+            x=part["n"], y=part["estimate"], mode="markers", name=plain_text(label),
+            marker={"size": 10, "color": BENCH_LABEL_COLOURS.get(label, OTHER_COLOUR),
+                    "line": {"width": 1, "color": "#333"}},
+            customdata=[plain_text(g) for g in part["group"]],
+            hovertemplate="%{customdata}: %{y:.2f} (n=%{x:,})<extra></extra>")
+    figure.update_layout(height=380, margin=MARGIN, legend_orientation="h",
+                         xaxis={"title": "Responses (n)", "type": "log"},
+                         yaxis_title=plain_text(value_label))
+    return figure
+
+
+def drivers_figure(frame: pd.DataFrame, value_label: str = "NPS") -> go.Figure:
+    """Score points per theme with 95% error bars: red where the theme costs points (the
+    interval below zero), blue where it adds them, grey where the interval spans zero.
+
+    `frame`: `views.benchmarks.key_drivers(...).frame` (theme, mentions, share, points,
+    ci_low, ci_high, p_value)."""
+    figure = go.Figure()
+    if frame.empty:
+        return figure
+    part = frame.sort_values("points", ascending=False)
+    colours = ["#d62728" if high < 0 else "#2166ac" if low > 0 else "#9ca3af"
+               for low, high in zip(part["ci_low"], part["ci_high"])]
+    figure.add_trace(go.Bar(
+        y=[plain_text(t) for t in part["theme"]], x=part["points"], orientation="h",
+        marker_color=colours,
+        error_x={"type": "data", "array": part["ci_high"] - part["points"],
+                 "arrayminus": part["points"] - part["ci_low"]},
+        customdata=[[f"{lo:.1f}", f"{hi:.1f}", f"{m:,}", f"{s:.1f}", f"{p:.2g}"] for lo, hi,
+                    m, s, p in zip(part["ci_low"], part["ci_high"], part["mentions"],
+                                   part["share"], part["p_value"])],
+        hovertemplate="%{y}: %{x:.1f} points (95% interval %{customdata[0]} to "
+                      "%{customdata[1]}; p = %{customdata[4]})<br>mentioned in "
+                      "%{customdata[2]} responses (%{customdata[3]}%)<extra></extra>"))
+    figure.update_layout(height=max(260, 28 * len(part) + 100), margin=MARGIN,
+                         xaxis_title=plain_text(f"{value_label} points when mentioned"),
+                         yaxis={"autorange": "reversed", "type": "category"})
+    return figure
