@@ -13,9 +13,11 @@ from __future__ import annotations
 import importlib.util
 from datetime import timedelta
 
+import pandas as pd
 import streamlit as st
 
 from analysis import store
+from analysis.benchmarks.consistency import consistent_differences
 from analysis.benchmarks.drivers import DRIVER_METRICS
 from analysis.domain.filters import filter_options
 from analysis.reports import charts
@@ -25,9 +27,10 @@ from pages import db_key, page_start
 
 CACHE = {"ttl": timedelta(hours=1), "show_spinner": False}
 DEFAULT_MIN_N = 30
+# URL parameter -> (widget key, allowed values): the page's own choices, kept in the link.
+# (A comment, not a docstring: Streamlit writes a bare string in a page script on the page.)
 PARAMS = {"metric": ("bench_metric", views.METRIC_CHOICES),
           "by": ("bench_by", views.BY_CHOICES)}
-"""URL parameter -> (widget key, allowed values): the page's own choices, kept in the link."""
 HAS_KALEIDO = importlib.util.find_spec("kaleido") is not None
 NUMBER = st.column_config.NumberColumn
 
@@ -61,6 +64,11 @@ def _movers(key, metric: str, by: str, filters, min_n: int) -> views.Movers | No
 def _drivers(key, metric: str, location: str | None, filters) -> views.DriversView:
     return views.key_drivers(store.connect(key[0]), metric, location=location,
                              filters=filters)
+
+
+@st.cache_data(max_entries=8, **CACHE)
+def _consistent(key, months: int) -> list[dict]:
+    return consistent_differences(store.connect(key[0]), months=months)
 
 
 @st.cache_data(max_entries=8, **CACHE)
@@ -98,8 +106,13 @@ def _grey_too_few(frame, digits: int):
     def grey(row):
         return ["color: #9ca3af" if row["label"] == views.TOO_FEW else ""] * len(row)
     formats = {c: f"{{:.{digits}f}}" for c in views.RANKED_COLUMNS[3:-3]}
-    formats.update(p_value="{:.2g}", q_value="{:.2g}")
-    return frame.style.apply(grey, axis=1).format(formats, na_rep="")
+    formats.update(p_value="{:.2g}", q_value="{:.2g}", rank="{:.0f}")
+    frame = frame.copy()
+    for column in formats:  # None in an object column shows as "None", NaN as a blank
+        if column in frame:
+            frame[column] = pd.to_numeric(frame[column], errors="coerce")
+    return frame.style.apply(grey, axis=1).format(
+        {c: f for c, f in formats.items() if c in frame}, na_rep="")
 
 
 # ----------------------------------------------------------------------------- sections
@@ -245,6 +258,28 @@ def _drivers_section(key, metric: str, filters) -> None:
 
 # ----------------------------------------------------------------------------- page
 
+def _consistency_section(key) -> None:
+    st.subheader("Consistently better or worse")
+    months = int(st.number_input("Months running", min_value=2, max_value=12, value=3,
+                                 key="bench_consistency_months"))
+    found = _consistent(key, months)
+    st.caption(f"Location and theme pairs whose theme share differed from the rest of the "
+               f"network in the same direction in each of the last {months} complete months "
+               "(two-proportion z test, p < 0.05 each month): practices to learn from, or "
+               "locations that need help. One month's difference may be chance; "
+               f"{months} in a row rarely is.")
+    if not found:
+        st.info("No location is consistently better or worse than the rest on a theme.")
+        return
+    frame = pd.DataFrame([{"location": f["location"], "theme": f["theme"],
+                           "direction": f["direction"],
+                           "shares": " / ".join(f"{v:.1f}%" for v in f["shares"]),
+                           "rest of network": " / ".join(f"{v:.1f}%" for v in f["rest_shares"]),
+                           "months": f"{f['months'][0]} to {f['months'][-1]}"}
+                          for f in found])
+    st.dataframe(frame, hide_index=True, key="bench_consistency")
+
+
 def render() -> None:
     db, filters = page_start()
     key = db_key(db)
@@ -279,6 +314,8 @@ def render() -> None:
     if not table.frame.empty:
         _movers_section(key, metric, by, filters, min_n, table)
     _drivers_section(key, metric, filters)
+    if _has_themes(key):
+        _consistency_section(key)
     if not HAS_KALEIDO:
         st.caption("PNG: use the camera button (\"Download plot as png\") in each chart's "
                    "toolbar; the server cannot render PNGs without the kaleido package.")

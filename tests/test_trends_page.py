@@ -44,8 +44,9 @@ def template(tmp_path_factory):
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("CLOSELOOP_DB", str(path))
         db = store.connect(path)
+        # A fixed end: the rows drawn follow the clock (the same `now` gives the same rows).
         demo.generate_demo(db, rows=4000, seed=7, truth_path=folder / "truth.json",
-                           actor="test")
+                           actor="test", now=store.from_iso("2026-11-28T12:00:00Z"))
         truth = json.loads((folder / "truth.json").read_text(encoding="utf-8"))
         if not db.execute("SELECT COUNT(*) FROM themes").fetchone()[0]:
             seed_truth_themes(db, truth)

@@ -128,15 +128,17 @@ def start_app(db_path: Path, *, name: str = "app", timeout: float = SERVER_START
 
 
 def build_demo_db(path: Path, *, rows: int = DEMO_ROWS, seed: int = DEMO_SEED,
-                  themes: bool = True) -> dict:
+                  themes: bool = True, now: str | None = None) -> dict:
     """A demo store built the way a newcomer's `make run` builds it, through
     `python -m analysis demo` (rows, sentiment, themes in two levels), with the tiny pipeline
-    so that no browser test needs the real embedding model. Returns what was built."""
+    so that no browser test needs the real embedding model; `now` (ISO 8601) fixes where its
+    history ends, for a journey that needs the same rows every time. Returns what was built."""
     from analysis import store
 
     command = [python_executable(), "-m", "analysis", "demo", "--db", str(path), "--rows",
                str(rows), "--seed", str(seed), "--truth", str(path.parent / "demo_truth.json"),
-               "--pipeline", "tiny", "--themes" if themes else "--no-themes"]
+               "--pipeline", "tiny", "--themes" if themes else "--no-themes",
+               *(["--now", now] if now else [])]
     out = subprocess.run(command, cwd=ROOT, env=child_env(path), capture_output=True,
                          text=True, timeout=600, check=False)
     assert out.returncode == 0, f"{' '.join(command)} failed:\n{out.stdout}\n{out.stderr}"
