@@ -104,11 +104,17 @@ def _shrink(metric: Metric, rows: list[dict], network_mean: float, min_n: int) -
         shares = np.array([r["total"] / 100 / r["n"] for r in usable]) if usable else None
         ns = np.array([r["n"] for r in usable]) if usable else None
         tau2 = 0.0
+        # The prior is centred on the network's estimate, not on its true share: v_mu is
+        # that estimate's variance, added to every posterior interval below.
+        v_mu = mu * (1 - mu) / ns.sum() if usable else 0.0
         if usable and len(usable) >= 3:
             weights = ns / ns.sum()
             between = float(np.sum(weights * (shares - mu) ** 2))
-            within = float(np.sum(weights * mu * (1 - mu) / ns))
-            tau2 = max(between - within, 0.0)
+            # E[between] = tau2 (1 - sum w^2) + (k - 1) mu (1 - mu) / N with weights n / N
+            # (the network share is estimated from the same groups).
+            tau2 = max((between - (len(usable) - 1) * mu * (1 - mu) / ns.sum())
+                       / (1 - float(np.sum(weights ** 2))), 0.0)
+            v_mu += tau2 * float(np.sum(weights ** 2))
         # Prior concentration a+b from the between-group variance; a tiny tau2 (groups that
         # differ by no more than chance) means shrinking nearly all the way.
         concentration = mu * (1 - mu) / tau2 - 1 if tau2 > 0 else 1e6
@@ -117,9 +123,15 @@ def _shrink(metric: Metric, rows: list[dict], network_mean: float, min_n: int) -
         for r in rows:
             hits = r["total"] / 100
             post_a, post_b = a + hits, b + r["n"] - hits
-            r["shrunk"] = post_a / (post_a + post_b) * 100
+            mean = post_a / (post_a + post_b)
+            r["shrunk"] = mean * 100
+            # The beta posterior's variance plus the network estimate's, weighted by how much
+            # of the posterior is prior; the interval is the beta of that mean and variance.
+            pull = concentration / (concentration + r["n"])
+            var = mean * (1 - mean) / (post_a + post_b + 1) + pull ** 2 * v_mu
+            size = max(mean * (1 - mean) / var - 1, 1e-3)
             r["shrunk_low"], r["shrunk_high"] = (float(v) * 100 for v in stats.beta.ppf(
-                [0.025, 0.975], post_a, post_b))
+                [0.025, 0.975], mean * size, (1 - mean) * size))
         return {"kind": "beta", "mean": mu * 100, "alpha": a, "beta": b}
     means = np.array([r["estimate"] for r in usable]) if usable else np.array([])
     # One within-group variance for every group (pooled), not each group's own: five
@@ -130,17 +142,22 @@ def _shrink(metric: Metric, rows: list[dict], network_mean: float, min_n: int) -
     dof = sum(r["n"] - 1 for r in usable)
     pooled = sum(_mean_var(r["n"], r["total"], r["total_sq"])[1] * (r["n"] - 1)
                  for r in usable) / dof if dof else 0.0
-    se2 = np.array([pooled / r["n"] for r in usable])
+    n_usable = sum(r["n"] for r in usable)
     tau2 = 0.0
     if len(usable) >= 3:
         # Moments: the spread of group means beyond what their own errors explain, each
         # group weighted by its n as for shares above. Unweighted, one tiny group's extreme
         # mean (five promoters: +100) counted as much as a location of 1,000 and widened
         # the prior so far that it hardly shrank and topped the table.
+        # E[sum w (mean - network)^2] = tau2 (1 - sum w^2) + (k - 1) pooled / N.
         weights = np.array([r["n"] for r in usable], dtype=float)
         weights /= weights.sum()
-        tau2 = max(float(np.sum(weights * (means - network_mean) ** 2)
-                         - np.sum(weights * se2)), 0.0)
+        tau2 = max((float(np.sum(weights * (means - network_mean) ** 2))
+                    - (len(usable) - 1) * pooled / n_usable)
+                   / (1 - float(np.sum(weights ** 2))), 0.0)
+    # The variance of the network mean the prior is centred on (not known exactly).
+    v_mu = (tau2 * sum((r["n"] / n_usable) ** 2 for r in usable) + pooled / n_usable) \
+        if n_usable else 0.0
     for r in rows:
         if r["n"] < 2:
             r["shrunk"], r["shrunk_low"], r["shrunk_high"] = network_mean, None, None
@@ -149,12 +166,14 @@ def _shrink(metric: Metric, rows: list[dict], network_mean: float, min_n: int) -
         if tau2 == 0:
             # No spread between groups beyond chance: every group is the network, known as
             # well as the network's own mean is (not a zero-width interval).
-            post_mean, post_var = network_mean, pooled / max(sum(x["n"] for x in rows), 1)
+            post_mean, post_var = network_mean, v_mu
         elif s2 == 0:
             post_mean, post_var = r["estimate"], 0.0
         else:
             post_var = 1 / (1 / tau2 + 1 / s2)
             post_mean = post_var * (network_mean / tau2 + r["estimate"] / s2)
+            # Plus the network mean's own uncertainty, as far as the prior weighs.
+            post_var += (s2 / (s2 + tau2)) ** 2 * v_mu
         half = Z95 * math.sqrt(post_var)
         r["shrunk"], r["shrunk_low"], r["shrunk_high"] = post_mean, post_mean - half, \
             post_mean + half
