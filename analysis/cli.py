@@ -353,7 +353,11 @@ def _emit(rows: list[dict], fields: list[str], fmt: str) -> None:
 
     from analysis.reports.csv_safety import safe_frame
 
-    frame = safe_frame(pd.DataFrame(rows, columns=fields))
+    frame = pd.DataFrame(rows, columns=fields)
+    for column in ("n", "rank", "mentions", "theme_id"):  # whole numbers, blank when none
+        if column in frame:
+            frame[column] = frame[column].astype("Int64")
+    frame = safe_frame(frame)
     click.echo(frame.to_csv(index=False, lineterminator="\n"), nl=False)
 
 
@@ -367,7 +371,10 @@ DRIVER_FIELDS = ["theme_id", "theme", "share", "mentions", "points", "ci_low", "
 
 @cli.command()
 @db_option
-@click.option("--metric", required=True, metavar="nps|csat|ces|rating|negative|theme:ID")
+@click.option("--metric", required=True,
+              metavar="nps|csat|ces|rating|negative|theme:ID|theme_negative:ID",
+              help="theme:ID is a theme's share of commented responses; theme_negative:ID "
+                   "the share of its mentions that are negative.")
 @click.option("--by", type=click.Choice(["location", "segment", "channel", "touchpoint"]),
               default="location", show_default=True)
 @click.option("--from", "start", type=click.DateTime(formats=["%Y-%m-%d"]), default=None,

@@ -594,3 +594,22 @@ def test_the_demos_worse_location_is_worse_on_its_theme_and_few_others(db):
     print(f"{worse['location']} is also labelled worse on {len(others)} other theme(s): "
           f"{others}")
     assert len(others) <= 1, labels
+
+
+def test_a_themes_negative_share_counts_only_its_mentions_with_a_sentiment(db):
+    from analysis.benchmarks.metrics import group_sums, metric_for
+    from tests.test_trends_series import add_feedback, add_theme
+
+    add_theme(db, 1, "Billing")
+    add_theme(db, 2, "Staff")
+    at = datetime(2025, 3, 4, 10, tzinfo=UTC)
+    # Rows 0-2 of each cell negative, row 3 positive, the rest without a sentiment.
+    # North: 4 Billing mentions, 3 negative; South: 2 mentions, both negative; the other
+    # comments mention nothing and are not counted.
+    add_feedback(db, [(at, "North", 10, {1: 4}), (at, "South", 10, {1: 2})],
+                 sentiment={0: "negative", 1: "negative", 2: "negative", 3: "positive"})
+    metric = metric_for(db, "theme_negative:1")
+    assert (metric.kind, metric.higher_is_better) == ("share", False)
+    sums = {r["group"]: r for r in group_sums(db, metric)}
+    assert sums["North"]["n"] == 4 and sums["North"]["total"] == 300
+    assert sums["South"]["n"] == 2 and sums["South"]["total"] == 200

@@ -9,6 +9,7 @@ squares) serves its estimate, its comparison and its shrinkage:
     rating     the 1-5 answer (review ratings)
     negative   100 when the response is negative (sentiment, else score band)
     theme:ID   100 when the comment mentions the theme (commented responses)
+    theme_negative:ID  100 when a comment mentioning the theme is negative (its mentions)
 
     rows = group_sums(db, Metric.parse("nps"), by="location", filters=Filters(...))
 """
@@ -36,7 +37,7 @@ class MetricError(ValueError):
 @dataclass(frozen=True)
 class Metric:
     name: str
-    """nps, csat, ces, rating, negative, or theme:ID."""
+    """nps, csat, ces, rating, negative, theme:ID or theme_negative:ID."""
     label: str
     kind: str
     """share (0/100 values: Wilson intervals, beta-binomial shrinkage), nps, or mean."""
@@ -56,12 +57,15 @@ class Metric:
         if text in fixed:
             return fixed[text]
         head, sep, tail = text.partition(":")
-        if head == "theme" and sep and tail.strip().isdigit():
+        if head in ("theme", "theme_negative") and sep and tail.strip().isdigit():
             theme_id = int(tail)
-            return cls(f"theme:{theme_id}", f"{theme_name or f'Theme {theme_id}'} share %",
-                       "share", False, theme_id)
-        raise MetricError(f"metric must be one of nps, csat, ces, rating, negative or "
-                          f"theme:ID, got {text[:40]!r}")
+            name = theme_name or f"Theme {theme_id}"
+            if head == "theme_negative":
+                return cls(f"theme_negative:{theme_id}", f"{name}: negative share %", "share",
+                           False, theme_id)
+            return cls(f"theme:{theme_id}", f"{name} share %", "share", False, theme_id)
+        raise MetricError(f"metric must be one of nps, csat, ces, rating, negative, theme:ID "
+                          f"or theme_negative:ID, got {text[:40]!r}")
 
 
 def metric_for(db: sqlite_utils.Database, text: str) -> Metric:
@@ -80,6 +84,9 @@ def metric_for(db: sqlite_utils.Database, text: str) -> Metric:
         f"""SELECT SUM(s.label = 'negative'), COUNT(s.label) FROM
             (SELECT DISTINCT feedback_id FROM theme_assignments WHERE theme_id IN ({marks})) a
             JOIN sentiment s ON s.feedback_id = a.feedback_id""", members).fetchone()
+    if metric.name.startswith("theme_negative:"):
+        return Metric(metric.name, f"{row[0]}: negative share %", "share", False,
+                      metric.theme_id)
     mostly_negative = not total or (negative or 0) * 2 >= total
     return Metric(metric.name, f"{row[0]} share %", "share", not mostly_negative,
                   metric.theme_id)
@@ -91,26 +98,36 @@ def check_by(by: str) -> str:
     return by
 
 
-def _value_sql(db: sqlite_utils.Database, metric: Metric) -> tuple[str, str, list]:
-    """(value SQL, extra WHERE, params): one value per counted response."""
+def _value_sql(db: sqlite_utils.Database, metric: Metric) -> tuple[str, str, list, list]:
+    """(value SQL, extra WHERE, the value's params, the WHERE's params): one value per
+    counted response."""
     if metric.name == "nps":
         return (f"(CASE WHEN {nps_group_sql('promoters')} THEN 100.0 "
                 f"WHEN {nps_group_sql('detractors')} THEN -100.0 ELSE 0.0 END)",
-                "f.score_type = 'nps' AND f.score IS NOT NULL", [])
+                "f.score_type = 'nps' AND f.score IS NOT NULL", [], [])
     if metric.name == "csat":
         return (f"(CASE WHEN f.score >= {CSAT_SATISFIED_MIN} THEN 100.0 ELSE 0.0 END)",
-                "f.score_type = 'csat' AND f.score IS NOT NULL", [])
+                "f.score_type = 'csat' AND f.score IS NOT NULL", [], [])
     if metric.name in ("ces", "rating"):
-        return "f.score", f"f.score_type = '{metric.name}' AND f.score IS NOT NULL", []
+        return ("f.score", f"f.score_type = '{metric.name}' AND f.score IS NOT NULL", [],
+                [])
     if metric.name == "negative":
         return (f"(CASE WHEN {stats_sql.SQL_IS_NEGATIVE} THEN 100.0 ELSE 0.0 END)",
-                f"({stats_sql.SQL_IS_NEGATIVE}) IS NOT NULL", [])
+                f"({stats_sql.SQL_IS_NEGATIVE}) IS NOT NULL", [], [])
     members = theme_members(db, metric.theme_id)
     marks = ", ".join("?" * len(members))
+    mentions = (f"EXISTS (SELECT 1 FROM theme_assignments tx JOIN themes tt ON tt.id = "
+                f"tx.theme_id AND tt.status = 'active' WHERE tx.feedback_id = f.id AND "
+                f"tx.theme_id IN ({marks}))")
+    if metric.name.startswith("theme_negative:"):
+        # Among the responses whose comment mentions the theme (and have a sentiment).
+        return ("(CASE WHEN s.label = 'negative' THEN 100.0 ELSE 0.0 END)",
+                f"{has_comment_sql('f')} AND s.label IS NOT NULL AND {mentions}", [],
+                list(members))
     return (f"(CASE WHEN EXISTS (SELECT 1 FROM theme_assignments tx JOIN themes tt "
             f"ON tt.id = tx.theme_id AND tt.status = 'active' WHERE tx.feedback_id = f.id "
             f"AND tx.theme_id IN ({marks})) THEN 100.0 ELSE 0.0 END)",
-            has_comment_sql("f"), list(members))
+            has_comment_sql("f"), list(members), [])
 
 
 def group_sums(db: sqlite_utils.Database, metric: Metric, *, by: str = "location",
@@ -119,7 +136,7 @@ def group_sums(db: sqlite_utils.Database, metric: Metric, *, by: str = "location
     metric's values, ordered by group."""
     column = DIMENSIONS_BY[check_by(by)]
     where, params = (filters or Filters()).where_sql()
-    value, extra, value_params = _value_sql(db, metric)
+    value, extra, value_params, extra_params = _value_sql(db, metric)
     rows = db.execute(
         f"""SELECT f.{column} AS grp, COUNT(*) AS n, SUM(v) AS total, SUM(v * v) AS total_sq
             FROM (SELECT f.{column}, {value} AS v FROM feedback f
@@ -127,7 +144,7 @@ def group_sums(db: sqlite_utils.Database, metric: Metric, *, by: str = "location
                   WHERE {where} AND {extra}) f
             WHERE f.{column} IS NOT NULL AND f.{column} != ''
             GROUP BY f.{column} ORDER BY f.{column}""",
-        [*value_params, *params]).fetchall()
+        [*value_params, *params, *extra_params]).fetchall()
     return [{"group": g, "n": int(n), "total": float(t or 0), "total_sq": float(q or 0)}
             for g, n, t, q in rows]
 
