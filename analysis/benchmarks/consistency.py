@@ -29,7 +29,7 @@ from analysis.domain.dates import valid_date_sql
 from analysis.domain.periods import period_start_sql
 from analysis.stats.proportions import two_proportion_test
 from analysis.themes.queries.base import CHILD, PARENT
-from analysis.trends.series import default_level
+from analysis.trends.series import active_assignments_sql, default_level
 
 
 def _monthly_counts(db, level: str, first: str) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -40,16 +40,9 @@ def _monthly_counts(db, level: str, first: str) -> tuple[pd.DataFrame, pd.DataFr
             WHERE {valid} AND f.received_at >= ? AND {has_comment_sql('f')}
               AND f.location IS NOT NULL AND f.location != '' GROUP BY 1, 2""",
         [first]).fetchall(), columns=["month", "location", "n"])
-    if level == CHILD:
-        pairs = ("SELECT a.feedback_id, a.theme_id FROM theme_assignments a JOIN themes t "
-                 "ON t.id = a.theme_id AND t.status = 'active' AND t.is_parent = 0")
-    else:
-        pairs = ("SELECT DISTINCT a.feedback_id, c.parent_id AS theme_id FROM "
-                 "theme_assignments a JOIN themes c ON c.id = a.theme_id AND "
-                 "c.status = 'active' WHERE c.parent_id IS NOT NULL")
     mentions = pd.DataFrame(db.execute(
         f"""SELECT {month}, f.location, ta.theme_id, COUNT(*) FROM feedback f
-            JOIN ({pairs}) ta ON ta.feedback_id = f.id
+            JOIN {active_assignments_sql(level)} ta ON ta.feedback_id = f.id
             WHERE {valid} AND f.received_at >= ? AND {has_comment_sql('f')}
               AND f.location IS NOT NULL AND f.location != '' GROUP BY 1, 2, 3""",
         [first]).fetchall(), columns=["month", "location", "theme_id", "x"])

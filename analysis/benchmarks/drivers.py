@@ -32,8 +32,8 @@ import statsmodels.api as sm
 from analysis.domain.comments import has_comment_sql
 from analysis.domain.filters import Filters
 from analysis.domain.scores import CSAT_SATISFIED_MIN, nps_group_sql
-from analysis.themes.queries.base import CHILD, PARENT, assignment_table
-from analysis.trends.series import default_level
+from analysis.themes.queries.base import PARENT, assignment_table
+from analysis.trends.series import active_assignments_sql, default_level
 
 DRIVER_METRICS = ("nps", "csat", "rating")
 DRIVER_TEST = ("OLS of the score on theme indicators with location and segment fixed "
@@ -85,14 +85,9 @@ def driver_frame(db: sqlite_utils.Database, metric: str, *, level: str,
                             "is_parent = ?", [int(level == PARENT)]).fetchall())
     if base.empty or not names:
         return base, names
-    if level == CHILD:
-        pairs_sql = ("SELECT a.feedback_id, a.theme_id FROM theme_assignments a JOIN themes t "
-                     "ON t.id = a.theme_id AND t.status = 'active' AND t.is_parent = 0")
-    else:
-        pairs_sql = ("SELECT DISTINCT a.feedback_id, c.parent_id FROM theme_assignments a "
-                     "JOIN themes c ON c.id = a.theme_id AND c.status = 'active' "
-                     "WHERE c.parent_id IS NOT NULL")
-    pairs = pd.DataFrame(db.execute(pairs_sql).fetchall(), columns=["id", "theme_id"])
+    pairs = pd.DataFrame(db.execute(f"SELECT feedback_id, theme_id FROM "
+                                    f"{active_assignments_sql(level)}").fetchall(),
+                         columns=["id", "theme_id"])
     pairs = pairs[pairs["id"].isin(base["id"]) & pairs["theme_id"].isin(list(names))]
     indicators = pd.crosstab(pairs["id"], pairs["theme_id"]).clip(upper=1)
     indicators.columns = [f"t{int(c)}" for c in indicators.columns]

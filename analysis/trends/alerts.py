@@ -156,7 +156,7 @@ def sweep_alerts(db: sqlite_utils.Database, *, now: datetime | None = None,
         counts = cell_counts(db, granularity=granularity, first=first_needed,
                              last=due[-1], level=level, tz=tz)
         whole = CellGrid.from_counts(counts)
-        excluded = _episode_periods(db, granularity)
+        excluded = episode_periods(db, granularity)
         index = {p: i for i, p in enumerate(whole.periods)}
         for period in due:
             # A replay acts as if the sweep had run at each period's end; a live sweep
@@ -227,7 +227,8 @@ def _window(grid: CellGrid, i: int, lookback: int) -> tuple[CellGrid, int]:
                     grid.mentions[keep][:, columns], grid.volume[keep][:, columns]), i - lo
 
 
-def _episode_periods(db, granularity: str) -> dict[tuple[int, str], set[str]]:
+def episode_periods(db, granularity: str) -> dict[tuple[int, str], set[str]]:
+    """Per cell, the periods of its alert episodes: what baselines leave out."""
     out: dict[tuple[int, str], set[str]] = {}
     for theme_id, location, period in db.execute(
             "SELECT a.theme_id, a.location, p.period_start FROM alert_periods p "

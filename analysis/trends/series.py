@@ -89,7 +89,7 @@ def cell_counts(db: sqlite_utils.Database, *, granularity: str, first: date, las
             WHERE {where} GROUP BY 1, 2""", params).fetchall(),
         columns=["period", "location", "commented", "negative", "sentiment_sum",
                  "sentiment_n"])
-    assignments = _active_assignments(level)
+    assignments = active_assignments_sql(level)
     mentions = pd.DataFrame(db.execute(
         f"""SELECT {period} AS period, ta.theme_id AS theme_id, f.location AS location,
                    COUNT(*) AS mentions, SUM({_NEGATIVE}) AS negative,
@@ -108,7 +108,7 @@ def cell_counts(db: sqlite_utils.Database, *, granularity: str, first: date, las
         else _empty_mentions())
 
 
-def _active_assignments(level: str) -> str:
+def active_assignments_sql(level: str) -> str:
     """(feedback_id, theme_id) of active themes at `level`, one row per comment and theme."""
     assignment_table(level)  # checks the level
     if level == CHILD:

@@ -20,7 +20,7 @@ from datetime import date, datetime, timedelta
 import numpy as np
 import sqlite_utils
 
-from analysis.domain.dates import valid_date_sql
+from analysis.domain.filters import date_bounds
 from analysis.settings import get_settings, operations_lead
 from analysis.store.clock import to_iso, utcnow
 from analysis.themes.queries.base import CHILD, PARENT
@@ -191,13 +191,6 @@ def _run_from_start(grid: CellGrid, rule: dict, first_checked: date) -> bool:
     return bool(qualifies[:, :checked[0] + 1].all(axis=1).any())
 
 
-def _earliest_feedback_day(db) -> date | None:
-    row = db.execute(f"SELECT MIN(received_at) FROM feedback WHERE "
-                     f"{valid_date_sql('received_at')}").fetchone()
-    # A day early: the stored date is UTC's, the local one may be the day before.
-    return date.fromisoformat(row[0][:10]) - timedelta(days=1) if row and row[0] else None
-
-
 def sweep_triggers(db: sqlite_utils.Database, *, now: datetime | None = None,
                    since: date | None = None, level: str, actor: str) -> TriggerSweep:
     """Check every enabled rule over complete periods up to `now` (from `since`, else the
@@ -229,7 +222,9 @@ def sweep_triggers(db: sqlite_utils.Database, *, now: datetime | None = None,
         # at its first column, which moves every sweep: each sweep took the same run for a
         # new episode (a new task, or another 'fired again' on the open one). Such a run is
         # read back to the first feedback so that its true first period keys it.
-        earliest = _earliest_feedback_day(db)
+        bounds = date_bounds(db)
+        # A day early: the stored date is UTC's, the local one may be the day before.
+        earliest = bounds[0] - timedelta(days=1) if bounds else None
         if earliest is not None and earliest < first_read and \
                 _run_from_start(grid, rule, first_checked):
             grid = CellGrid.from_counts(

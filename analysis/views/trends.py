@@ -100,17 +100,6 @@ def period_label(period: date, granularity: str) -> str:
     return f"Week of {period.isoformat()} (to {period_end(period, 'week').isoformat()})"
 
 
-def episode_periods(db: sqlite_utils.Database, granularity: str) -> dict[tuple[int, str],
-                                                                          set[str]]:
-    """Per cell, the periods of its alert episodes: what the sweep leaves out of baselines."""
-    out: dict[tuple[int, str], set[str]] = {}
-    for alert in alerts_module.list_alerts(db, status="all", granularity=granularity):
-        cell = (int(alert["theme_id"]), alert["location"] or ALL_LOCATIONS)
-        out.setdefault(cell, set()).update(
-            p["period_start"] for p in alerts_module.alert_periods(db, alert["id"]))
-    return out
-
-
 def theme_labels(db: sqlite_utils.Database, level: str) -> dict[int, str]:
     """Active themes at `level`, id -> a label unique among them (a repeated name gets its
     id), for axes and select boxes."""
@@ -183,7 +172,7 @@ def spike_heatmap(db: sqlite_utils.Database, *, granularity: str, period: date |
     if not grid.cells or period.isoformat() not in grid.periods:
         return empty
     tests = test_period(grid, grid.periods.index(period.isoformat()), settings,
-                        episode_periods(db, granularity))
+                        alerts_module.episode_periods(db, granularity))
     labels = theme_labels(db, level)
     tests["theme"] = [labels.get(int(t), f"Theme #{int(t)}") for t in tests["theme_id"]]
     tests["reason"] = [("" if row.tested else _untested_reason(row, settings, granularity))
@@ -344,7 +333,7 @@ def theme_share_lines(db: sqlite_utils.Database, *, theme_id: int, level: str,
     if not counts.periods or not keys:
         return _lines([], [], [], METRICS["share"])
     grid = _one_theme_grid(counts, theme_id, keys)
-    excluded = episode_periods(db, granularity)
+    excluded = alerts_module.episode_periods(db, granularity)
     wanted = {p.isoformat() for p in shown}
     rows = []
     for i, period in enumerate(grid.periods):
