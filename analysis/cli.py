@@ -329,17 +329,7 @@ def alerts(db_path, status, granularity, fmt):
     from analysis.trends.alerts import ALERT_FIELDS, list_alerts
 
     found = list_alerts(_open(db_path), status=status, granularity=granularity)
-    if fmt == "json":
-        import json
-
-        click.echo(json.dumps(found, indent=2))
-        return
-    import pandas as pd
-
-    from analysis.reports.csv_safety import safe_frame
-
-    frame = safe_frame(pd.DataFrame(found, columns=list(ALERT_FIELDS)))
-    click.echo(frame.to_csv(index=False, lineterminator="\n"), nl=False)
+    _emit(found, list(ALERT_FIELDS), fmt)
 
 
 def _emit(rows: list[dict], fields: list[str], fmt: str) -> None:
