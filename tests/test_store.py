@@ -116,11 +116,22 @@ def test_iso_round_trip_is_utc():
     assert store.from_iso("2025-03-03T07:30:00Z") == moment
 
 
+def test_a_small_insert_leaves_the_schema_alone(db):
+    # A schema change makes every other connection re-read the schema; many small concurrent
+    # writers each changing it made readers fail with "database schema has changed".
+    before = db.execute("PRAGMA schema_version").fetchone()[0]
+    with store.write_transaction(db):
+        feedback.insert_feedback(db, [_row(i, comment="refund") for i in range(20)],
+                                 batch_id=None, actor="t")
+    assert db.execute("PRAGMA schema_version").fetchone()[0] == before
+    assert db.execute("SELECT COUNT(*) FROM feedback_fts WHERE feedback_fts MATCH 'refund'").fetchone()[0] == 20
+
+
 def test_bulk_insert_indexes_every_comment_and_keeps_the_trigger(db):
-    rows = [_row(i, comment=f"refund number {i}") for i in range(50)]
+    rows = [_row(i, comment=f"refund number {i}") for i in range(feedback.BULK_FTS_MIN_ROWS)]
     with store.write_transaction(db):
         feedback.insert_feedback(db, rows, batch_id=None, actor="t")
     hits = db.execute("SELECT COUNT(*) FROM feedback_fts WHERE feedback_fts MATCH 'refund'").fetchone()[0]
-    assert hits == 50
+    assert hits == feedback.BULK_FTS_MIN_ROWS
     assert db.execute("SELECT 1 FROM sqlite_master WHERE name = 'feedback_ai'").fetchone()
     db.execute("INSERT INTO feedback_fts(feedback_fts, rank) VALUES('integrity-check', 1)")

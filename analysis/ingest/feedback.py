@@ -137,11 +137,14 @@ def insert_feedback_columns(
            f"VALUES ({', '.join('?' * len(names))}) ON CONFLICT(dedup_key) DO NOTHING")
     # Ids only grow, so rows past the previous maximum are exactly the ones just inserted.
     last_id = db.execute("SELECT COALESCE(MAX(id), 0) FROM feedback").fetchone()[0]
-    with _fts_in_bulk(db, last_id), _indexes_in_bulk(db, attempted, stored_at_most=last_id):
+    with _fts_in_bulk(db, last_id, attempted), _indexes_in_bulk(db, attempted, stored_at_most=last_id):
         db.conn.executemany(sql, records)
     inserted = db.execute("SELECT COUNT(*) FROM feedback WHERE id > ?", [last_id]).fetchone()[0]
     return inserted, n - inserted
 
+
+# Below this many new rows the per-row FTS trigger costs little (see _fts_in_bulk).
+BULK_FTS_MIN_ROWS = 500
 
 # The full-text index trigger as sqlite-utils creates it (migration m001).
 _FTS_TRIGGER_SQL = (
@@ -151,7 +154,7 @@ _FTS_TRIGGER_SQL = (
 
 
 @contextlib.contextmanager
-def _fts_in_bulk(db: sqlite_utils.Database, last_id: int) -> Iterator[None]:
+def _fts_in_bulk(db: sqlite_utils.Database, last_id: int, new_rows: int) -> Iterator[None]:
     """Index the new comments in one statement instead of one trigger call per row.
 
     FTS5 flushes its pending terms at the end of every statement, so the per-row insert
@@ -159,8 +162,14 @@ def _fts_in_bulk(db: sqlite_utils.Database, last_id: int) -> Iterator[None]:
     time of a large import. Inside the caller's transaction we drop that one trigger,
     insert, index the new rows exactly as the trigger would have, and put the trigger back;
     an error rolls all of it back. Only the trigger text we know is touched; anything else (a changed
-    trigger, other triggers) takes the ordinary path.
+    trigger, other triggers) takes the ordinary path. Below BULK_FTS_MIN_ROWS the trigger
+    stays: dropping it changes the schema, and every other connection then re-reads it
+    (under many small concurrent writers, often enough to fail with "database schema has
+    changed").
     """
+    if new_rows < BULK_FTS_MIN_ROWS:
+        yield
+        return
     row = db.execute("SELECT sql FROM sqlite_master WHERE type = 'trigger' AND name = ?",
                      ["feedback_ai"]).fetchone()
     if not db.conn.in_transaction or row is None or row[0] != _FTS_TRIGGER_SQL:
