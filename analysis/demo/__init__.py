@@ -1,5 +1,5 @@
 """A realistic demo data set with known, injected truths (a spike, an improvement, a worse
-location), for newcomers, tests and benchmarks.
+location, a key driver), for newcomers, tests and benchmarks.
 
     model.py     the numbers: volumes, theme and sentiment chances, scores, injected effects
     corpus.toml  the words: templates, fillers, openers, names, hashtags (corpus.py reads it)

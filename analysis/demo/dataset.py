@@ -8,11 +8,14 @@ What a newcomer sees first, and what the detectors are tested against: eight loc
 clearly different size, NPS/CSAT/CES surveys, reviews, tickets, social posts and emails over
 the 18 months ending at `now`, with comments written from many templates (typos, sarcasm,
 mixed themes, @handles, URLs and location names included), repeat customers, and weekly and
-yearly seasonality. Three effects are injected on purpose and described in the truth file:
+yearly seasonality. Four effects are injected on purpose and described in the truth file:
 
 - spike: one theme at one location in one ISO week gets several times its usual volume;
 - worse_location: one location is about twice the network's share on one theme, always;
-- improvement: from a known date one location's share of one theme is halved.
+- improvement: from a known date one location's share of one theme is halved;
+- driver: whoever mentions one theme scores one step lower on the scale, so it costs the most
+  score points (the truth gives every theme's true points, as the key-drivers regression
+  estimates them).
 
 The same seed and the same `now` give byte-identical rows and truth file.
 """

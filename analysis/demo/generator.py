@@ -32,6 +32,8 @@ from analysis.demo.model import (
     CHANNEL_NAMES,
     CHANNEL_SCORING,
     CHANNELS,
+    DRIVER_STEPS,
+    DRIVER_THEME,
     FILLER_RATE,
     HIDDEN_SENTIMENT,
     HOUR_PROFILE,
@@ -67,6 +69,7 @@ from analysis.demo.model import (
     SEGMENT_NAMES,
     SEGMENT_NEG,
     SEGMENTS,
+    SENTIMENTS,
     SHOUTED_EMAIL_RATE,
     SPIKE_CHANNELS,
     SPIKE_EXPECTED_SHARE,
@@ -130,7 +133,7 @@ def draw(rows: int, seed: int, *, now: datetime) -> Sample:
     answers = _answers(rng, responses)
     labels = _themes(rng, responses, answers)
     comments = _comments(text_rng, responses, answers, labels, customers)
-    scores = _scores(rng, responses, answers, comments)
+    scores = _scores(rng, responses, answers, comments, labels)
     touchpoints = _pick(rng, TOUCHPOINT_GIVEN_THEME[comments.primary])
     people = _people(rng, customers, responses)
     width = max(6, len(str(rows)))
@@ -417,15 +420,11 @@ def _negative_rate(main: int, loc: int, seg: int, *, spike: bool, improved: bool
 
 
 def _scores(rng: np.random.Generator, responses: Responses, answers: Answers,
-            comments: Comments) -> np.ndarray:
+            comments: Comments, labels: np.ndarray) -> np.ndarray:
     # Scores follow the comment's sentiment; an empty comment hides a mood of its own.
     mood = comments.sentiment.copy()
     silent = ~answers.has_comment | answers.filler
-    hidden = np.tile(HIDDEN_SENTIMENT, (int(silent.sum()), 1))
-    hidden[:, NEGATIVE] *= np.array(_LOCATION_NEG)[responses.location[silent]] * np.where(
-        responses.at_improvement[silent] & ~responses.before_improvement[silent],
-        IMPROVEMENT_NEG_AFTER, 1.0)
-    mood[silent] = _pick(rng, hidden)
+    mood[silent] = _pick(rng, _hidden_moods(responses, silent))
     score = np.full(responses.n, np.nan)
     for kind, table in SCORE_TABLES.items():
         low = SCORE_SCALES[kind][0]
@@ -435,7 +434,44 @@ def _scores(rng: np.random.Generator, responses: Responses, answers: Answers,
                 probs = np.array(table[s])
                 score[mask] = low + rng.choice(len(probs), size=int(mask.sum()),
                                                p=probs / probs.sum())
+        # The driver moves no draw: the same rows, one step lower where it is mentioned.
+        driven = (answers.score_type == kind) & answers.has_score & labels[:, DRIVER_THEME]
+        score[driven] = np.maximum(score[driven] - DRIVER_STEPS, low)
     return score
+
+
+def _hidden_moods(responses: Responses, silent: np.ndarray) -> np.ndarray:
+    """Chances (unnormalised) of each mood behind the score of each silent row."""
+    hidden = np.tile(HIDDEN_SENTIMENT, (int(silent.sum()), 1))
+    hidden[:, NEGATIVE] *= np.array(_LOCATION_NEG)[responses.location[silent]] * np.where(
+        responses.at_improvement[silent] & ~responses.before_improvement[silent],
+        IMPROVEMENT_NEG_AFTER, 1.0)
+    return hidden
+
+
+def mood_chances(sample: Sample) -> np.ndarray:
+    """Rows x (negative, neutral, positive): the chance of each mood behind the row's score
+    before anything is drawn, as `_comments` and `_scores` draw it (the main theme is a
+    uniform pick among the non-praise themes, a spike row's is billing). What the truth
+    needs for the expected score of a row given its themes, location and segment."""
+    r, answers = sample.responses, sample.answers
+    chances = np.zeros((r.n, len(SENTIMENTS)))
+    silent = ~answers.has_comment | answers.filler
+    hidden = _hidden_moods(r, silent)
+    chances[silent] = hidden / hidden.sum(axis=1, keepdims=True)
+    loc_l, seg_l, extra_l = r.location.tolist(), r.segment.tolist(), r.is_extra.tolist()
+    improved_l = (r.at_improvement & ~r.before_improvement).tolist()
+    for i in np.flatnonzero(~silent).tolist():
+        themes = sample.comments.themes[i]
+        mains = [SPIKE_THEME] if extra_l[i] else [t for t in themes if t != PRAISE]
+        if not mains:
+            chances[i, POSITIVE] = 1.0
+            continue
+        neu = NEUTRAL_SINGLE if len(themes) == 1 else 0.0
+        neg = np.mean([_negative_rate(t, loc_l[i], seg_l[i], spike=extra_l[i],
+                                      improved=improved_l[i]) for t in mains]) * (1 - neu)
+        chances[i] = (neg, neu, 1.0 - neg - neu)
+    return chances
 
 
 def _people(rng: np.random.Generator, customers: Customers, responses: Responses) -> People:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-GENERATOR_VERSION = "closeloop-demo/1"
+GENERATOR_VERSION = "closeloop-demo/2"  # 2: pricing injected as a key driver
 
 THEMES = [
     "wait time", "staff friendliness", "cleanliness", "pricing", "product quality",
@@ -42,6 +42,10 @@ IMPROVEMENT_LOCATION, IMPROVEMENT_THEME = "Harbour Street", WAIT
 IMPROVEMENT_BEFORE, IMPROVEMENT_AFTER = 0.30, 0.15
 IMPROVEMENT_DAYS_BEFORE_END = 210   # snapped back to a Monday
 IMPROVEMENT_NEG_AFTER = 0.85        # after the fix, every comment there is a little happier
+# A key driver: whoever mentions pricing marks the score one step lower on its scale than
+# the comment's mood alone gives (never below the scale's lowest point), so pricing costs
+# more score points than any theme whose cost comes from its complaints alone.
+DRIVER_THEME, DRIVER_STEPS = PRICE, 1
 
 # --- Customers ----------------------------------------------------------------------------
 REPEAT_RATE = 0.20                  # ~20% of customers come back ...

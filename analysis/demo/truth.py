@@ -1,6 +1,6 @@
-"""The demo's truth: what was injected (spike, worse location, improvement, seasonality), the
-figures measured on the rows actually drawn, and a label per row (themes, intended
-sentiment), so theme and sentiment code can score itself. Shares are always "rows whose
+"""The demo's truth: what was injected (spike, worse location, improvement, driver,
+seasonality), the figures measured on the rows actually drawn, and a label per row (themes,
+intended sentiment), so theme and sentiment code can score itself. Shares are always "rows whose
 comment mentions the theme / rows with a non-empty comment" over the slice in question.
 
 Written as JSON with the summary indented and one line per labelled row, so that the file
@@ -16,8 +16,11 @@ from pathlib import Path
 import numpy as np
 
 from analysis.demo.corpus import corpus
+from analysis.demo.generator import mood_chances
 from analysis.demo.model import (
     CHANNEL_NAMES,
+    DRIVER_STEPS,
+    DRIVER_THEME,
     GENERATOR_VERSION,
     IMPROVEMENT_AFTER,
     IMPROVEMENT_BEFORE,
@@ -30,6 +33,8 @@ from analysis.demo.model import (
     MONTH_WAIT,
     MONTHS,
     NEGATIVE,
+    SCORE_TABLES,
+    SEGMENT_NAMES,
     SEGMENTS,
     SENTIMENTS,
     SPIKE_LOCATION,
@@ -47,7 +52,7 @@ from analysis.demo.model import (
     WORSE_THEME,
 )
 from analysis.demo.sample import Sample
-from analysis.domain.scores import SCORE_SCALES, nps_group
+from analysis.domain.scores import CSAT_SATISFIED_MIN, SCORE_SCALES, nps_group
 from analysis.store import to_iso
 
 DEFINITIONS = {
@@ -89,6 +94,7 @@ def measure(sample: Sample) -> dict:
         "spike": _spike(sample, measured),
         "worse_location": _worse_location(sample, measured),
         "improvement": _improvement(sample, measured),
+        "driver": _driver(sample),
         "seasonality": _seasonality(sample, measured),
         "overall": _overall(sample, measured),
         "decorations": _decorations(),
@@ -218,6 +224,64 @@ def _improvement(sample: Sample, m: _Measures) -> dict:
             "nps_before": _nps(sample.scores[here & before & nps_rows]),
             "nps_after": _nps(sample.scores[here & ~before & nps_rows]),
         },
+    }
+
+
+# The per-response value each key-drivers metric averages (as analysis.benchmarks does).
+_DRIVER_VALUES = {
+    "nps": lambda score: {"promoters": 100.0, "passives": 0.0,
+                          "detractors": -100.0}[nps_group(score)],
+    "csat": lambda score: 100.0 if score >= CSAT_SATISFIED_MIN else 0.0,
+    "rating": float,
+}
+
+
+def _driver(sample: Sample) -> dict:
+    """The injected driver, and the points it and every theme cost by the generating model.
+
+    The points are the coefficients of the key-drivers regression (score value on theme
+    indicators with location and segment fixed effects, over commented responses with a
+    score of the metric's scale) fitted to each response's expected value given its
+    themes, location and segment, instead of its drawn score: the figure the regression
+    estimates, free of the score draw's noise (and of the mood draw's).
+    """
+    answers, labels, r = sample.answers, sample.labels, sample.responses
+    moods = mood_chances(sample)
+    points, direct = {}, {}
+    for kind, value in _DRIVER_VALUES.items():
+        low, high = SCORE_SCALES[kind]
+        steps = np.arange(low, high + 1, dtype=float)
+        table = np.array(SCORE_TABLES[kind], dtype=float)
+        table /= table.sum(axis=1, keepdims=True)
+        plain = table @ np.array([value(x) for x in steps])
+        driven = table @ np.array([value(max(x - DRIVER_STEPS, low)) for x in steps])
+        rows = (answers.score_type == kind) & answers.has_score & answers.has_comment
+        mentions = labels[rows, DRIVER_THEME]
+        expected = np.where(mentions, moods[rows] @ driven, moods[rows] @ plain)
+        design = [np.ones(int(rows.sum())), *(labels[rows, t].astype(float)
+                                              for t in range(len(THEMES)))]
+        for codes, names in ((r.location, LOCATION_NAMES), (r.segment, SEGMENT_NAMES)):
+            design += [(codes[rows] == j).astype(float) for j in range(1, len(names))]
+        design = np.column_stack(design)
+        # Columns without a row (tiny demos) carry nothing: lstsq's minimum norm zeroes them.
+        coefficients = np.linalg.lstsq(design, expected, rcond=None)[0]
+        points[kind] = {THEMES[t]: _round(coefficients[1 + t], 2) for t in range(len(THEMES))}
+        direct[kind] = _round(np.mean(moods[rows][mentions] @ (driven - plain)), 2) \
+            if mentions.any() else None
+    return {
+        "description": f"whoever mentions {THEMES[DRIVER_THEME]} marks the score "
+                       f"{DRIVER_STEPS} step lower on its scale than the comment's mood gives "
+                       "(never below the scale's lowest point)",
+        "theme": THEMES[DRIVER_THEME],
+        "steps": DRIVER_STEPS,
+        "direct_points": direct,
+        "points": points,
+        "points_definition": "per metric (NPS +100/0/-100, CSAT 100 when satisfied, rating "
+                             "in stars) and theme: the coefficient of the theme in an OLS of "
+                             "each commented, scored response's expected value (given its "
+                             "themes, location and segment, under the generating model) on "
+                             "theme indicators and location and segment dummies; what "
+                             "`python -m analysis drivers` estimates",
     }
 
 
