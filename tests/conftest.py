@@ -69,3 +69,36 @@ def filled_store(tmp_path) -> Path:
     ingest.import_file(db, write_csv(tmp_path / "first.csv", 20, "a"), actor="test")
     db.close()
     return path
+
+
+DEMO_NOW = "2025-06-30T12:00:00Z"
+"""The demo stores' pinned clock: their injected improvement is 2024-12-02 at Harbour Street."""
+
+
+@pytest.fixture(scope="session")
+def truth_demo_source(tmp_path_factory):
+    """Built once per session: a 20,000-row demo (seed 7, `now` DEMO_NOW) whose themes are
+    its truth's labels (no model fitted). (path, truth, theme name -> id); copy, never write."""
+    from analysis.demo import generate_demo
+    from tests.stores import seed_truth_themes
+
+    path = tmp_path_factory.mktemp("truth_demo") / "demo.db"
+    db = store.connect(path)
+    truth = generate_demo(db, rows=20_000, seed=7, actor="test",
+                          now=store.from_iso(DEMO_NOW)).truth
+    themes = seed_truth_themes(db, truth)
+    db.close()
+    return path, truth, themes
+
+
+@pytest.fixture
+def truth_demo(truth_demo_source, db_path):
+    """A fresh copy of the truth demo at db_path (what the app and CLI open): (db, truth,
+    theme name -> id)."""
+    import shutil
+
+    source, truth, themes = truth_demo_source
+    shutil.copy(source, db_path)
+    database = store.connect(db_path)
+    yield database, truth, themes
+    database.close()

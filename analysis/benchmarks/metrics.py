@@ -98,9 +98,9 @@ def check_by(by: str) -> str:
     return by
 
 
-def _value_sql(db: sqlite_utils.Database, metric: Metric) -> tuple[str, str, list, list]:
-    """(value SQL, extra WHERE, the value's params, the WHERE's params): one value per
-    counted response."""
+def value_sql(db: sqlite_utils.Database, metric: Metric) -> tuple[str, str, list, list]:
+    """(value SQL, extra WHERE, the value's params, the WHERE's params) over `feedback f`
+    LEFT JOIN `sentiment s`: one value per counted response."""
     if metric.name == "nps":
         return (f"(CASE WHEN {nps_group_sql('promoters')} THEN 100.0 "
                 f"WHEN {nps_group_sql('detractors')} THEN -100.0 ELSE 0.0 END)",
@@ -114,20 +114,24 @@ def _value_sql(db: sqlite_utils.Database, metric: Metric) -> tuple[str, str, lis
     if metric.name == "negative":
         return (f"(CASE WHEN {stats_sql.SQL_IS_NEGATIVE} THEN 100.0 ELSE 0.0 END)",
                 f"({stats_sql.SQL_IS_NEGATIVE}) IS NOT NULL", [], [])
-    members = theme_members(db, metric.theme_id)
+    return theme_value_sql(theme_members(db, metric.theme_id),
+                           negative=metric.name.startswith("theme_negative:"))
+
+
+def theme_value_sql(members: list[int], *, negative: bool = False) -> tuple[str, str, list, list]:
+    """`value_sql` of a theme whose comments are those of the child themes `members`
+    (a parent's children, or the union of several themes')."""
     marks = ", ".join("?" * len(members))
     mentions = (f"EXISTS (SELECT 1 FROM theme_assignments tx JOIN themes tt ON tt.id = "
                 f"tx.theme_id AND tt.status = 'active' WHERE tx.feedback_id = f.id AND "
                 f"tx.theme_id IN ({marks}))")
-    if metric.name.startswith("theme_negative:"):
+    if negative:
         # Among the responses whose comment mentions the theme (and have a sentiment).
         return ("(CASE WHEN s.label = 'negative' THEN 100.0 ELSE 0.0 END)",
                 f"{has_comment_sql('f')} AND s.label IS NOT NULL AND {mentions}", [],
                 list(members))
-    return (f"(CASE WHEN EXISTS (SELECT 1 FROM theme_assignments tx JOIN themes tt "
-            f"ON tt.id = tx.theme_id AND tt.status = 'active' WHERE tx.feedback_id = f.id "
-            f"AND tx.theme_id IN ({marks})) THEN 100.0 ELSE 0.0 END)",
-            has_comment_sql("f"), list(members), [])
+    return (f"(CASE WHEN {mentions} THEN 100.0 ELSE 0.0 END)", has_comment_sql("f"),
+            list(members), [])
 
 
 def group_sums(db: sqlite_utils.Database, metric: Metric, *, by: str = "location",
@@ -136,7 +140,7 @@ def group_sums(db: sqlite_utils.Database, metric: Metric, *, by: str = "location
     metric's values, ordered by group."""
     column = DIMENSIONS_BY[check_by(by)]
     where, params = (filters or Filters()).where_sql()
-    value, extra, value_params, extra_params = _value_sql(db, metric)
+    value, extra, value_params, extra_params = value_sql(db, metric)
     rows = db.execute(
         f"""SELECT f.{column} AS grp, COUNT(*) AS n, SUM(v) AS total, SUM(v * v) AS total_sq
             FROM (SELECT f.{column}, {value} AS v FROM feedback f

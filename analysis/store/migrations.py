@@ -520,3 +520,61 @@ def m009_sweep_runs(db):
            FROM trigger_rules WHERE created_by = 'migration m008'
              AND id NOT IN (SELECT rule_id FROM trigger_rule_events)""",
     ])
+
+
+@closeloop()
+def m010_improvements(db):
+    _run(db, [
+        # A change made because of feedback. Targets: themes (improvement_themes) and/or a
+        # metric; the impact test measures the metric when set, else the themes' share.
+        # Priority parts are NULL until someone sets them (the page shows the defaults).
+        """CREATE TABLE improvements (
+            id INTEGER PRIMARY KEY,
+            title TEXT NOT NULL,
+            description TEXT NOT NULL DEFAULT '',
+            owner TEXT,
+            status TEXT NOT NULL DEFAULT 'proposed' CHECK (status IN
+                ('proposed', 'planned', 'in progress', 'shipped', 'abandoned')),
+            metric TEXT CHECK (metric IS NULL OR metric IN
+                ('nps', 'csat', 'ces', 'rating', 'negative')),
+            effective_date TEXT NOT NULL,          -- YYYY-MM-DD, local (CLOSELOOP_TZ)
+            rollout_end TEXT,                      -- YYYY-MM-DD: the roll-out's last day
+            impact REAL,                           -- score points if it works
+            confidence REAL CHECK (confidence IS NULL OR confidence BETWEEN 0 AND 1),
+            effort REAL CHECK (effort IS NULL OR effort > 0),   -- person-weeks
+            created_at TEXT NOT NULL,
+            created_by TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            updated_by TEXT NOT NULL
+        )""",
+        """CREATE INDEX idx_improvements_status ON improvements(status, effective_date)""",
+        """CREATE TABLE improvement_locations (
+            improvement_id INTEGER NOT NULL REFERENCES improvements(id),
+            location TEXT NOT NULL,
+            PRIMARY KEY (improvement_id, location)
+        )""",
+        """CREATE TABLE improvement_themes (
+            improvement_id INTEGER NOT NULL REFERENCES improvements(id),
+            theme_id INTEGER NOT NULL REFERENCES themes(id),
+            PRIMARY KEY (improvement_id, theme_id)
+        )""",
+        # The feedback that asked for it: whom to tell once it ships.
+        """CREATE TABLE improvement_evidence (
+            improvement_id INTEGER NOT NULL REFERENCES improvements(id),
+            feedback_id INTEGER NOT NULL REFERENCES feedback(id),
+            via TEXT NOT NULL,                     -- 'theme 12', 'search "queue"', 'hand'
+            added_by TEXT NOT NULL,
+            added_at TEXT NOT NULL,
+            PRIMARY KEY (improvement_id, feedback_id)
+        )""",
+        """CREATE INDEX idx_improvement_evidence_feedback ON improvement_evidence(feedback_id)""",
+        """CREATE TABLE improvement_events (
+            id INTEGER PRIMARY KEY,
+            improvement_id INTEGER NOT NULL REFERENCES improvements(id),
+            event TEXT NOT NULL,                   -- created, changed, evidence added, ...
+            detail TEXT NOT NULL DEFAULT '{}',     -- JSON: the values before and after
+            actor TEXT NOT NULL,
+            at TEXT NOT NULL
+        )""",
+        """CREATE INDEX idx_improvement_events ON improvement_events(improvement_id, id)""",
+    ])
