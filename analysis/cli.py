@@ -409,3 +409,114 @@ def drivers(db_path, metric, location, fmt):
 
     result = key_drivers(_open(db_path), metric=metric, location=location)
     _emit([{k: row.get(k) for k in DRIVER_FIELDS} for row in result.rows], DRIVER_FIELDS, fmt)
+
+
+IMPROVEMENT_FIELDS = ["id", "title", "status", "owner", "locations", "target", "theme_ids",
+                      "metric", "effective_date", "rollout_end", "impact", "confidence",
+                      "effort", "priority", "evidence", "customers", "updated_at",
+                      "updated_by"]
+
+
+@cli.group()
+def improvements():
+    """Changes made because of feedback: add them, list them (see `impact` for the test)."""
+
+
+@improvements.command(name="add")
+@db_option
+@click.option("--title", required=True)
+@click.option("--location", "locations", multiple=True, required=True,
+              help="A location the change touches (repeat for several).")
+@click.option("--theme", "theme_ids", multiple=True, type=int,
+              help="Id of a theme the change targets (repeat for several).")
+@click.option("--metric", type=click.Choice(["nps", "csat", "ces", "rating", "negative"]),
+              default=None, help="The metric the change targets (instead of, or with, themes).")
+@click.option("--effective", required=True, metavar="YYYY-MM-DD",
+              help="The first day the change is in place (local date).")
+@click.option("--rollout-end", default=None, metavar="YYYY-MM-DD",
+              help="The last day of a gradual roll-out; the weeks between are left out.")
+@click.option("--description", default="")
+@click.option("--owner", default=None)
+@click.option("--status", type=click.Choice(["proposed", "planned", "in progress", "shipped",
+                                             "abandoned"]), default="shipped",
+              show_default=True)
+@actor_option
+def improvements_add(db_path, title, locations, theme_ids, metric, effective, rollout_end,
+                     description, owner, status, actor):
+    """Tag a change; prints the new improvement's id."""
+    from analysis.improvements.records import (
+        Improvement,
+        ImprovementError,
+        add_improvement,
+        parse_date,
+    )
+
+    db = _open_for_writing(db_path)
+    try:
+        improvement = Improvement(
+            title=title, locations=tuple(locations), theme_ids=tuple(theme_ids), metric=metric,
+            effective_date=parse_date(effective, "effective date"),
+            rollout_end=parse_date(rollout_end, "end of roll-out") if rollout_end else None,
+            description=description, owner=owner, status=status)
+        with store.write_transaction(db):
+            improvement_id = add_improvement(db, improvement,
+                                             actor=actor or get_settings().actor)
+    except ImprovementError as exc:
+        _fail(click.get_current_context(), str(exc))
+    click.echo(improvement_id)
+
+
+@improvements.command(name="list")
+@db_option
+@click.option("--status", type=click.Choice(["proposed", "planned", "in progress", "shipped",
+                                             "abandoned"]), default=None,
+              help="Only improvements with this status (default: all).")
+@click.option("--format", "fmt", type=click.Choice(["json", "csv"]), default="json",
+              show_default=True)
+def improvements_list(db_path, status, fmt):
+    """Every improvement, newest effective date first, with its priority and evidence."""
+    from analysis.improvements.records import list_improvements
+
+    rows = list_improvements(_open(db_path), status=status)
+    if fmt == "csv":
+        rows = [{**row, "locations": "; ".join(row["locations"]),
+                 "theme_ids": "; ".join(map(str, row["theme_ids"]))} for row in rows]
+        _emit(rows, IMPROVEMENT_FIELDS, fmt)
+        return
+    _emit(rows, IMPROVEMENT_FIELDS, fmt)
+
+
+@cli.command()
+@db_option
+@click.option("--id", "improvement_id", required=True, type=int)
+@click.option("--window-weeks", type=click.IntRange(min=2, max=52), default=8,
+              show_default=True, help="Complete weeks compared on each side of the change.")
+@click.option("--comparison", multiple=True,
+              help="A comparison location (repeat; default: every untouched location).")
+@click.option("--now", "now_text", default=None, metavar="ISO-8601",
+              help="Measure as if it were this moment (default: the clock).")
+@click.option("--format", "fmt", type=click.Choice(["json", "csv"]), default="json",
+              show_default=True, help="csv: one row per method.")
+def impact(db_path, improvement_id, window_weeks, comparison, now_text, fmt):
+    """Did the change work? The headline (randomization inference) with effect, interval
+    and p-value, every method's figures, n before and after, the smallest detectable effect
+    and the warnings, as one JSON object."""
+    import json
+
+    from analysis.improvements.records import ImprovementError
+    from analysis.improvements.report import impact_report
+
+    now = _parse_now(now_text)
+    db = _open(db_path)
+    try:
+        report = impact_report(db, improvement_id, window_weeks=window_weeks,
+                               comparison=list(comparison) or None, now=now)
+    except ImprovementError as exc:
+        _fail(click.get_current_context(), str(exc))
+    found = report.as_dict()
+    if fmt == "csv":
+        fields = ["method", "label", "test", "effect", "ci_low", "ci_high", "p_value", "n_pre",
+                  "n_post", "assumptions", "note"]
+        _emit(found["methods"], fields, fmt)
+        return
+    click.echo(json.dumps(found, indent=2, default=float))
