@@ -411,6 +411,7 @@ def drivers(db_path, metric, location, fmt):
     _emit([{k: row.get(k) for k in DRIVER_FIELDS} for row in result.rows], DRIVER_FIELDS, fmt)
 
 
+STATUS_CHOICE = click.Choice(["proposed", "planned", "in progress", "shipped", "abandoned"])
 IMPROVEMENT_FIELDS = ["id", "title", "status", "owner", "locations", "target", "theme_ids",
                       "metric", "effective_date", "rollout_end", "impact", "confidence",
                       "effort", "priority", "evidence", "customers", "updated_at",
@@ -437,8 +438,7 @@ def improvements():
               help="The last day of a gradual roll-out; the weeks between are left out.")
 @click.option("--description", default="")
 @click.option("--owner", default=None)
-@click.option("--status", type=click.Choice(["proposed", "planned", "in progress", "shipped",
-                                             "abandoned"]), default="shipped",
+@click.option("--status", type=STATUS_CHOICE, default="shipped",
               show_default=True)
 @actor_option
 def improvements_add(db_path, title, locations, theme_ids, metric, effective, rollout_end,
@@ -468,8 +468,7 @@ def improvements_add(db_path, title, locations, theme_ids, metric, effective, ro
 
 @improvements.command(name="list")
 @db_option
-@click.option("--status", type=click.Choice(["proposed", "planned", "in progress", "shipped",
-                                             "abandoned"]), default=None,
+@click.option("--status", type=STATUS_CHOICE, default=None,
               help="Only improvements with this status (default: all).")
 @click.option("--format", "fmt", type=click.Choice(["json", "csv"]), default="json",
               show_default=True)
@@ -484,6 +483,89 @@ def improvements_list(db_path, status, fmt):
         _emit(rows, IMPROVEMENT_FIELDS, fmt)
         return
     _emit(rows, IMPROVEMENT_FIELDS, fmt)
+
+
+WHOM_FIELDS = ["customer_key", "customer_name", "customer_email", "linked_feedback",
+               "last_feedback", "location", "message"]
+
+
+@improvements.command(name="status")
+@db_option
+@click.option("--id", "improvement_id", required=True, type=int)
+@click.option("--status", required=True, type=STATUS_CHOICE)
+@actor_option
+def improvements_status(db_path, improvement_id, status, actor):
+    """Move an improvement along (kept in its history); prints 'changed' or 'unchanged'."""
+    from analysis.improvements.records import ImprovementError, set_status
+
+    db = _open_for_writing(db_path)
+    try:
+        with store.write_transaction(db):
+            changed = set_status(db, improvement_id, status, actor=actor or get_settings().actor)
+    except ImprovementError as exc:
+        _fail(click.get_current_context(), str(exc))
+    click.echo("changed" if changed else "unchanged")
+
+
+@improvements.command(name="link")
+@db_option
+@click.option("--id", "improvement_id", required=True, type=int)
+@click.option("--theme", "theme_id", type=int, default=None,
+              help="Link the feedback of this theme (and its children).")
+@click.option("--search", "words", default=None,
+              help="Link the feedback whose comment holds these words (full-text search).")
+@click.option("--location", "locations", multiple=True,
+              help="Only feedback from this location (repeat; default: the improvement's).")
+@click.option("--any-sentiment", is_flag=True,
+              help="With --theme: every mention, not only the negative ones.")
+@actor_option
+def improvements_link(db_path, improvement_id, theme_id, words, locations, any_sentiment,
+                      actor):
+    """Link the feedback that asked for the change; prints how many were newly linked."""
+    from analysis.improvements.records import (
+        ImprovementError,
+        feedback_for_search,
+        feedback_for_theme,
+        get_improvement,
+        link_evidence,
+    )
+
+    ctx = click.get_current_context()
+    if (theme_id is None) == (words is None):
+        _fail(ctx, "give exactly one of --theme ID or --search WORDS")
+    db = _open_for_writing(db_path)
+    try:
+        places = list(locations) or list(get_improvement(db, improvement_id).locations)
+        if theme_id is not None:
+            if db.execute("SELECT 1 FROM themes WHERE id = ?", [theme_id]).fetchone() is None:
+                raise ImprovementError(f"theme: there is no theme {theme_id}")
+            ids, via = feedback_for_theme(db, theme_id, places,
+                                          negative_only=not any_sentiment), f"theme {theme_id}"
+        else:
+            ids, via = feedback_for_search(db, words, places), f"search {words.strip()[:60]!r}"
+        with store.write_transaction(db):
+            added = link_evidence(db, improvement_id, ids, via=via,
+                                  actor=actor or get_settings().actor)
+    except ImprovementError as exc:
+        _fail(ctx, str(exc))
+    click.echo(added)
+
+
+@improvements.command(name="whom")
+@db_option
+@click.option("--id", "improvement_id", required=True, type=int)
+@click.option("--format", "fmt", type=click.Choice(["json", "csv"]), default="json",
+              show_default=True)
+def improvements_whom(db_path, improvement_id, fmt):
+    """Whom to tell: one row per customer whose linked feedback asked for the change, with
+    the draft message ("We changed X, based on N requests like yours.")."""
+    from analysis.improvements.records import ImprovementError, whom_to_tell
+
+    try:
+        rows = whom_to_tell(_open(db_path), improvement_id)
+    except ImprovementError as exc:
+        _fail(click.get_current_context(), str(exc))
+    _emit(rows, WHOM_FIELDS, fmt)
 
 
 @cli.command()

@@ -77,8 +77,9 @@ DEMO_NOW = "2025-06-30T12:00:00Z"
 
 @pytest.fixture(scope="session")
 def truth_demo_source(tmp_path_factory):
-    """Built once per session: a 20,000-row demo (seed 7, `now` DEMO_NOW) whose themes are
-    its truth's labels (no model fitted). (path, truth, theme name -> id); copy, never write."""
+    """Built once per session: a 20,000-row demo (seed 7, `now` DEMO_NOW) whose themes and
+    sentiment are its truth's labels (no model fitted). (path, truth, theme name -> id);
+    copy, never write."""
     from analysis.demo import generate_demo
     from tests.stores import seed_truth_themes
 
@@ -87,6 +88,14 @@ def truth_demo_source(tmp_path_factory):
     truth = generate_demo(db, rows=20_000, seed=7, actor="test",
                           now=store.from_iso(DEMO_NOW)).truth
     themes = seed_truth_themes(db, truth)
+    ids = dict(db.execute("SELECT external_id, id FROM feedback").fetchall())
+    with store.write_transaction(db):
+        db.conn.executemany(
+            "INSERT INTO sentiment (feedback_id, label, score, confidence, method, scored_at) "
+            "VALUES (?, ?, ?, 1.0, 'truth', ?)",
+            [(ids[row["external_id"]], row["sentiment"],
+              {"negative": -0.5, "neutral": 0.0, "positive": 0.5}[row["sentiment"]], DEMO_NOW)
+             for row in truth["rows"] if row["external_id"] in ids])
     db.close()
     return path, truth, themes
 

@@ -149,3 +149,71 @@ def test_impact_of_a_future_change_says_not_measurable_yet(truth_demo, db_path):
                               "--now", NOW.isoformat()).stdout)
     assert found["p_value"] is None and found["methods"] == []
     assert found["warnings"] == ["Not measurable yet: the change is in the future."]
+
+
+def test_status_moves_an_improvement_along_and_says_whether_it_changed(truth_demo, db_path):
+    db, truth, themes = truth_demo
+    improvement_id = _injected(db_path, truth, themes, "--status", "planned")
+    args = ("improvements", "status", "--db", str(db_path), "--id", str(improvement_id),
+            "--status", "shipped", "--actor", "lead")
+    assert invoke(*args).stdout == "changed\n"
+    assert invoke(*args).stdout == "unchanged\n"
+    events = db.execute("SELECT event, actor FROM improvement_events WHERE improvement_id = ? "
+                        "ORDER BY id", [improvement_id]).fetchall()
+    assert events == [("created", "ops"), ("status changed", "lead")]
+    result = invoke("improvements", "status", "--db", str(db_path), "--id", "99",
+                    "--status", "shipped")
+    assert result.exit_code == 1 and result.stderr == "error: there is no improvement 99\n"
+
+
+def test_link_takes_a_themes_complaints_or_a_search_at_the_improvements_locations(
+        truth_demo, db_path):
+    from analysis.improvements.records import evidence_counts, feedback_for_theme
+
+    db, truth, themes = truth_demo
+    improvement_id = _injected(db_path, truth, themes)
+    wait = themes[truth["improvement"]["theme"]]
+    base = ("improvements", "link", "--db", str(db_path), "--id", str(improvement_id))
+    result = invoke(*base, "--theme", str(wait))
+    assert result.exit_code == 0, result.output
+    expected = feedback_for_theme(db, wait, ["Harbour Street"])
+    assert int(result.stdout) == len(expected) > 20
+    assert invoke(*base, "--theme", str(wait)).stdout == "0\n"
+    searched = invoke(*base, "--search", "queue", "--location", "Airport")
+    assert searched.exit_code == 0 and int(searched.stdout) > 0
+    counts = evidence_counts(db, improvement_id)
+    assert counts["evidence"] == len(expected) + int(searched.stdout)
+    assert counts["evidence_locations"] == 2
+    for args, message in (((), "error: give exactly one of --theme ID or --search WORDS"),
+                          (("--theme", "1", "--search", "x"), "error: give exactly one"),
+                          (("--theme", "999"), "error: theme: there is no theme 999")):
+        failed = invoke(*base, *args)
+        assert failed.exit_code == 1 and failed.stderr.startswith(message)
+
+
+def test_whom_lists_the_customers_to_tell_as_json_or_csv(truth_demo, db_path):
+    from analysis.improvements.records import whom_to_tell
+
+    db, truth, themes = truth_demo
+    improvement_id = _injected(db_path, truth, themes)
+    invoke("improvements", "link", "--db", str(db_path), "--id", str(improvement_id),
+           "--theme", str(themes[truth["improvement"]["theme"]]))
+    rows = json.loads(invoke("improvements", "whom", "--db", str(db_path),
+                             "--id", str(improvement_id)).stdout)
+    assert rows == whom_to_tell(db, improvement_id) and rows
+    assert rows[0]["message"].startswith("We changed Extra staff at peak, based on ")
+    text = invoke("improvements", "whom", "--db", str(db_path), "--id", str(improvement_id),
+                  "--format", "csv").stdout
+    table = list(csv.DictReader(io.StringIO(text)))
+    assert list(table[0]) == cli_module.WHOM_FIELDS and len(table) == len(rows)
+
+
+def test_the_cli_choices_are_the_records_own():
+    """The CLI spells statuses and metrics out (importing the records at start-up would load
+    statsmodels for every command): they must stay the records' lists."""
+    from analysis.improvements.records import METRICS, STATUSES
+
+    assert tuple(cli_module.STATUS_CHOICE.choices) == STATUSES
+    add_command = cli_module.improvements.commands["add"]
+    metric = next(p for p in add_command.params if p.name == "metric")
+    assert tuple(metric.type.choices) == METRICS

@@ -278,17 +278,26 @@ def priority(improvement: Improvement, *, default_impact: float | None = None) -
 
 
 def driver_impact(db: sqlite_utils.Database, improvement: Improvement, *,
-                  metric: str = "nps") -> float | None:
+                  metric: str | None = None) -> float | None:
     """The impact's default: the key drivers' opportunity (score points if the targeted
     themes' share fell to the network's best quartile), summed over the targeted themes,
-    averaged over the improvement's locations; None without a targeted theme or drivers."""
-    from analysis.benchmarks.drivers import key_drivers
+    averaged over the improvement's locations; on the improvement's own metric when the
+    drivers model it (NPS, CSAT, rating), else NPS. None without a targeted theme or
+    without drivers (too little data)."""
+    from analysis.benchmarks.drivers import DRIVER_METRICS, key_drivers
+    from analysis.themes.queries import CHILD, PARENT
 
     if not improvement.theme_ids:
         return None
+    metric = metric or (improvement.metric if improvement.metric in DRIVER_METRICS else "nps")
+    parents = {r[0] for r in db.execute(
+        f"SELECT id FROM themes WHERE is_parent = 1 AND id IN "
+        f"({', '.join('?' * len(improvement.theme_ids))})", list(improvement.theme_ids))}
+    levels = {PARENT if t in parents else CHILD for t in improvement.theme_ids}
     totals = []
     for location in improvement.locations:
-        rows = {r["theme_id"]: r for r in key_drivers(db, metric=metric, location=location).rows}
+        rows = {r["theme_id"]: r for level in sorted(levels)
+                for r in key_drivers(db, metric=metric, location=location, level=level).rows}
         found = [rows[t]["opportunity"] for t in improvement.theme_ids if t in rows]
         if found:
             totals.append(sum(found))
