@@ -231,6 +231,11 @@ def test_the_impact_default_is_the_key_drivers_opportunity(tmp_path):
     assert expected[A] > 0
     assert driver_impact(db, improvement) == pytest.approx(expected[A])
     assert driver_impact(db, staff(locations=("L4",), theme_ids=(), metric="nps")) is None
+    _add(db, improvement)
+    [row] = list_improvements(db)
+    assert row["impact"] == pytest.approx(expected[A]) and row["impact_is_default"]
+    assert row["priority"] == pytest.approx(expected[A] * 0.5)
+    assert list_improvements(db, default_impact=False)[0]["priority"] is None
 
 
 # ------------------------------------------------------------------ evidence

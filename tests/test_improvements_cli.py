@@ -9,6 +9,7 @@ import io
 import json
 import math
 
+import pytest
 from click.testing import CliRunner
 
 from analysis import cli as cli_module
@@ -85,7 +86,10 @@ def test_list_gives_every_improvement_as_json_or_csv(truth_demo, db_path):
     assert [r["id"] for r in rows] == [second, first]
     assert set(cli_module.IMPROVEMENT_FIELDS) <= set(rows[0])
     assert rows[1]["locations"] == ["Harbour Street"] and rows[1]["target"] == "wait time share"
-    assert rows[1]["priority"] is None and rows[1]["confidence"] == 0.5
+    # Nobody set the impact: it defaults to the key drivers' opportunity.
+    assert rows[1]["impact_is_default"] and rows[1]["confidence"] == 0.5
+    assert rows[1]["impact"] is not None
+    assert rows[1]["priority"] == pytest.approx(rows[1]["impact"] * 0.5 / 1.0)
     planned = json.loads(invoke("improvements", "list", "--db", str(db_path),
                                 "--status", "planned").stdout)
     assert [r["id"] for r in planned] == [second]

@@ -213,11 +213,14 @@ def _from_row(db, row: dict) -> Improvement:
         impact=row["impact"], confidence=row["confidence"], effort=row["effort"])
 
 
-def list_improvements(db: sqlite_utils.Database, *, status: str | None = None) -> list[dict]:
+def list_improvements(db: sqlite_utils.Database, *, status: str | None = None,
+                      default_impact: bool = True) -> list[dict]:
     """One dict per improvement (newest effective date first): its fields, locations,
-    theme ids and names, evidence counts and priority parts."""
+    theme ids and names, evidence counts and priority parts, the impact defaulting to the
+    key drivers' opportunity where nobody set it (`default_impact=False` skips that: about
+    half a second per location)."""
     where, params = ("WHERE status = ?", [status]) if status else ("", [])
-    out = []
+    out, memo = [], {}
     for row in db.query(f"SELECT * FROM improvements {where} "
                         "ORDER BY effective_date DESC, id DESC", params):
         improvement = _from_row(db, row)
@@ -229,7 +232,9 @@ def list_improvements(db: sqlite_utils.Database, *, status: str | None = None) -
             "themes": [names[t] for t in improvement.theme_ids],
             "metric": improvement.metric, "target": describe_target(improvement, names),
             "effective_date": row["effective_date"], "rollout_end": row["rollout_end"],
-            **priority(improvement), **evidence_counts(db, improvement.id),
+            **priority(improvement, default_impact=driver_impact(db, improvement, memo=memo)
+                       if default_impact and improvement.impact is None else None),
+            **evidence_counts(db, improvement.id),
             "description": improvement.description,
             "created_at": row["created_at"], "created_by": row["created_by"],
             "updated_at": row["updated_at"], "updated_by": row["updated_by"],
@@ -278,12 +283,13 @@ def priority(improvement: Improvement, *, default_impact: float | None = None) -
 
 
 def driver_impact(db: sqlite_utils.Database, improvement: Improvement, *,
-                  metric: str | None = None) -> float | None:
+                  metric: str | None = None, memo: dict | None = None) -> float | None:
     """The impact's default: the key drivers' opportunity (score points if the targeted
     themes' share fell to the network's best quartile), summed over the targeted themes,
     averaged over the improvement's locations; on the improvement's own metric when the
     drivers model it (NPS, CSAT, rating), else NPS. None without a targeted theme or
-    without drivers (too little data)."""
+    without drivers (too little data). `memo` keeps the drivers per (metric, level,
+    location) across calls (a list of improvements shares most of them)."""
     from analysis.benchmarks.drivers import DRIVER_METRICS, key_drivers
     from analysis.themes.queries import CHILD, PARENT
 
@@ -294,10 +300,15 @@ def driver_impact(db: sqlite_utils.Database, improvement: Improvement, *,
         f"SELECT id FROM themes WHERE is_parent = 1 AND id IN "
         f"({', '.join('?' * len(improvement.theme_ids))})", list(improvement.theme_ids))}
     levels = {PARENT if t in parents else CHILD for t in improvement.theme_ids}
+    memo = {} if memo is None else memo
     totals = []
     for location in improvement.locations:
-        rows = {r["theme_id"]: r for level in sorted(levels)
-                for r in key_drivers(db, metric=metric, location=location, level=level).rows}
+        rows = {}
+        for level in sorted(levels):
+            key = (metric, level, location)
+            if key not in memo:
+                memo[key] = key_drivers(db, metric=metric, location=location, level=level).rows
+            rows |= {r["theme_id"]: r for r in memo[key]}
         found = [rows[t]["opportunity"] for t in improvement.theme_ids if t in rows]
         if found:
             totals.append(sum(found))
