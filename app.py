@@ -40,6 +40,9 @@ PAGES = {
         st.Page("pages/benchmarks.py", title="Benchmarks", icon=":material/leaderboard:"),
         st.Page("pages/theme_quality.py", title="Theme quality", icon=":material/fact_check:"),
     ],
+    "Act": [
+        st.Page("pages/improvements.py", title="Improvements", icon=":material/construction:"),
+    ],
     "Data": [
         st.Page("pages/import.py", title="Import", icon=":material/upload_file:"),
     ],

@@ -48,6 +48,8 @@ MIN_UNIT_N = 10
 MIN_WINDOW_N = 30
 """Fewer treated responses in a window than this is "too little data"."""
 Z80 = stats.norm.ppf(0.80)
+FIT_FAILURES = (np.linalg.LinAlgError, ValueError, ZeroDivisionError)
+"""What statsmodels raises when a design has no degrees of freedom left."""
 
 
 @dataclass
@@ -158,6 +160,9 @@ def interrupted_time_series(cells, treated, pre, post) -> Estimate:
     assumptions = ("the treated locations' pre-change trend would have continued; weekly "
                    "noise is stationary")
     n_pre, n_post = _sums(cells, treated, pre)[0], _sums(cells, treated, post)[0]
+    if not post:
+        return Estimate("its", label, test, None, None, None, None, n_pre, n_post, assumptions,
+                        "needs at least 3 weeks with responses on each side")
     weekly = _weekly_means(cells, treated, pre + post)
     first = pre[0]
     weekly["t"] = [(w - first).days / 7 for w in weekly["week"]]
@@ -187,9 +192,9 @@ def difference_in_differences(cells, treated, comparison, pre, post) -> tuple[Es
     assumptions = ("treated and comparison locations would have moved in parallel; "
                    "clustered errors need many treated locations")
     n_pre, n_post = _sums(cells, treated, pre)[0], _sums(cells, treated, post)[0]
-    if not comparison:
+    if not comparison or not post:
         return Estimate("did", label, test, None, None, None, None, n_pre, n_post, assumptions,
-                        "no comparison location"), []
+                        "no comparison location" if post else "no week after the change"), []
     weeks = pre + post
     rows = [_weekly_means(cells, treated, weeks).assign(unit="treated", treated=1.0)]
     rows += [_weekly_means(cells, [loc], weeks).assign(unit=loc, treated=0.0)
@@ -202,10 +207,15 @@ def difference_in_differences(cells, treated, comparison, pre, post) -> tuple[Es
     groups = pd.factorize(panel["unit"])[0]
     design = pd.concat([panel[["d"]], units, week_fe], axis=1)
     design.insert(0, "const", 1.0)
-    fit = sm.WLS(panel["mean"].to_numpy(float), design.to_numpy(float),
-                 weights=panel["n"].to_numpy(float)).fit(cov_type="cluster",
-                                                         cov_kwds={"groups": groups})
-    low, high = fit.conf_int(alpha=ALPHA)[1]
+    try:
+        fit = sm.WLS(panel["mean"].to_numpy(float), design.to_numpy(float),
+                     weights=panel["n"].to_numpy(float)).fit(cov_type="cluster",
+                                                             cov_kwds={"groups": groups})
+        low, high = fit.conf_int(alpha=ALPHA)[1]
+    except FIT_FAILURES:
+        # One comparison location: as many parameters as cells, nothing left for an error.
+        return Estimate("did", label, test, None, None, None, None, n_pre, n_post,
+                        assumptions, "too few locations for clustered errors"), []
     note = "one treated unit: clustered errors overstate significance" \
         if len(set(groups)) < 30 else ""
     estimate = Estimate("did", label, test, float(fit.params[1]), float(low), float(high),
@@ -229,7 +239,7 @@ def _event_study(panel, units, week_fe, groups, pre, post) -> list[dict]:
         fit = sm.WLS(panel["mean"].to_numpy(float), design.to_numpy(float),
                      weights=panel["n"].to_numpy(float)).fit(cov_type="cluster",
                                                              cov_kwds={"groups": groups})
-    except (np.linalg.LinAlgError, ValueError):
+    except FIT_FAILURES:
         return []
     params = dict(zip(design.columns, fit.params))
     bse = dict(zip(design.columns, fit.bse))
