@@ -174,3 +174,23 @@ def test_a_location_with_too_few_responses_is_left_out_of_the_comparison():
     result = run(cells)
     assert "L7" not in result.comparison
     assert any("L7" in w and "left out of the comparison" in w for w in result.warnings)
+
+
+def test_a_change_with_no_complete_week_after_it_measures_nothing_and_says_so():
+    cells = share_cells(np.random.default_rng(8), locations=8, n_weeks=60)
+    result = run(cells, change_week=60)
+    assert result.headline.effect is None and result.n_post == 0
+    assert {e.method: e.effect for e in result.estimates} == {
+        "before_after": None, "its": None, "did": None, "randomization": None}
+    assert "no complete week after the change yet: nothing to measure" in result.warnings
+
+
+def test_a_single_comparison_location_still_gives_the_estimates_it_can():
+    """Location and week effects leave no degrees of freedom for clustered errors with two
+    units: the DiD says so instead of failing, and the headline (placebo in time) stands."""
+    cells = share_cells(np.random.default_rng(9), locations=2, n=300, effect=-0.10)
+    result = run(cells, comparison=["L1"])
+    did = result.estimate("did")
+    assert result.comparison == ["L1"]
+    assert did.ci_low is None and did.note == "too few locations for clustered errors"
+    assert result.headline.p_value is not None and result.headline.effect < -5

@@ -218,6 +218,10 @@ def difference_in_differences(cells, treated, comparison, pre, post) -> tuple[Es
                         assumptions, "too few locations for clustered errors"), []
     note = "one treated unit: clustered errors overstate significance" \
         if len(set(groups)) < 30 else ""
+    if not all(math.isfinite(v) for v in (low, high, fit.pvalues[1])):
+        # Exactly identified (one comparison location): a point estimate, no error.
+        return Estimate("did", label, test, float(fit.params[1]), None, None, None, n_pre,
+                        n_post, assumptions, "too few locations for clustered errors"), []
     estimate = Estimate("did", label, test, float(fit.params[1]), float(low), float(high),
                         float(fit.pvalues[1]), n_pre, n_post, assumptions, note)
     return estimate, _event_study(panel, units, week_fe, groups, pre, post)
@@ -247,10 +251,11 @@ def _event_study(panel, units, week_fe, groups, pre, post) -> list[dict]:
     for k in leads_lags:
         name = f"k{k}"
         if name in params:
-            se = bse[name] if np.isfinite(bse[name]) else float("nan")
+            # No finite error (JSON has no NaN): the point alone.
+            se = bse[name] if np.isfinite(bse[name]) else None
             out.append({"relative_week": k, "estimate": float(params[name]),
-                        "ci_low": float(params[name] - 1.96 * se),
-                        "ci_high": float(params[name] + 1.96 * se)})
+                        "ci_low": None if se is None else float(params[name] - 1.96 * se),
+                        "ci_high": None if se is None else float(params[name] + 1.96 * se)})
     return sorted(out, key=lambda r: r["relative_week"])
 
 
