@@ -5,12 +5,17 @@ PY := $(VENV)/bin/python
 DB ?= $(or $(CLOSELOOP_DB),data/closeloop.db)
 HOST ?= 127.0.0.1
 PORT ?= 8501
+SWEEP_EVERY ?= 60
 
 .PHONY: run test setup setup-dev demo-db bench clean
 
+# The sweep worker (spike alerts, triggers, cases, SLA clocks) runs beside the app and stops
+# with it: the trap kills it however the app ends (Ctrl-C, an error, the app's own exit).
 run: setup demo-db
-	$(PY) -m streamlit run app.py --server.address $(HOST) --server.port $(PORT) \
-		--server.headless true --browser.gatherUsageStats false
+	CLOSELOOP_DB=$(DB) $(PY) -m analysis worker --every $(SWEEP_EVERY) & worker=$$!; \
+	trap 'kill $$worker 2>/dev/null; wait $$worker 2>/dev/null' EXIT INT TERM; \
+	CLOSELOOP_DB=$(DB) $(PY) -m streamlit run app.py --server.address $(HOST) \
+		--server.port $(PORT) --server.headless true --browser.gatherUsageStats false
 
 test: setup-dev demo-db
 	$(PY) -m pytest

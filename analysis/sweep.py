@@ -2,8 +2,8 @@
 
 One command with steps, in order, each in its own write transaction so that a failing
 later step keeps what earlier ones did. A step is a function
-`step(db, *, now, since, actor) -> result with .summary()`; the case queue adds its own
-to `STEPS`.
+`step(db, *, now, since, actor) -> result with .summary()`: spike alerts, root-cause
+triggers, then the case queue (analysis/cases/sweep.py).
 
     results = run_sweep(db, now=now, actor="scheduler")
     results["spike alerts"].summary()   # "2 period(s) evaluated, ... 1 alert(s) opened"
@@ -35,9 +35,16 @@ def _triggers_step(db, *, now, since, actor):
                           level=sweep_level(db, alert_settings(db)))
 
 
+def _cases_step(db, *, now, since, actor):
+    from analysis.cases.sweep import sweep_cases
+
+    return sweep_cases(db, now=now, since=since, actor=actor)
+
+
 STEPS: list[tuple[str, Callable]] = [
     ("spike alerts", _alerts_step),
     ("root-cause triggers", _triggers_step),
+    ("cases", _cases_step),   # after the triggers: their tasks join the queue
 ]
 
 

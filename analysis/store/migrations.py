@@ -578,3 +578,159 @@ def m010_improvements(db):
         )""",
         """CREATE INDEX idx_improvement_events ON improvement_events(improvement_id, id)""",
     ])
+
+
+@closeloop()
+def m011_cases(db):
+    _run(db, [
+        # People and teams, minimal until sign-in (issue 24 adds accounts).
+        """CREATE TABLE teams (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE,
+            lead_id INTEGER REFERENCES people(id),      -- escalation level 1
+            manager_id INTEGER REFERENCES people(id),   -- escalation level 2
+            updated_at TEXT NOT NULL,
+            updated_by TEXT NOT NULL
+        )""",
+        """CREATE TABLE people (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL,
+            email TEXT NOT NULL UNIQUE COLLATE NOCASE,
+            team_id INTEGER REFERENCES teams(id),
+            role TEXT NOT NULL DEFAULT 'agent' CHECK (role IN ('agent', 'team lead', 'manager')),
+            capacity INTEGER NOT NULL DEFAULT 25 CHECK (capacity >= 0),   -- open cases at most
+            active INTEGER NOT NULL DEFAULT 1 CHECK (active IN (0, 1)),
+            updated_at TEXT NOT NULL,
+            updated_by TEXT NOT NULL
+        )""",
+        # Ordered conditions (NULL: any); the first active match wins.
+        """CREATE TABLE routing_rules (
+            id INTEGER PRIMARY KEY,
+            position INTEGER NOT NULL,
+            name TEXT NOT NULL,
+            theme_id INTEGER REFERENCES themes(id),
+            sentiment TEXT CHECK (sentiment IS NULL OR sentiment IN
+                ('negative', 'neutral', 'positive')),
+            location TEXT,
+            segment TEXT,
+            channel TEXT,
+            route TEXT CHECK (route IS NULL OR route IN
+                ('recovery', 'improvement', 'advocacy', 'root cause')),
+            priority TEXT CHECK (priority IS NULL OR priority IN
+                ('critical', 'high', 'medium', 'low')),
+            team_id INTEGER REFERENCES teams(id),
+            person_id INTEGER REFERENCES people(id),
+            active INTEGER NOT NULL DEFAULT 1 CHECK (active IN (0, 1)),
+            updated_at TEXT NOT NULL,
+            updated_by TEXT NOT NULL,
+            CHECK (team_id IS NOT NULL OR person_id IS NOT NULL)
+        )""",
+        """CREATE TABLE cases (
+            id INTEGER PRIMARY KEY,
+            type TEXT NOT NULL CHECK (type IN ('case', 'clarification', 'thank you',
+                                               'root cause')),
+            route TEXT NOT NULL CHECK (route IN ('recovery', 'improvement', 'advocacy',
+                                                 'root cause')),
+            title TEXT NOT NULL,
+            customer_key TEXT,
+            theme_id INTEGER REFERENCES themes(id),
+            location TEXT,
+            segment TEXT,
+            priority TEXT NOT NULL CHECK (priority IN ('critical', 'high', 'medium', 'low')),
+            priority_score REAL NOT NULL,
+            priority_reasons TEXT NOT NULL DEFAULT '[]',   -- JSON: [{part, points, why}]
+            status TEXT NOT NULL DEFAULT 'new' CHECK (status IN ('new', 'acknowledged',
+                'in progress', 'waiting on customer', 'resolved', 'followed up', 'closed',
+                'merged')),
+            owner_id INTEGER REFERENCES people(id),
+            team_id INTEGER REFERENCES teams(id),
+            opened_at TEXT NOT NULL,
+            acknowledged_at TEXT,
+            resolved_at TEXT,
+            followed_up_at TEXT,
+            closed_at TEXT,
+            ack_due TEXT,                          -- UTC, on the case's clock, pauses added
+            resolve_due TEXT,
+            followup_due TEXT,
+            paused_at TEXT,                        -- waiting on the customer since
+            paused_minutes REAL NOT NULL DEFAULT 0,   -- clock minutes spent waiting before
+            escalation_level INTEGER NOT NULL DEFAULT 0,
+            resolution_category TEXT CHECK (resolution_category IS NULL OR resolution_category
+                IN ('refund issued', 'service recovery provided', 'operational change made',
+                    'no action warranted', 'duplicate', 'other')),
+            resolution_note TEXT,
+            merged_into INTEGER REFERENCES cases(id),
+            task_id INTEGER UNIQUE REFERENCES tasks(id),
+            version INTEGER NOT NULL DEFAULT 1,    -- optimistic lock: every change adds one
+            created_by TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            updated_by TEXT NOT NULL
+        )""",
+        # One open case per customer, type and theme: later feedback joins it.
+        """CREATE UNIQUE INDEX idx_cases_one_open ON cases(type, customer_key,
+            COALESCE(theme_id, 0)) WHERE customer_key IS NOT NULL AND status IN
+            ('new', 'acknowledged', 'in progress', 'waiting on customer')""",
+        """CREATE INDEX idx_cases_status ON cases(status, resolve_due)""",
+        """CREATE INDEX idx_cases_owner ON cases(owner_id, status)""",
+        """CREATE INDEX idx_cases_customer ON cases(customer_key)""",
+        """CREATE TABLE case_feedback (
+            case_id INTEGER NOT NULL REFERENCES cases(id),
+            feedback_id INTEGER NOT NULL REFERENCES feedback(id),
+            origin_case_id INTEGER NOT NULL,       -- the case it first joined: unmerge
+            joined_at TEXT NOT NULL,
+            PRIMARY KEY (case_id, feedback_id)
+        )""",
+        """CREATE INDEX idx_case_feedback_feedback ON case_feedback(feedback_id)""",
+        # Every feedback the sweep has looked at, and what became of it (idempotence).
+        """CREATE TABLE case_intake (
+            feedback_id INTEGER PRIMARY KEY REFERENCES feedback(id),
+            route TEXT,
+            outcome TEXT NOT NULL,                 -- opened, joined, no route, too old
+            case_id INTEGER REFERENCES cases(id),
+            decided_at TEXT NOT NULL
+        )""",
+        """CREATE TABLE case_events (
+            id INTEGER PRIMARY KEY,
+            case_id INTEGER NOT NULL REFERENCES cases(id),
+            event TEXT NOT NULL,                   -- opened, status, assigned, note, ...
+            from_status TEXT,
+            to_status TEXT,
+            detail TEXT NOT NULL DEFAULT '{}',     -- JSON
+            note TEXT,
+            actor TEXT NOT NULL,
+            at TEXT NOT NULL
+        )""",
+        """CREATE INDEX idx_case_events_case ON case_events(case_id, id)""",
+        """CREATE INDEX idx_case_events_event ON case_events(event, at)""",
+        # Messages to staff (escalations, critical cases) until the outbox (issue 22).
+        """CREATE TABLE notifications (
+            id INTEGER PRIMARY KEY,
+            kind TEXT NOT NULL,
+            case_id INTEGER REFERENCES cases(id),
+            recipient TEXT,
+            subject TEXT NOT NULL,
+            body TEXT NOT NULL,
+            status TEXT NOT NULL DEFAULT 'pending',
+            created_at TEXT NOT NULL
+        )""",
+        # Messages to customers (follow-ups, review requests): the contact-frequency rule.
+        """CREATE TABLE customer_contacts (
+            id INTEGER PRIMARY KEY,
+            customer_key TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            channel TEXT,
+            case_id INTEGER REFERENCES cases(id),
+            detail TEXT NOT NULL DEFAULT '{}',
+            actor TEXT NOT NULL,
+            at TEXT NOT NULL
+        )""",
+        """CREATE INDEX idx_customer_contacts ON customer_contacts(customer_key, at)""",
+        # One sweep worker per store: the lease expires, so a crashed worker is replaced.
+        """CREATE TABLE worker_leases (
+            name TEXT PRIMARY KEY,
+            holder TEXT NOT NULL,
+            acquired_at TEXT NOT NULL,
+            renewed_at TEXT NOT NULL,
+            expires_at TEXT NOT NULL
+        )""",
+    ])
