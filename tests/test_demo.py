@@ -405,6 +405,11 @@ def test_cli_demo_comes_with_sentiment_and_two_levels_of_themes(tmp_path):
     weeks = db.execute("SELECT COUNT(*) FROM sweep_periods WHERE granularity = 'week'"
                        ).fetchone()[0]
     assert weeks >= 70
+    # The last two weeks' negative feedback is in the case queue, handed to the demo's staff.
+    assert "cases:" in result.output
+    cases, owned = db.execute("SELECT COUNT(*), COUNT(owner_id) FROM cases").fetchone()
+    assert cases > 0 and owned > 0
+    assert db.execute("SELECT COUNT(*) FROM people WHERE active = 1").fetchone()[0] == 6
 
 
 def test_demo_if_empty_finishes_a_first_run_that_stopped_before_its_themes(tmp_path):

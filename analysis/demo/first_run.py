@@ -108,7 +108,8 @@ def finish_first_run(db: sqlite_utils.Database, *, actor: str, now: datetime | N
         db, pipeline=pipeline, actor=actor, now=now, progress=_fraction_reporter(say)))
     run.themes_message = refreshed.message
 
-    say("replaying the sweep over the demo's history (spike alerts, root-cause triggers)")
+    say("replaying the sweep over the demo's history (spike alerts, root-cause triggers, "
+        "cases)")
     step("sweep", lambda: replay_sweep(db, actor=actor, now=now, say=say))
     return run
 
@@ -116,10 +117,16 @@ def finish_first_run(db: sqlite_utils.Database, *, actor: str, now: datetime | N
 def replay_sweep(db: sqlite_utils.Database, *, actor: str, now: datetime | None = None,
                  say: Callable[[str], None] = lambda message: None) -> None:
     """Run the sweep over every period since the first feedback, as a scheduler would have
-    done had it run all along, so that the Trends page opens with the demo's alerts."""
+    done had it run all along, so that the Trends page opens with the demo's alerts and the
+    case queue with the last two weeks' cases, handed to the demo's staff."""
     from analysis.domain.filters import date_bounds
     from analysis.sweep import run_sweep
 
+    from analysis import store
+    from analysis.demo.staff import seed_demo_staff
+
+    with store.write_transaction(db):
+        seed_demo_staff(db, actor=actor, now=now)   # so the cases it opens have owners
     bounds = date_bounds(db)
     if bounds is not None:
         run_sweep(db, now=now, since=bounds[0], actor=actor, progress=lambda m: say(f"  {m}"))
