@@ -358,3 +358,23 @@ def test_a_killed_sweep_leaves_a_consistent_store_and_the_next_one_finishes(cdb,
     assert {r[0] for r in check.execute("SELECT feedback_id FROM case_intake")} == set(ids)
     assert json.loads(check.execute("SELECT detail FROM case_events WHERE event = 'opened' "
                                     "ORDER BY id LIMIT 1").fetchone()[0])["route"] == "recovery"
+
+
+def test_the_key_driver_weights_are_refitted_at_most_once_a_day(cdb, monkeypatch):
+    from analysis.benchmarks import drivers
+    from analysis.cases.priority import driver_weights
+
+    calls = []
+    real = drivers.key_drivers
+
+    def counting(*args, **kwargs):
+        calls.append(kwargs.get("level"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(drivers, "key_drivers", counting)
+    with store.write_transaction(cdb):
+        driver_weights(cdb, now=MONDAY)
+        driver_weights(cdb, now=MONDAY + timedelta(hours=23))
+        assert len(calls) == 2            # child and parent level, once
+        driver_weights(cdb, now=MONDAY + timedelta(hours=25))
+    assert len(calls) == 4

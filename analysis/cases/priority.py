@@ -20,13 +20,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import lru_cache
 
 import sqlite_utils
 
 from analysis.app_settings import read_app_setting, write_app_setting
 from analysis.cases.policy import CaseSettings, PolicyError
+from analysis.store.clock import from_iso, to_iso, utcnow
 
 THEME_WEIGHTS_KEY = "case theme weights"
 MAX_THEME_POINTS = 25.0
@@ -117,22 +118,46 @@ def priority_for(item: PriorityInput, settings: CaseSettings) -> tuple[str, floa
 # ------------------------------------------------------------------ theme weights
 
 
-def theme_weights(db: sqlite_utils.Database, *, drivers: bool = True) -> dict[int, float]:
-    """Theme id -> business-impact points: the key drivers' default (half the NPS points a
-    theme costs, at child and parent level), overridden by weights set by hand."""
-    weights: dict[int, float] = {}
-    if drivers:
-        from analysis.benchmarks.drivers import DriverError, key_drivers
-        from analysis.themes.queries import CHILD, PARENT
+DRIVER_WEIGHTS_KEY = "case theme weight defaults"
+DRIVER_WEIGHTS_MAX_AGE = timedelta(days=1)
+"""The key drivers behind the default weights move with months of feedback: the sweep runs
+every minute, so it refits them at most once a day."""
 
-        for level in (CHILD, PARENT):
-            try:
-                rows = key_drivers(db, metric="nps", level=level).rows
-            except DriverError:
-                rows = []
-            for row in rows:
-                if row.get("points") is not None and row["points"] < 0:
-                    weights[row["theme_id"]] = min(MAX_THEME_POINTS, -row["points"] / 2)
+
+def driver_weights(db: sqlite_utils.Database, *, now: datetime | None = None,
+                   refresh: bool = False) -> dict[int, float]:
+    """Theme id -> half the NPS points the theme costs (key drivers at child and parent
+    level, capped at 25), from the daily cache in the store, refitted when it is older than
+    a day (`now`) or when `refresh`."""
+    now = now or utcnow()
+    cached = read_app_setting(db, DRIVER_WEIGHTS_KEY)
+    if cached and not refresh and \
+            now - from_iso(cached["computed_at"]) < DRIVER_WEIGHTS_MAX_AGE:
+        return {int(k): float(v) for k, v in cached["weights"].items()}
+    from analysis.benchmarks.drivers import DriverError, key_drivers
+    from analysis.themes.queries import CHILD, PARENT
+
+    weights: dict[int, float] = {}
+    for level in (CHILD, PARENT):
+        try:
+            rows = key_drivers(db, metric="nps", level=level).rows
+        except DriverError:
+            rows = []
+        for row in rows:
+            if row.get("points") is not None and row["points"] < 0:
+                weights[row["theme_id"]] = min(MAX_THEME_POINTS, -row["points"] / 2)
+    write_app_setting(db, DRIVER_WEIGHTS_KEY,
+                      {"computed_at": to_iso(now), "weights": {str(k): v for k, v in
+                                                               weights.items()}},
+                      actor="sweep", now=now)
+    return weights
+
+
+def theme_weights(db: sqlite_utils.Database, *, now: datetime | None = None,
+                  drivers: bool = True) -> dict[int, float]:
+    """Theme id -> business-impact points: the key drivers' default (`driver_weights`),
+    overridden by weights set by hand. Writes the daily cache: call inside a transaction."""
+    weights = driver_weights(db, now=now) if drivers else {}
     saved = read_app_setting(db, THEME_WEIGHTS_KEY, {}) or {}
     weights |= {int(k): float(v) for k, v in saved.items()}
     return weights

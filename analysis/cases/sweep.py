@@ -128,7 +128,7 @@ def _intake(db, *, now, actor, settings, clocks, result) -> None:
             result.outcomes["joined"] += 1
             continue
         if weights is None:
-            weights = theme_weights(db)
+            weights = theme_weights(db, now=now)
         theme = item["theme_id"]
         spikes = any((t, loc) in spiking for t in (theme, parents.get(theme))
                      for loc in (item["location"] or "", ""))
