@@ -154,3 +154,87 @@ def prepare_offline_environment() -> None:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     numba_cache_dir.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("NUMBA_CACHE_DIR", str(numba_cache_dir))
+
+
+# ------------------------------------------------------------------ delivery (issue 22)
+
+SECRETS_FILE = PROJECT_ROOT / ".streamlit" / "secrets.toml"
+SMTP_SECURITY = ("starttls", "ssl", "none")
+
+
+@dataclass(frozen=True)
+class DeliverySettings:
+    """Where messages go and the credentials to send them: environment variables first,
+    else `.streamlit/secrets.toml` ([smtp] and [webhooks] tables, `webhook_secret`). Never
+    stored in the database or the repository (git ignores secrets.toml)."""
+    smtp_host: str | None
+    smtp_port: int
+    smtp_security: str
+    """starttls (port 587), ssl (port 465) or none (a local relay or a test server)."""
+    smtp_user: str | None
+    smtp_password: str | None
+    smtp_from: str | None
+    webhooks: dict[str, str]
+    """Name -> URL: "alerts" (critical cases, spike alerts, escalations, Slack-style JSON)
+    and "events" (case changes for a CRM or help desk, signed)."""
+    webhook_secret: str | None
+    """The HMAC-SHA256 key that signs every webhook (`Closeloop-Signature`)."""
+
+    @property
+    def can_email(self) -> bool:
+        return bool(self.smtp_host and self.smtp_from)
+
+
+def delivery_settings(secrets_file: Path | None = None) -> DeliverySettings:
+    env = os.environ
+    secrets = _secrets(secrets_file or SECRETS_FILE)
+    smtp = secrets.get("smtp", {}) if isinstance(secrets.get("smtp"), dict) else {}
+
+    def pick(name: str, key: str):
+        value = env.get(name)
+        if value is None or not value.strip():
+            value = smtp.get(key)
+        return str(value).strip() if value is not None and str(value).strip() else None
+
+    security = (pick("CLOSELOOP_SMTP_SECURITY", "security") or "starttls").lower()
+    if security not in SMTP_SECURITY:
+        raise SettingsError(f"CLOSELOOP_SMTP_SECURITY must be one of {', '.join(SMTP_SECURITY)},"
+                            f" got {security[:20]!r}")
+    port_text = pick("CLOSELOOP_SMTP_PORT", "port")
+    default_port = {"starttls": 587, "ssl": 465, "none": 25}[security]
+    try:
+        port = int(port_text) if port_text else default_port
+    except ValueError:
+        port = 0
+    if not 0 < port < 65536:
+        raise SettingsError(f"CLOSELOOP_SMTP_PORT must be a port number, got {port_text!r}")
+    hooks = dict(secrets.get("webhooks", {})) if isinstance(secrets.get("webhooks"), dict) \
+        else {}
+    for number, item in enumerate((env.get("CLOSELOOP_WEBHOOKS") or "").split(";"), start=1):
+        if not item.strip():
+            continue
+        name, sep, url = item.partition("=")
+        if not sep or not name.strip() or not url.strip().startswith(("http://", "https://")):
+            raise SettingsError(f"CLOSELOOP_WEBHOOKS must list NAME=URL pairs (http or https) "
+                                f"separated by ';', item {number} is {item.strip()[:40]!r}")
+        hooks[name.strip()] = url.strip()
+    secret = env.get("CLOSELOOP_WEBHOOK_SECRET") or secrets.get("webhook_secret")
+    return DeliverySettings(
+        smtp_host=pick("CLOSELOOP_SMTP_HOST", "host"), smtp_port=port, smtp_security=security,
+        smtp_user=pick("CLOSELOOP_SMTP_USER", "user"),
+        smtp_password=pick("CLOSELOOP_SMTP_PASSWORD", "password"),
+        smtp_from=pick("CLOSELOOP_SMTP_FROM", "from"),
+        webhooks={k: str(v) for k, v in hooks.items()},
+        webhook_secret=str(secret) if secret else None)
+
+
+def _secrets(path: Path) -> dict:
+    import tomllib
+
+    try:
+        with open(path, "rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError:
+        return {}
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise SettingsError(f"{path} cannot be read: {exc}") from None

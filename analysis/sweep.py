@@ -3,7 +3,8 @@
 One command with steps, in order, each in its own write transaction so that a failing
 later step keeps what earlier ones did. A step is a function
 `step(db, *, now, since, actor) -> result with .summary()`: spike alerts, root-cause
-triggers, then the case queue (analysis/cases/sweep.py).
+triggers, the case queue (analysis/cases/sweep.py), then the outbox (which runs its own
+transactions: see analysis/followup/delivery.py).
 
     results = run_sweep(db, now=now, actor="scheduler")
     results["spike alerts"].summary()   # "2 period(s) evaluated, ... 1 alert(s) opened"
@@ -41,10 +42,19 @@ def _cases_step(db, *, now, since, actor):
     return sweep_cases(db, now=now, since=since, actor=actor)
 
 
+def _outbox_step(db, *, now, since, actor):
+    from analysis.followup.delivery import sweep_outbox
+
+    return sweep_outbox(db, now=now, since=since, actor=actor)
+
+
+_outbox_step.own_transactions = True   # a message is committed as sending before it leaves
+
 STEPS: list[tuple[str, Callable]] = [
     ("spike alerts", _alerts_step),
     ("root-cause triggers", _triggers_step),
     ("cases", _cases_step),   # after the triggers: their tasks join the queue
+    ("outbox", _outbox_step),   # last: sends what the steps before it queued
 ]
 
 
@@ -57,8 +67,11 @@ def run_sweep(db: sqlite_utils.Database, *, now: datetime | None = None,
     started = utcnow()
     results = {}
     for name, step in STEPS:
-        with store.write_transaction(db):
+        if getattr(step, "own_transactions", False):
             results[name] = step(db, now=now, since=since, actor=actor)
+        else:
+            with store.write_transaction(db):
+                results[name] = step(db, now=now, since=since, actor=actor)
         if progress:
             progress(f"{name}: {results[name].summary()}")
     with store.write_transaction(db):

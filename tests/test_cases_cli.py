@@ -45,10 +45,10 @@ def test_the_sweep_opens_cases_and_says_so(db, db_path):
     seeded(db)
     result = invoke("sweep", "--db", str(db_path), "--now", MONDAY.isoformat())
     assert result.exit_code == 0, result.output
-    line = result.stdout.splitlines()[-1]
+    line = result.stdout.splitlines()[2]
     assert line.startswith("cases: 3 feedback looked at, 2 case(s) opened, 0 joined")
     again = invoke("sweep", "--db", str(db_path), "--now", MONDAY.isoformat())
-    assert again.stdout.splitlines()[-1].startswith("cases: 0 feedback looked at, 0 case(s)")
+    assert again.stdout.splitlines()[2].startswith("cases: 0 feedback looked at, 0 case(s)")
 
 
 def test_cases_lists_every_field_scripts_rely_on(db, db_path):

@@ -63,7 +63,7 @@ def test_sweep_prints_one_line_per_step(spiked_path):
     result = sweep(spiked_path, "--now", to_iso(after(14)))
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
-    assert len(lines) == 3
+    assert len(lines) == 4
     # No sweep before: the last four complete weeks (the running week is never tested).
     assert lines[0].startswith("spike alerts: 4 period(s) evaluated, ")
     assert lines[1].startswith("root-cause triggers: 1 rule(s) checked, ")
@@ -89,7 +89,7 @@ def test_the_real_command_runs_as_a_scheduler_would(spiked_path):
                   "--since", "2025-01-06", env={"CLOSELOOP_TZ": "UTC"})
     assert out.returncode == 0, out.stderr
     assert [line.split(":")[0] for line in out.stdout.splitlines()] == \
-        ["spike alerts", "root-cause triggers", "cases"]
+        ["spike alerts", "root-cause triggers", "cases", "outbox"]
     out = run_cli("alerts", "--db", str(spiked_path), env={"CLOSELOOP_TZ": "UTC"})
     assert out.returncode == 0, out.stderr
     assert any(a["location"] == "North" for a in json.loads(out.stdout))
@@ -192,4 +192,4 @@ def test_an_empty_store_lists_an_empty_array(db_path):
     result = invoke("alerts", "--db", str(db_path), "--format", "csv")
     assert result.stdout.splitlines() == [",".join(ALERT_FIELDS)]
     result = sweep(db_path, "--now", "2025-03-03T06:00:00Z")
-    assert result.exit_code == 0 and len(result.stdout.splitlines()) == 3
+    assert result.exit_code == 0 and len(result.stdout.splitlines()) == 4

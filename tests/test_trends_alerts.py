@@ -415,7 +415,7 @@ def test_list_alerts_fields_and_filters(weekly):
 
 def test_an_empty_store_sweeps_and_lists_nothing(db):
     results = sweep(db, from_iso("2025-03-03T06:00:00Z"))
-    assert list(results) == ["spike alerts", "root-cause triggers", "cases"]
+    assert list(results) == ["spike alerts", "root-cause triggers", "cases", "outbox"]
     assert results["spike alerts"].opened == 0
     assert list_alerts(db, status="all") == []
 

@@ -734,3 +734,76 @@ def m011_cases(db):
             expires_at TEXT NOT NULL
         )""",
     ])
+
+
+@closeloop()
+def m012_followups(db):
+    _run(db, [
+        # The current text of each template; every save is also a template_versions row.
+        """CREATE TABLE templates (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL,
+            purpose TEXT NOT NULL CHECK (purpose IN ('acknowledge', 'status update',
+                'resolved or shipped', 'recovery apology', 'advocacy thank-you',
+                'clarification question', 'internal alert', 'weekly digest')),
+            theme_id INTEGER REFERENCES themes(id),
+            language TEXT NOT NULL DEFAULT 'en',
+            channel TEXT NOT NULL CHECK (channel IN ('email', 'sms', 'webhook')),
+            subject TEXT NOT NULL DEFAULT '',
+            body TEXT NOT NULL,
+            version INTEGER NOT NULL DEFAULT 1,
+            active INTEGER NOT NULL DEFAULT 1 CHECK (active IN (0, 1)),
+            updated_at TEXT NOT NULL,
+            updated_by TEXT NOT NULL,
+            UNIQUE (name, language)
+        )""",
+        """CREATE TABLE template_versions (
+            template_id INTEGER NOT NULL REFERENCES templates(id),
+            version INTEGER NOT NULL,
+            name TEXT NOT NULL,
+            purpose TEXT NOT NULL,
+            theme_id INTEGER,
+            language TEXT NOT NULL,
+            channel TEXT NOT NULL,
+            subject TEXT NOT NULL,
+            body TEXT NOT NULL,
+            saved_at TEXT NOT NULL,
+            saved_by TEXT NOT NULL,
+            note TEXT,                             -- e.g. 'restored version 3'
+            PRIMARY KEY (template_id, version)
+        )""",
+        # Messages on their way out. The idempotency key makes a retry after a crash
+        # between sending and recording a no-op at the receiver and in the store.
+        """CREATE TABLE outbox (
+            id INTEGER PRIMARY KEY,
+            idempotency_key TEXT NOT NULL UNIQUE,
+            kind TEXT NOT NULL,                    -- follow-up, review request, alert, event
+            channel TEXT NOT NULL CHECK (channel IN ('email', 'sms', 'webhook')),
+            recipient TEXT NOT NULL,               -- an address, a number, or a webhook name
+            subject TEXT NOT NULL DEFAULT '',
+            body TEXT NOT NULL,
+            case_id INTEGER REFERENCES cases(id),
+            customer_key TEXT,
+            template_id INTEGER REFERENCES templates(id),
+            template_version INTEGER,
+            status TEXT NOT NULL DEFAULT 'queued' CHECK (status IN ('queued', 'sending',
+                'sent', 'failed', 'dead', 'held', 'cancelled')),
+            send_after TEXT NOT NULL,              -- UTC: scheduled messages wait until then
+            attempts INTEGER NOT NULL DEFAULT 0,
+            next_attempt_at TEXT,
+            last_error TEXT,
+            created_at TEXT NOT NULL,
+            created_by TEXT NOT NULL,
+            sent_at TEXT,
+            updated_at TEXT NOT NULL
+        )""",
+        """CREATE INDEX idx_outbox_due ON outbox(status, send_after)""",
+        """CREATE TABLE outbox_events (
+            id INTEGER PRIMARY KEY,
+            message_id INTEGER NOT NULL REFERENCES outbox(id),
+            event TEXT NOT NULL,                   -- queued, attempt, sent, failed, dead, ...
+            detail TEXT NOT NULL DEFAULT '{}',
+            at TEXT NOT NULL
+        )""",
+        """CREATE INDEX idx_outbox_events ON outbox_events(message_id, id)""",
+    ])
