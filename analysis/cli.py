@@ -667,3 +667,21 @@ def worker(db_path, every_s, runs, actor):
                    log=lambda line: click.echo(line, err=True))
     except KeyboardInterrupt:
         pass
+
+
+@cli.command()
+@db_option
+@click.option("--status", default=None,
+              type=click.Choice(["queued", "sending", "sent", "failed", "dead", "held",
+                                 "cancelled"]),
+              help="Only messages with this status (default: all).")
+@click.option("--format", "fmt", type=click.Choice(["json", "csv"]), default="json",
+              show_default=True)
+def outbox(db_path, status, fmt):
+    """Messages on their way out, newest first: status, attempts, the next attempt and the
+    last error (the worker sends them; see `worker`)."""
+    from analysis.followup.outbox import OUTBOX_FIELDS, list_outbox
+
+    rows = [{k: row[k] for k in OUTBOX_FIELDS}
+            for row in list_outbox(_open(db_path), status=status, limit=None)]
+    _emit(rows, OUTBOX_FIELDS, fmt)

@@ -229,3 +229,24 @@ def test_a_bad_delivery_setting_names_its_variable(tmp_path, monkeypatch, name, 
     monkeypatch.setenv(name, value)
     with pytest.raises(SettingsError, match=f"^{name} must"):
         delivery_settings(tmp_path / "none.toml")
+
+
+def test_the_outbox_command_lists_messages_as_json_or_csv(db, db_path):
+    import csv
+    import io
+
+    from click.testing import CliRunner
+
+    from analysis import cli as cli_module
+    from analysis.followup.outbox import OUTBOX_FIELDS
+
+    queue(db, key="m1")
+    queue(db, key="h1", hold_reason="contacted on 2025-01-02, within 14 days")
+    runner = CliRunner()
+    found = json.loads(runner.invoke(cli_module.cli, ["outbox", "--db", str(db_path)]).stdout)
+    assert [m["status"] for m in found] == ["held", "queued"]
+    assert set(found[0]) == set(OUTBOX_FIELDS) and "body" not in found[0]
+    held = runner.invoke(cli_module.cli, ["outbox", "--db", str(db_path), "--status", "held",
+                                          "--format", "csv"]).stdout
+    rows = list(csv.DictReader(io.StringIO(held)))
+    assert len(rows) == 1 and rows[0]["last_error"].startswith("contacted on")
