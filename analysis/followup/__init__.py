@@ -3,7 +3,7 @@
     templates.py  message templates per purpose, language and channel: validation,
                   sandboxed rendering with visible gaps, SMS segments, versions, seeds
     outbox.py     messages on their way out: queueing, idempotent retries, their events
-    channels.py   delivery by email (SMTP) and signed JSON webhooks (SMS through a gateway's)
-    delivery.py   the sweep's outbox step: staff alerts and case events in, due messages out,
-                  a sent follow-up written on its case
+    channels.py   delivery by email (SMTP) and signed webhooks
+    delivery.py   what the sweep does with the outbox: alerts and case events in, due
+                  messages out, sent follow-ups written on their case
 """
