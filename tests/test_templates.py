@@ -143,7 +143,7 @@ def test_the_seed_copy_names_the_problem_the_requests_and_one_review_link(cases)
     recovery = context_for_case(db, found["recovery"]["id"], extra=EXTRA)
     apology = render(seeds["recovery apology"], recovery)
     assert "The queue at lunch was endless" in apology.body
-    assert apology.subject == "I'm sorry about the queue at Northgate"
+    assert apology.subject == "I'm sorry about your visit to Northgate (Queue)"
     shipped = render(seeds["resolved or shipped"],
                      context_for_case(db, found["recovery"]["id"], extra={"count": 37}))
     assert "based on 37 requests" in shipped.body

@@ -5,6 +5,8 @@ out, and a sent follow-up is written on its case.
   when there is one, else by email to their recipient; with neither they stay stored.
 - Case changes (created, assigned, escalated, resolved, followed up, reopened) go to the
   "events" webhook, signed, for a CRM or help desk, from the moment it is set up.
+- Happy customers' review requests are scheduled a few days after their score
+  (analysis/followup/followups.py).
 - A sent follow-up is recorded on the case's timeline and in the customer's contacts, and a
   resolved case moves to "followed up".
 """
@@ -35,11 +37,12 @@ FOLLOW_UP_KINDS = ("follow-up", "review request")
 class OutboxStepResult:
     alerts: int
     events: int
+    reviews: int
     drained: DrainResult
 
     def summary(self) -> str:
-        return (f"{self.alerts} staff alert(s) and {self.events} case event(s) queued, "
-                f"{self.drained.summary()}")
+        return (f"{self.alerts} staff alert(s), {self.events} case event(s) and "
+                f"{self.reviews} review request(s) queued, {self.drained.summary()}")
 
 
 def queue_notifications(db: sqlite_utils.Database, *, now: datetime, actor: str,
@@ -124,8 +127,11 @@ def sweep_outbox(db: sqlite_utils.Database, *, now: datetime, since=None,
     marked sending and committed before it leaves)."""
     del since
     settings = delivery_settings()
+    from analysis.followup.followups import schedule_review_requests
+
     with store.write_transaction(db):
         alerts = queue_notifications(db, now=now, actor=actor, settings=settings)
         events = queue_case_events(db, now=now, actor=actor, settings=settings)
+        reviews = schedule_review_requests(db, now=now, actor=actor)
     drained = drain_outbox(db, now=now, settings=settings, on_sent=on_message_sent)
-    return OutboxStepResult(alerts, events, drained)
+    return OutboxStepResult(alerts, events, reviews, drained)

@@ -149,8 +149,10 @@ def deliver(message: dict, settings: DeliverySettings) -> None:
     """Send one outbox row through its channel; raises DeliveryError."""
     key = message["idempotency_key"]
     if message["channel"] == "email":
+        # Template bodies are HTML (autoescaped); staff alerts are plain text.
+        html = message["template_id"] is not None or message["body"].lstrip().startswith("<")
         send_email(settings, to=message["recipient"], subject=message["subject"],
-                   body=message["body"], key=key, html=message["body"].lstrip().startswith("<"))
+                   body=message["body"], key=key, html=html)
         return
     hook = "sms" if message["channel"] == "sms" else message["recipient"]
     url = settings.webhooks.get(hook)

@@ -723,18 +723,20 @@ SEEDS: tuple[Template, ...] = (
            Replies reach {{ owner | default("our customer care team") }}.</p>
            """ + _SIGNATURE),
     _email("Recovery apology", "recovery apology",
-           "I'm sorry about {% if theme %}the {{ theme | lower }}{% else %}your visit"
-           "{% endif %}{% if location %} at {{ location }}{% endif %}",
+           # Theme names are phrases from the comments ("Wait was endless"): quoted as a
+           # topic, never spliced into a sentence.
+           "I'm sorry about your visit{% if location %} to {{ location }}{% endif %}"
+           "{% if theme %} ({{ theme }}){% endif %}",
            """
            <p>Hi {{ customer_name | default("there") }},</p>
            {% if issue %}
            <p>You wrote: &ldquo;{{ issue }}&rdquo; That should not have happened, and I am
            sorry it did.</p>
            {% else %}
-           <p>I am sorry that your visit{% if theme %}, and the {{ theme | lower }} in particular,{% endif %}
-           fell short.</p>
+           <p>I am sorry that your visit fell short{% if theme %} (you told us about:
+           {{ theme }}){% endif %}.</p>
            {% endif %}
-           <p>I have read your message in full{% if theme %} and shared it with the people responsible for the {{ theme | lower }}{% if location %} at {{ location }}{% endif %}{% endif %}.
+           <p>I have read your message in full{% if location %} and shared it with the team at {{ location }}{% endif %}.
            {% if workaround %}Here is what we are doing about it: {{ workaround }}.{% else %}I am finding out what went wrong so that it does not happen to you again.{% endif %}</p>
            <p>I would like to put this right. Reply to this email and it comes straight to
            me.{% if eta %} Either way, I will write again by {{ eta }}.{% endif %}</p>

@@ -1,0 +1,148 @@
+"""Writing to a customer about their case: render a template against the case, refuse an
+unfilled placeholder, and queue the message; and the review requests the sweep schedules for
+happy customers a few days after their score.
+
+    preview = preview_follow_up(db, case_id, template_id, extra={"eta": "Friday"})
+    message_id = write_follow_up(db, case_id, template_id, actor="mia@example.org")
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
+
+import sqlite_utils
+
+from analysis.app_settings import read_app_setting, write_app_setting
+from analysis.cases.records import event, get_case, may_contact
+from analysis.followup.outbox import queue_message
+from analysis.followup.templates import (
+    Rendering,
+    TemplateError,
+    context_for_case,
+    get_template,
+    list_templates,
+    render,
+    render_for_sending,
+)
+from analysis.store.clock import from_iso, to_iso, utcnow
+
+SETTINGS_KEY = "follow-up settings"
+
+
+@dataclass(frozen=True)
+class FollowUpSettings:
+    review_link: str = ""
+    """Where happy customers are asked to leave a review; no review requests without it."""
+    review_delay_days: int = 3
+    """Days after the good score that the review request goes out (3-5)."""
+    review_template: str = ""
+    """Name of the template to use (default: the first active advocacy thank-you)."""
+
+    def check(self) -> FollowUpSettings:
+        if self.review_link and not self.review_link.startswith(("https://", "http://")):
+            raise TemplateError(f"review link: must be a web address, got "
+                                f"{self.review_link[:60]!r}")
+        if isinstance(self.review_delay_days, bool) or self.review_delay_days not in (3, 4, 5):
+            raise TemplateError(f"review delay: 3, 4 or 5 days, got {self.review_delay_days!r}")
+        return self
+
+
+def follow_up_settings(db: sqlite_utils.Database) -> FollowUpSettings:
+    saved = read_app_setting(db, SETTINGS_KEY, {}) or {}
+    return FollowUpSettings(**{k: v for k, v in saved.items()
+                               if k in FollowUpSettings.__dataclass_fields__})
+
+
+def save_follow_up_settings(db: sqlite_utils.Database, settings: FollowUpSettings, *,
+                            actor: str, now: datetime | None = None) -> None:
+    write_app_setting(db, SETTINGS_KEY, asdict(settings.check()), actor=actor, now=now)
+
+
+def customer_email(db: sqlite_utils.Database, case_id: int) -> str | None:
+    row = db.execute(
+        """SELECT f.customer_email FROM case_feedback cf JOIN feedback f ON f.id = cf.feedback_id
+           WHERE cf.case_id = ? AND f.customer_email IS NOT NULL AND f.customer_email != ''
+           ORDER BY f.received_at DESC LIMIT 1""", [case_id]).fetchone()
+    return row[0] if row else None
+
+
+def preview_follow_up(db: sqlite_utils.Database, case_id: int, template_id: int, *,
+                      extra: dict | None = None) -> Rendering:
+    """The message as it would read, gaps shown ("[eta missing]")."""
+    return render(get_template(db, template_id), context_for_case(db, case_id, extra=extra))
+
+
+def write_follow_up(db: sqlite_utils.Database, case_id: int, template_id: int, *,
+                    actor: str, extra: dict | None = None, now: datetime | None = None,
+                    send_after: datetime | None = None) -> int:
+    """Queue the rendered message to the case's customer (inside the caller's transaction);
+    returns the outbox id. The same message for the same case twice is one message.
+    TemplateError when a placeholder would be empty or the customer has no address."""
+    now = now or utcnow()
+    case = get_case(db, case_id)
+    template = get_template(db, template_id)
+    if template.channel != "email":
+        raise TemplateError(f"channel: follow-ups to customers go by email; template "
+                            f"{template.name!r} is for {template.channel}")
+    address = customer_email(db, case_id)
+    if not address:
+        raise TemplateError("recipient: the customer left no email address on this case")
+    rendering = render_for_sending(template, context_for_case(db, case_id, extra=extra))
+    digest = hashlib.sha256(f"{rendering.subject}\n{rendering.body}".encode()).hexdigest()[:16]
+    message_id, new = queue_message(
+        db, kind="follow-up", channel="email", recipient=address, subject=rendering.subject,
+        body=rendering.body, key=f"case-{case_id}-follow-up-{digest}", case_id=case_id,
+        customer_key=case["customer_key"], template_id=template.id,
+        template_version=template.version, send_after=send_after, actor=actor, now=now)
+    if new:
+        event(db, case_id, "follow-up queued", actor=actor, at=to_iso(now),
+              detail={"message": message_id, "template": template.name,
+                      "version": template.version, "subject": rendering.subject})
+    return message_id
+
+
+def schedule_review_requests(db: sqlite_utils.Database, *, now: datetime,
+                             actor: str) -> int:
+    """For each thank-you task without one: a review request, `review_delay_days` after the
+    good score, held (with the reason) when the customer was contacted too recently. None
+    without a review link, a template or an email address."""
+    settings = follow_up_settings(db)
+    if not settings.review_link:
+        return 0
+    templates = [t for t in list_templates(db, purpose="advocacy thank-you", active_only=True)
+                 if t.channel == "email"
+                 and (not settings.review_template or t.name == settings.review_template)]
+    if not templates:
+        return 0
+    template = templates[0]
+    rows = db.execute(
+        """SELECT c.id, c.customer_key, MAX(f.received_at) FROM cases c
+           JOIN case_feedback cf ON cf.case_id = c.id JOIN feedback f ON f.id = cf.feedback_id
+           WHERE c.type = 'thank you' AND c.status != 'merged'
+             AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.case_id = c.id
+                             AND o.kind = 'review request')
+           GROUP BY c.id""").fetchall()
+    queued = 0
+    for case_id, customer_key, received in rows:
+        address = customer_email(db, case_id)
+        if not address:
+            continue
+        try:
+            rendering = render_for_sending(template, context_for_case(
+                db, case_id, extra={"link": settings.review_link}))
+        except TemplateError:
+            continue   # e.g. no name and no fallback: leave it to a person
+        allowed, why = may_contact(db, customer_key, now=now) if customer_key \
+            else (True, "")
+        queue_message(db, kind="review request", channel="email", recipient=address,
+                      subject=rendering.subject, body=rendering.body,
+                      key=f"case-{case_id}-review-request", case_id=case_id,
+                      customer_key=customer_key, template_id=template.id,
+                      template_version=template.version,
+                      send_after=from_iso(received) + timedelta(days=settings.review_delay_days),
+                      hold_reason=None if allowed else f"held by the contact-frequency rule: "
+                                                       f"{why}", actor=actor, now=now)
+        queued += 1
+    return queued
