@@ -410,6 +410,7 @@ def test_cli_demo_comes_with_sentiment_and_two_levels_of_themes(tmp_path):
     cases, owned = db.execute("SELECT COUNT(*), COUNT(owner_id) FROM cases").fetchone()
     assert cases > 0 and owned > 0
     assert db.execute("SELECT COUNT(*) FROM people WHERE active = 1").fetchone()[0] == 6
+    assert db.execute("SELECT COUNT(DISTINCT purpose) FROM templates").fetchone()[0] == 8
 
 
 def test_demo_if_empty_finishes_a_first_run_that_stopped_before_its_themes(tmp_path):

@@ -124,9 +124,11 @@ def replay_sweep(db: sqlite_utils.Database, *, actor: str, now: datetime | None 
 
     from analysis import store
     from analysis.demo.staff import seed_demo_staff
+    from analysis.followup.templates import seed_templates
 
     with store.write_transaction(db):
         seed_demo_staff(db, actor=actor, now=now)   # so the cases it opens have owners
+        seed_templates(db, actor=actor, now=now)    # so a follow-up can be written at once
     bounds = date_bounds(db)
     if bounds is not None:
         run_sweep(db, now=now, since=bounds[0], actor=actor, progress=lambda m: say(f"  {m}"))
