@@ -194,3 +194,17 @@ def test_a_single_comparison_location_still_gives_the_estimates_it_can():
     assert result.comparison == ["L1"]
     assert did.ci_low is None and did.note == "too few locations for clustered errors"
     assert result.headline.p_value is not None and result.headline.effect < -5
+
+
+def test_the_event_study_takes_the_last_week_with_treated_data_as_its_reference():
+    """No treated response in the week before the change: that week cannot be the reference
+    (the leads and lags would be unidentified); the week before it is, and the leads of a
+    location where nothing changed stay near zero instead of wandering off together."""
+    cells = share_cells(np.random.default_rng(12), locations=6, n=200)
+    change = START + timedelta(weeks=40)
+    cells = cells[~((cells["location"] == "L0") & (cells["week"] == change - timedelta(weeks=1)))]
+    result = run(cells)
+    by_week = {r["relative_week"]: r for r in result.event_study}
+    assert -1 not in by_week and by_week[-2]["estimate"] == 0.0
+    leads = [by_week[k]["estimate"] for k in range(-8, -2)]
+    assert max(abs(v) for v in leads) < 8

@@ -230,7 +230,15 @@ def difference_in_differences(cells, treated, comparison, pre, post) -> tuple[Es
 def _event_study(panel, units, week_fe, groups, pre, post) -> list[dict]:
     relative = {w: -(len(pre) - k) for k, w in enumerate(pre)}
     relative |= {w: k for k, w in enumerate(post)}
-    leads_lags = sorted(set(relative.values()) - {-1})
+    # The reference is the last week before the change in which the treated locations had
+    # responses: were it empty, the lead and lag dummies would add up to the treated unit's
+    # own effect and every estimate would carry an arbitrary offset.
+    treated_weeks = {relative[w] for w in panel.loc[panel["treated"] == 1, "week"]}
+    before = [k for k in treated_weeks if k < 0]
+    if not before:
+        return []
+    reference = max(before)
+    leads_lags = sorted(treated_weeks - {reference})
     columns = {}
     for k in leads_lags:
         columns[f"k{k}"] = ((panel["treated"] == 1)
@@ -247,7 +255,7 @@ def _event_study(panel, units, week_fe, groups, pre, post) -> list[dict]:
         return []
     params = dict(zip(design.columns, fit.params))
     bse = dict(zip(design.columns, fit.bse))
-    out = [{"relative_week": -1, "estimate": 0.0, "ci_low": 0.0, "ci_high": 0.0}]
+    out = [{"relative_week": reference, "estimate": 0.0, "ci_low": 0.0, "ci_high": 0.0}]
     for k in leads_lags:
         name = f"k{k}"
         if name in params:
@@ -266,7 +274,7 @@ def pre_trend_p(cells, treated, comparison, pre) -> float | None:
         return None
     a = _weekly_means(cells, treated, pre).set_index("week")
     b = _weekly_means(cells, comparison, pre).set_index("week")
-    both = a.join(b, lsuffix="_t", rsuffix="_c", how="inner")
+    both = a.add_suffix("_t").join(b.add_suffix("_c"), how="inner")
     if len(both) < 4:
         return None
     gap = both["mean_t"] - both["mean_c"]
