@@ -569,6 +569,35 @@ def improvements_whom(db_path, improvement_id, fmt):
     _emit(rows, WHOM_FIELDS, fmt)
 
 
+@improvements.command(name="tell")
+@db_option
+@click.option("--id", "improvement_id", required=True, type=int)
+@click.option("--template", "template_name", default="Resolved or shipped", show_default=True,
+              help="The email template to write with (its `count` is the requests).")
+@actor_option
+def improvements_tell(db_path, improvement_id, template_name, actor):
+    """Tell the customers who asked for a shipped change (through the outbox): prints how
+    many messages were queued, held by the contact-frequency rule, and skipped."""
+    import json
+
+    from analysis.followup.followups import tell_requesters
+    from analysis.followup.templates import TemplateError, find_template
+    from analysis.improvements.records import ImprovementError
+
+    ctx = click.get_current_context()
+    db = _open_for_writing(db_path)
+    template = find_template(db, template_name)
+    if template is None:
+        _fail(ctx, f"template: there is no template {template_name!r} (see `templates list`)")
+    try:
+        with store.write_transaction(db):
+            found = tell_requesters(db, improvement_id, template.id,
+                                    actor=actor or get_settings().actor)
+    except (TemplateError, ImprovementError) as exc:
+        _fail(ctx, str(exc))
+    click.echo(json.dumps(found))
+
+
 @cli.command()
 @db_option
 @click.option("--id", "improvement_id", required=True, type=int)

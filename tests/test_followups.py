@@ -174,3 +174,37 @@ def test_seed_and_list(db_path):
     listed = invoke("templates", "list", "--db", str(db_path), "--format", "csv").stdout
     assert listed.splitlines()[0].startswith("id,name,purpose,channel,language")
     assert len(listed.splitlines()) == 10
+
+
+def test_the_customers_who_asked_for_a_shipped_change_are_told_once(db, db_path):
+    from datetime import date
+
+    from analysis.improvements.records import Improvement, add_improvement, link_evidence
+
+    themes(db)
+    ids = add(db, response("c1", "nps", 2, customer_email="ana@example.com",
+                           customer_name="Ana"),
+              response("c2", "nps", 3, customer_email="bo@example.com"),
+              response("c3", "nps", 3))                        # no address: skipped
+    with store.write_transaction(db):
+        seed_templates(db, actor="admin")
+        improvement_id = add_improvement(db, Improvement(
+            title="A second till at lunchtime", locations=("Northgate",), theme_ids=(1,),
+            effective_date=date(2025, 1, 13), status="planned"), actor="ops")
+        link_evidence(db, improvement_id, ids, via="theme 1", actor="ops")
+        record_contact(db, "id:c2", "survey", actor="crm")   # just now: the command's clock
+    early = invoke("improvements", "tell", "--db", str(db_path), "--id", str(improvement_id))
+    assert early.exit_code == 1 and "once it has shipped (it is planned)" in early.stderr
+    with store.write_transaction(db):
+        db.execute("UPDATE improvements SET status = 'shipped'")
+    told = invoke("improvements", "tell", "--db", str(db_path), "--id", str(improvement_id))
+    assert told.exit_code == 0, told.output
+    import json
+
+    assert json.loads(told.stdout) == {"queued": 1, "held": 1, "skipped": 1}
+    invoke("improvements", "tell", "--db", str(db_path), "--id", str(improvement_id))
+    messages = {m["recipient"]: m for m in list_outbox(db)}
+    assert set(messages) == {"ana@example.com", "bo@example.com"}       # once each
+    assert "based on 3 requests like yours" in messages["ana@example.com"]["body"]
+    assert "A second till at lunchtime" in messages["ana@example.com"]["body"]
+    assert messages["bo@example.com"]["status"] == "held"

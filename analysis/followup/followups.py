@@ -146,3 +146,55 @@ def schedule_review_requests(db: sqlite_utils.Database, *, now: datetime,
                                                        f"{why}", actor=actor, now=now)
         queued += 1
     return queued
+
+
+def tell_requesters(db: sqlite_utils.Database, improvement_id: int, template_id: int, *,
+                    actor: str, now: datetime | None = None) -> dict:
+    """"We changed X, based on N requests": one message per customer whose linked feedback
+    asked for a shipped improvement (analysis/improvements `whom_to_tell`), held with the
+    reason when the contact-frequency rule says so. Returns {queued, held, skipped}; the
+    skipped have no email or leave a placeholder empty. Inside a transaction."""
+    from analysis.improvements.records import (
+        describe_target,
+        evidence_counts,
+        get_improvement,
+        theme_names,
+        whom_to_tell,
+    )
+
+    now = now or utcnow()
+    improvement = get_improvement(db, improvement_id)
+    if improvement.status != "shipped":
+        raise TemplateError(f"improvement: tell the customers once it has shipped (it is "
+                            f"{improvement.status})")
+    template = get_template(db, template_id)
+    if template.channel != "email":
+        raise TemplateError(f"channel: template {template.name!r} is for {template.channel}")
+    count = evidence_counts(db, improvement_id)["evidence"]
+    names = theme_names(db, improvement.theme_ids)
+    theme = ", ".join(names.values()) or describe_target(improvement, names)
+    found = {"queued": 0, "held": 0, "skipped": 0}
+    for person in whom_to_tell(db, improvement_id):
+        if not person["customer_email"]:
+            found["skipped"] += 1
+            continue
+        context = {"customer_name": person["customer_name"], "count": count, "theme": theme,
+                   "location": person["location"], "status": "shipped",
+                   "issue": None, "owner": None, "eta": None,
+                   "workaround": improvement.title,
+                   "link": None, "case_id": None, "case": {}, "feedback": {}}
+        try:
+            rendering = render_for_sending(template, context)
+        except TemplateError:
+            found["skipped"] += 1
+            continue
+        allowed, why = may_contact(db, person["customer_key"], now=now)
+        queue_message(db, kind="improvement shipped", channel="email",
+                      recipient=person["customer_email"], subject=rendering.subject,
+                      body=rendering.body, customer_key=person["customer_key"],
+                      key=f"improvement-{improvement_id}-tell-{person['customer_key']}",
+                      template_id=template.id, template_version=template.version,
+                      hold_reason=None if allowed else
+                      f"held by the contact-frequency rule: {why}", actor=actor, now=now)
+        found["queued" if allowed else "held"] += 1
+    return found
