@@ -42,6 +42,8 @@ PAGES = {
     ],
     "Act": [
         st.Page("pages/improvements.py", title="Improvements", icon=":material/construction:"),
+        st.Page("pages/cases.py", title="Case queue", icon=":material/inbox:"),
+        st.Page("pages/case_settings.py", title="Case settings", icon=":material/tune:"),
     ],
     "Data": [
         st.Page("pages/import.py", title="Import", icon=":material/upload_file:"),

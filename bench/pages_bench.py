@@ -45,6 +45,8 @@ PAGES = {  # name -> (AppTest page path, URL path, a CSS/test-id that says "rend
                       "[data-testid=stMetric], [data-testid=stAlert]"),
     "improvements": ("pages/improvements.py", "/improvements",
                      "[data-testid=stForm], [data-testid=stAlert]"),
+    "cases": ("pages/cases.py", "/cases", "[data-testid=stMetric], [data-testid=stAlert]"),
+    "case_settings": ("pages/case_settings.py", "/case_settings", "[data-testid=stForm]"),
     "import": ("pages/import.py", "/import", "[data-testid=stFileUploader]"),
 }
 TARGET_S = 2.0
@@ -54,7 +56,28 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backg
                  "--disable-quic", "--no-first-run", "--disable-component-update", "--disable-sync"]
 
 
-def build(db_path: Path, rows: int, themes: bool) -> dict:
+def open_cases(db, wanted: int) -> dict:
+    """About `wanted` open cases for the Case queue (issue 21: under 2 s warm at 10,000):
+    the demo's staff, and the case sweep's look-back stretched until it opens that many."""
+    sys.path.insert(0, str(ROOT / "bench"))
+    from sweep_bench import lookback_for
+
+    from analysis import store
+    from analysis.cases.policy import CaseSettings, save_case_settings
+    from analysis.cases.sweep import sweep_cases
+    from analysis.demo.staff import seed_demo_staff
+
+    started = time.perf_counter()
+    now = store.utcnow()
+    days, _ = lookback_for(db, wanted, now)
+    with store.write_transaction(db):
+        seed_demo_staff(db, actor="bench", now=now)
+        save_case_settings(db, CaseSettings(lookback_days=days), actor="bench", now=now)
+        sweep_cases(db, now=now, actor="bench")
+    return {"cases_lookback_days": days, "open_cases_s": round(time.perf_counter() - started, 1)}
+
+
+def build(db_path: Path, rows: int, themes: bool, cases: int = 10_000) -> dict:
     from analysis import demo, store
 
     figures: dict = {}
@@ -73,6 +96,11 @@ def build(db_path: Path, rows: int, themes: bool) -> dict:
         result = themes_module.refresh_themes(db, refit=True, pipeline=pipeline, actor="bench")
         figures["tiny_theme_fit_s"] = round(time.perf_counter() - started, 1)
         figures["themes"] = result.message
+    if cases and not db.execute("SELECT COUNT(*) FROM cases").fetchone()[0]:
+        figures |= open_cases(db, cases)
+    figures["open_cases"] = db.execute(
+        "SELECT COUNT(*) FROM cases WHERE status IN ('new', 'acknowledged', 'in progress', "
+        "'waiting on customer')").fetchone()[0]
     figures["feedback_rows"] = db.execute("SELECT COUNT(*) FROM feedback").fetchone()[0]
     figures["themes_count"] = db.execute(
         "SELECT COUNT(*) FROM themes WHERE status = 'active'").fetchone()[0]
@@ -234,6 +262,8 @@ def main() -> None:
     parser.add_argument("--db", type=Path, default=None, help="store to use (built if empty)")
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--no-themes", action="store_true", help="skip the tiny theme fit")
+    parser.add_argument("--cases", type=int, default=10_000,
+                        help="open about this many cases for the Case queue (0: none)")
     parser.add_argument("--no-browser", action="store_true", help="skip (b) and (c)")
     parser.add_argument("--repeat", type=int, default=3,
                         help="warm browser visits per page (median reported); default 3")
@@ -248,7 +278,7 @@ def main() -> None:
     os.environ["CLOSELOOP_MODEL_DIR"] = str(args.db.parent / "models")
 
     result: dict = {"bench": "pages", "rows_requested": args.rows, "cpus": os.cpu_count()}
-    result["store"] = build(args.db, args.rows, themes=not args.no_themes)
+    result["store"] = build(args.db, args.rows, themes=not args.no_themes, cases=args.cases)
     print(f"store: {result['store']['feedback_rows']:,} feedback rows, "
           f"{result['store']['themes_count']} active themes ({args.db})")
     result["apptest"] = apptest_times(args.db)

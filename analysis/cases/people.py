@@ -197,22 +197,6 @@ def route_case(db: sqlite_utils.Database, case: dict, *,
     return {"team_id": row[0] if row else None, "person_id": None, "rule": "default route"}
 
 
-def pick_assignee(db: sqlite_utils.Database, team_id: int | None) -> int | None:
-    """The team's active member with the fewest open cases among those below capacity;
-    None when everyone is full (or there is no team)."""
-    if team_id is None:
-        return None
-    marks = ", ".join("?" * len(OPEN_STATUSES))
-    row = db.execute(
-        f"""SELECT p.id FROM people p
-            LEFT JOIN (SELECT owner_id, COUNT(*) AS n FROM cases
-                       WHERE status IN ({marks}) GROUP BY owner_id) o ON o.owner_id = p.id
-            WHERE p.team_id = ? AND p.active = 1 AND COALESCE(o.n, 0) < p.capacity
-            ORDER BY COALESCE(o.n, 0), p.id LIMIT 1""",
-        [*OPEN_STATUSES, team_id]).fetchone()
-    return row[0] if row else None
-
-
 def has_room(db: sqlite_utils.Database, person_id: int) -> bool:
     marks = ", ".join("?" * len(OPEN_STATUSES))
     row = db.execute(

@@ -465,14 +465,22 @@ def record_contact(db: sqlite_utils.Database, customer_key: str, kind: str, *, a
 def queue_health(db: sqlite_utils.Database, *, now: datetime,
                  cases: list[dict] | None = None) -> dict:
     """The numbers at the top of the queue: open, at risk, breached (open cases), the share
-    of SLA stages met among those that came due this ISO week (Monday 00:00 UTC to now),
+    of SLA stages met among those that came due this week (to now),
     per stage with its count, and the median business-blind minutes from opening to
-    acknowledgement over cases acknowledged this week."""
+    acknowledgement over cases acknowledged this week. The week is the local one
+    (CLOSELOOP_TZ), from Monday 00:00."""
     from statistics import median
 
+    from zoneinfo import ZoneInfo
+
+    from analysis.settings import get_settings
+
     open_cases = cases if cases is not None else list_cases(db, now=now)
-    week_start = (now - timedelta(days=now.weekday())).replace(hour=0, minute=0, second=0,
-                                                               microsecond=0)
+    # "This week" is the local week (CLOSELOOP_TZ), as every other page counts weeks.
+    zone = ZoneInfo(get_settings().timezone)
+    local = now.astimezone(zone)
+    week_start = (local - timedelta(days=local.weekday())).replace(
+        hour=0, minute=0, second=0, microsecond=0).astimezone(now.tzinfo)
     start, stop = to_iso(week_start), to_iso(now)
     met = {}
     for stage, due_col, done_col in (("acknowledge", "ack_due", "acknowledged_at"),

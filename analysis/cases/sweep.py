@@ -25,7 +25,6 @@ from analysis.cases.people import (
     OPEN_STATUSES,
     escalation_contact,
     has_room,
-    pick_assignee,
     route_case,
     rules,
 )
@@ -240,25 +239,36 @@ def _root_cause_tasks(db, *, now, actor, clocks, result) -> None:
 
 
 def _assign_waiting(db, *, now, actor, result) -> None:
-    """Cases waiting unassigned in a team queue go to members with room, oldest first."""
+    """Cases waiting unassigned in a team queue go to members with room, oldest first, each
+    to the member with the fewest open cases (ties: lowest id), never above capacity. The
+    loads are read once and kept up to date here: one query per sweep, not per case."""
     stamp = to_iso(now)
+    marks = ", ".join("?" * len(OPEN_STATUSES))
     waiting = db.execute(
-        f"""SELECT id, team_id, version FROM cases WHERE owner_id IS NULL
-            AND team_id IS NOT NULL AND status IN ({', '.join('?' * len(OPEN_STATUSES))})
-            ORDER BY opened_at, id""", list(OPEN_STATUSES)).fetchall()
-    full: set[int] = set()
-    for case_id, team_id, _ in waiting:
-        if team_id in full:
+        f"""SELECT id, team_id FROM cases WHERE owner_id IS NULL AND team_id IS NOT NULL
+            AND status IN ({marks}) ORDER BY opened_at, id""", list(OPEN_STATUSES)).fetchall()
+    if not waiting:
+        return
+    members: dict[int, list[list[int]]] = {}
+    for person_id, team_id, capacity, load in db.execute(
+            f"""SELECT p.id, p.team_id, p.capacity, COALESCE(o.n, 0) FROM people p
+                LEFT JOIN (SELECT owner_id, COUNT(*) AS n FROM cases WHERE status IN ({marks})
+                           GROUP BY owner_id) o ON o.owner_id = p.id
+                WHERE p.active = 1 AND p.team_id IS NOT NULL ORDER BY p.id""",
+            list(OPEN_STATUSES)):
+        members.setdefault(team_id, []).append([load, person_id, capacity])
+    for case_id, team_id in waiting:
+        room = [m for m in members.get(team_id, []) if m[0] < m[2]]
+        if not room:
             continue
-        owner = pick_assignee(db, team_id)
-        if owner is None:
-            full.add(team_id)
-            continue
+        member = min(room, key=lambda m: (m[0], m[1]))
+        member[0] += 1
         db.execute("UPDATE cases SET owner_id = ?, version = version + 1, updated_at = ?, "
-                   "updated_by = ? WHERE id = ?", [owner, stamp, actor, case_id])
+                   "updated_by = ? WHERE id = ?", [member[1], stamp, actor, case_id])
         event(db, case_id, "assigned", actor=actor, at=stamp,
-              detail={"from_owner": None, "to_owner": owner, "team_id": team_id,
-                      "why": "capacity freed up: oldest waiting case first"})
+              detail={"from_owner": None, "to_owner": member[1], "team_id": team_id,
+                      "why": "waiting cases go out oldest first, to the member with the "
+                             "fewest open cases"})
         result.assigned += 1
 
 

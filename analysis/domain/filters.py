@@ -26,10 +26,10 @@ DIMENSIONS = {
 THEME_PARAM = "theme"
 """The theme a Themes page link opens (`?theme=ID`): a page's own parameter, kept in the URL
 beside the shared filters."""
-PAGE_PARAMS = (THEME_PARAM, "metric", "by", "improvement")
+PAGE_PARAMS = (THEME_PARAM, "metric", "by", "improvement", "case")
 """Query parameters that belong to one page (the Themes page's theme, the Benchmarks page's
-metric and grouping, the Improvements page's improvement); app.py keeps them when it
-rewrites the filters."""
+metric and grouping, the Improvements page's improvement, the Case queue's case); app.py
+keeps them when it rewrites the filters."""
 
 # Short, readable names in the URL.
 _PARAM_NAMES = {

@@ -30,7 +30,7 @@ from .conftest import (
 pytestmark = pytest.mark.browser
 KPI_LABELS = ["NPS", "CSAT", "CES (1-7)", "Responses", "Negative feedback"]
 NAV_PAGES = ["Overview", "Themes", "Trends", "Benchmarks", "Theme quality", "Improvements",
-             "Import"]
+             "Case queue", "Case settings", "Import"]
 
 
 # ------------------------------------------------------------------------------ helpers
@@ -316,7 +316,8 @@ def test_direct_links_open_their_page_without_a_dialog(page, demo_app, path):
     assert query(page.url).get("nps_group") == ["promoters"]
 
 
-@pytest.mark.parametrize("path", ["/themes", "/theme_quality", "/improvements", "/import"])
+@pytest.mark.parametrize("path", ["/themes", "/theme_quality", "/improvements", "/cases",
+                                  "/case_settings", "/import"])
 def test_a_fresh_servers_first_session_on_a_page_link_gets_the_whole_app(page, demo_db, path):
     """Until st.navigation has run once, Streamlit serves a pages/ folder as old-style pages
     and runs a linked page without app.py: no shared filters, no navigation titles."""

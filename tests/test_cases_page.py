@@ -1,0 +1,432 @@
+"""Case queue page under AppTest, through app.py, on stores built here: feedback from a few
+customers at two locations, two themes, a team of two, and the sweep run at two moments so
+that the queue holds breached, at-risk and on-track cases. The clock is pinned (NOW, a
+Wednesday in business hours), so countdowns are the same every day."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from analysis import store
+from analysis.cases import people, records
+from analysis.cases.sweep import sweep_cases
+from analysis.ingest.feedback import insert_feedback
+from analysis.store.clock import to_iso
+from analysis.views import cases as views
+
+ROOT = Path(__file__).resolve().parent.parent
+APP = str(ROOT / "app.py")
+PAGE = "pages/cases.py"
+NOW = datetime(2026, 3, 4, 11, 0, tzinfo=UTC)  # a Wednesday, 11:00 UTC: business hours
+EARLIER = NOW - timedelta(days=7)  # the first sweep: by NOW its medium cases are late, its
+#                                    low one at risk
+ACTOR = "ops@example.org"
+WAIT, STAFF = 1, 2
+
+
+def add_feedback(db, rows: list[dict]) -> list[int]:
+    """One response per dict (received_at a datetime; `theme`, `sentiment` optional)."""
+    start = db.execute("SELECT COUNT(*) FROM feedback").fetchone()[0]
+    records_, themes, labels = [], [], []
+    for k, row in enumerate(rows, start=start):
+        external = f"case-test-{k}"
+        record = {"external_id": external, "source": "test", "comment": f"comment {k}"}
+        record |= {f: (to_iso(v) if f == "received_at" else v) for f, v in row.items()
+                   if f not in ("theme", "sentiment")}
+        records_.append(record)
+        if row.get("theme"):
+            themes.append((external, row["theme"]))
+        labels.append((external, row.get("sentiment", "negative")))
+    with store.write_transaction(db):
+        insert_feedback(db, records_, batch_id=None, actor="test", now=NOW)
+        ids = dict(db.execute("SELECT external_id, id FROM feedback").fetchall())
+        db.conn.executemany(
+            "INSERT INTO theme_assignments (feedback_id, theme_id, probability, is_primary, "
+            "origin, assigned_at) VALUES (?, ?, 0.9, 1, 'analyst', '2026-01-01T00:00:00Z')",
+            [(ids[e], t) for e, t in themes])
+        db.conn.executemany(
+            "INSERT INTO sentiment (feedback_id, label, score, confidence, method, scored_at) "
+            "VALUES (?, ?, ?, 0.9, 'test', '2026-01-01T00:00:00Z')",
+            [(ids[e], label, {"negative": -0.6, "neutral": 0.0, "positive": 0.6}[label])
+             for e, label in labels])
+    return [ids[r["external_id"]] for r in records_]
+
+
+def add_themes(db) -> None:
+    with store.write_transaction(db):
+        for theme_id, name in ((WAIT, "wait time"), (STAFF, "staff")):
+            db.execute("INSERT INTO themes (id, name, is_parent, parent_id, status, created_at, "
+                       "created_by, updated_at) VALUES (?, ?, 0, NULL, 'active', ?, 'test', ?)",
+                       [theme_id, name, "2026-01-01T00:00:00Z", "2026-01-01T00:00:00Z"])
+
+
+def add_team(db) -> dict:
+    with store.write_transaction(db):
+        team = people.save_team(db, "Customer care", actor="test", now=NOW)
+        ann = people.save_person(db, "Ann Lee", "ann@example.org", team_id=team,
+                                 role="team lead", actor="test", now=NOW)
+        bob = people.save_person(db, "Bob Roy", "bob@example.org", team_id=team,
+                                 actor="test", now=NOW)
+        people.save_team(db, "Customer care", lead_id=ann, team_id=team, actor="test", now=NOW)
+    return {"team": team, "ann": ann, "bob": bob}
+
+
+def sweep(db, now) -> None:
+    with store.write_transaction(db):
+        sweep_cases(db, now=now, actor="test")
+
+
+def build_store(path: Path, *, now: datetime = NOW) -> dict:
+    """Seven open cases: three opened a week before `now` (two of them late by then, one at
+    risk), four at `now`; customer c1 has two (wait time and staff), so they can be merged.
+    Returns the ids of the team and its two members."""
+    earlier = now - (NOW - EARLIER)
+    db = store.connect(path)
+    add_themes(db)
+    found = add_team(db)
+    add_feedback(db, [
+        {"customer_email": "c1@example.org", "location": "North", "score_type": "nps",
+         "score": 2, "received_at": earlier - timedelta(hours=1), "theme": WAIT},
+        {"customer_email": "c2@example.org", "location": "South", "score_type": "nps",
+         "score": 5, "received_at": earlier - timedelta(hours=2), "theme": WAIT},
+        {"customer_email": "c3@example.org", "location": "North", "score_type": "csat",
+         "score": 1, "received_at": earlier - timedelta(hours=3), "theme": STAFF},
+    ])
+    sweep(db, earlier)
+    add_feedback(db, [
+        {"customer_email": "c1@example.org", "location": "North", "score_type": "nps",
+         "score": 4, "received_at": now - timedelta(hours=1), "theme": STAFF},
+        {"customer_email": "c4@example.org", "location": "South", "score_type": "nps",
+         "score": 0, "received_at": now - timedelta(hours=2), "theme": WAIT,
+         "comment": "I was injured by a falling shelf"},
+        {"customer_email": "c5@example.org", "location": "South", "score_type": "nps",
+         "score": 6, "received_at": now - timedelta(hours=3)},
+        {"customer_email": "c6@example.org", "location": "North", "score_type": "nps",
+         "score": 3, "received_at": now - timedelta(hours=4), "theme": STAFF},
+    ])
+    sweep(db, now)
+    db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    db.close()
+    return found
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    monkeypatch.setattr(store, "utcnow", lambda: NOW)
+    return NOW
+
+
+@pytest.fixture
+def seeded(db_path, clock):
+    return db_path, build_store(db_path)
+
+
+def open_page(user: str | None = None) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=60)
+    if user:
+        at.session_state["user"] = user
+    at.run()
+    at.switch_page(PAGE).run()
+    return at
+
+
+def ok(at: AppTest) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+
+
+def table(at: AppTest, column: str) -> pd.DataFrame:
+    found = [d.value for d in at.dataframe if column in d.value.columns]
+    assert found, column
+    return found[0]
+
+
+def metrics(at: AppTest) -> dict[str, str]:
+    return {m.label: m.value for m in at.metric}
+
+
+def events(path, case_id: int) -> list[tuple]:
+    db = store.connect(path)
+    try:
+        return [(e["event"], e["from_status"], e["to_status"], e["actor"])
+                for e in records.timeline(db, case_id)]
+    finally:
+        db.close()
+
+
+def get_case(path, case_id: int) -> dict:
+    db = store.connect(path)
+    try:
+        return records.get_case(db, case_id)
+    finally:
+        db.close()
+
+
+def pick(at: AppTest, case_id: int) -> AppTest:
+    return at.selectbox(key="cases_pick").set_value(case_id).run()
+
+
+def me(at: AppTest, person_id: int) -> AppTest:
+    return at.selectbox(key="cases_me").set_value(person_id).run()
+
+
+def texts(at: AppTest) -> str:
+    return "\n".join(t.value for t in at.text)
+
+
+# ----------------------------------------------------------------------------- wording
+
+def test_countdowns_say_business_time_and_lateness():
+    assert views.countdown(200, "on track") == "due in 3 h 20 min (business time)"
+    assert views.countdown(-125, "breached") == "2 h 5 min late (business time)"
+    assert views.countdown(45.4, "at risk") == "due in 45 min (business time)"
+    assert views.countdown(None, "paused") == "paused: waiting on the customer"
+    assert views.sla_badge("breached") == "🔴 breached"
+    reasons = [{"part": "severity", "points": 35.0, "why": "NPS 0"},
+               {"part": "theme", "points": 0.0, "why": "x"},
+               {"part": "repeat", "points": 10.0, "why": "1 earlier"}]
+    assert views.priority_parts_text(reasons) == "severity 35 + repeat 10"
+
+
+# ----------------------------------------------------------------------------- page
+
+def test_an_empty_store_says_so_and_points_to_case_settings(db_path, clock):
+    store.connect(db_path).close()
+    at = open_page()
+    ok(at)
+    assert at.title[0].value == "Case queue"
+    infos = " ".join(i.value for i in at.info)
+    assert "No cases yet" in infos and "No people yet" in infos
+    assert "Case settings" in infos
+    links = at.get("page_link")
+    assert links and "case_settings" in links[0].proto.page
+    assert not at.metric and not at.dataframe
+
+
+def test_the_health_numbers_are_queue_health_and_rows_come_due_first(seeded):
+    path, _ = seeded
+    at = open_page()
+    ok(at)
+    db = store.connect(path)
+    expected = records.list_cases(db, now=NOW)
+    health = records.queue_health(db, now=NOW, cases=expected)
+    db.close()
+    shown = metrics(at)
+    assert shown["Open"] == str(health["open"]) == "7"
+    assert shown["At risk"] == str(health["at_risk"]) == "1"
+    assert shown["Breached"] == str(health["breached"]) == "2"
+    met = health["sla_met"]["acknowledge"]
+    assert (met["due"], met["met"]) == (2, 0) and shown["Acknowledge SLA met"] == "0%"
+    assert shown["Resolve SLA met"] == "n/a"
+    assert shown["Median time to acknowledge"] == "n/a"
+    listed = table(at, "due")
+    assert list(listed["case"]) == [r["id"] for r in expected]
+    dues = [r["next_due"] for r in expected]
+    assert dues == sorted(dues)
+    first = listed.iloc[0]
+    assert first["SLA"] == "🔴 breached" and first["due"] == "16 h late (business time)"
+    critical = listed[listed["priority"] == "🟥 critical"].iloc[0]
+    assert critical["due"] == "due in 1 h (business time)"
+    assert "safety/legal" in critical["priority parts"]
+    assert set(listed["SLA"]) == {"🔴 breached", "🟠 at risk", "🟢 on track"}
+    assert "7 matching case(s)" in " ".join(c.value for c in at.caption)
+    # The first case due is open below, with its deadlines and its priority's parts.
+    assert at.selectbox(key="cases_pick").value == expected[0]["id"]
+    parts = table(at, "why")
+    assert list(parts["part"])[:5] == ["severity", "theme", "customer", "spiking", "repeat"]
+    assert "Status: new" in texts(at)
+
+
+def test_filters_and_scope_narrow_the_queue(seeded):
+    _, found = seeded
+    at = open_page()
+    at.multiselect(key="cases_priorities").set_value(["critical"]).run()
+    ok(at)
+    assert len(table(at, "due")) == 1
+    at.multiselect(key="cases_priorities").set_value([]).run()
+    at.multiselect(key="cases_locations").set_value(["South"]).run()
+    assert set(table(at, "due")["location"]) == {"South"}
+    assert len(table(at, "due")) == 3
+    at.multiselect(key="cases_locations").set_value([]).run()
+    at.multiselect(key="cases_sla").set_value(["breached"]).run()
+    assert list(table(at, "due")["SLA"]) == ["🔴 breached"] * 2
+    at.multiselect(key="cases_sla").set_value([]).run()
+    at.multiselect(key="cases_themes").set_value([STAFF]).run()
+    assert set(table(at, "due")["theme"]) == {"staff"}
+    at.multiselect(key="cases_themes").set_value([]).run()
+    at.multiselect(key="cases_routes").set_value(["advocacy"]).run()
+    assert any("No case matches" in i.value for i in at.info)
+    at.multiselect(key="cases_routes").set_value([]).run()
+    # "My cases" needs a "who am I"; then it shows that person's cases only.
+    at.radio(key="cases_scope").set_value("mine").run()
+    assert any("Pick who you are" in i.value for i in at.info)
+    at = me(at, found["bob"])
+    ok(at)
+    assert set(table(at, "due")["owner"]) == {"Bob Roy"} and len(table(at, "due")) == 3
+    at.radio(key="cases_scope").set_value("team").run()
+    assert len(table(at, "due")) == 7
+    # Every status, and one status.
+    at.radio(key="cases_scope").set_value("all").run()
+    at.selectbox(key="cases_status").set_value("resolved").run()
+    assert any("No case matches" in i.value for i in at.info)
+
+
+def test_only_the_first_rows_are_shown_with_the_count(seeded, monkeypatch):
+    monkeypatch.setattr(views, "MAX_ROWS", 3)
+    at = open_page()
+    ok(at)
+    assert len(table(at, "due")) == 3
+    assert "The first 3 of 7 matching cases" in " ".join(c.value for c in at.caption)
+
+
+def test_acknowledge_from_the_page_stores_the_status_and_an_event(seeded):
+    path, found = seeded
+    at = open_page()
+    at = me(at, found["ann"])
+    case_id = table(at, "due")["case"].iloc[0]
+    at = pick(at, case_id)
+    at.button(key=f"cases_ack_{case_id}").click().run()
+    ok(at)
+    assert any(f"Case #{case_id} acknowledged" in s.value for s in at.success)
+    stored = get_case(path, case_id)
+    assert stored["status"] == "acknowledged"
+    assert stored["acknowledged_at"] == to_iso(NOW)
+    assert events(path, case_id)[-1] == ("status", "new", "acknowledged", "ann@example.org")
+    assert "Status: acknowledged" in texts(at)
+    assert metrics(at)["Median time to acknowledge"] != "n/a"
+
+
+def test_resolving_needs_a_category_and_the_timeline_shows_both_changes(seeded):
+    path, _ = seeded
+    at = open_page(user=ACTOR)
+    case_id = int(table(at, "due")["case"].iloc[1])
+    at = pick(at, case_id)
+    at.button(key=f"cases_ack_{case_id}").click().run()
+    at.selectbox(key=f"cases_to_{case_id}").set_value("resolved")
+    at.text_area(key=f"cases_note_{case_id}").input("Refunded the visit")
+    at.button(key=f"cases_change_{case_id}").click().run()
+    assert not at.exception
+    assert [e.value for e in at.error] == ["Status not changed."]
+    assert "resolution category" in texts(at)
+    assert get_case(path, case_id)["status"] == "acknowledged"
+    # With a category it resolves; the case stays open below the list.
+    at.selectbox(key=f"cases_to_{case_id}").set_value("resolved")
+    at.selectbox(key=f"cases_category_{case_id}").set_value("refund issued")
+    at.text_area(key=f"cases_note_{case_id}").input("Refunded the visit")
+    at.button(key=f"cases_change_{case_id}").click().run()
+    ok(at)
+    stored = get_case(path, case_id)
+    assert (stored["status"], stored["resolution_category"], stored["resolution_note"]) == (
+        "resolved", "refund issued", "Refunded the visit")
+    assert at.selectbox(key="cases_pick").value == case_id
+    assert case_id not in list(table(at, "due")["case"])
+    timeline = table(at, "change")
+    changes = list(timeline["change"])
+    assert "new → acknowledged" in changes and "acknowledged → resolved" in changes
+    resolved = timeline[timeline["change"] == "acknowledged → resolved"].iloc[0]
+    assert resolved["by"] == ACTOR and resolved["note"] == "Refunded the visit"
+    assert "refund issued" in resolved["detail"]
+    assert "Resolution: refund issued" in texts(at)
+
+
+def test_bulk_assign_and_acknowledge(seeded):
+    path, found = seeded
+    at = open_page()
+    ids = [int(i) for i in table(at, "due")["case"].iloc[:3]]
+    at.multiselect(key="cases_bulk").set_value(ids)
+    at.selectbox(key="cases_bulk_owner").set_value(found["bob"])
+    at.button(key="cases_bulk_assign").click().run()
+    ok(at)
+    assert any("3 case(s) assigned" in s.value for s in at.success)
+    assert {get_case(path, i)["owner_id"] for i in ids} == {found["bob"]}
+    assert set(table(at, "due").set_index("case").loc[ids, "owner"]) == {"Bob Roy"}
+    assert at.multiselect(key="cases_bulk").value == []
+    at.multiselect(key="cases_bulk").set_value(ids[:2])
+    at.button(key="cases_bulk_ack").click().run()
+    ok(at)
+    assert [get_case(path, i)["status"] for i in ids] == ["acknowledged", "acknowledged",
+                                                          "new"]
+
+
+def test_merge_then_unmerge_restores_both_cases(seeded):
+    path, _ = seeded
+    db = store.connect(path)
+    both = [r for r in records.list_cases(db, now=NOW)
+            if r["customer_key"] == "email:c1@example.org"]
+    db.close()
+    assert len(both) == 2
+    keep, duplicate = both[0]["id"], both[1]["id"]
+    moved = get_case(path, duplicate)["feedback_ids"]
+    at = open_page()
+    at = pick(at, keep)
+    assert at.selectbox(key=f"cases_merge_{keep}").options == [
+        views.case_label(get_case(path, duplicate))]
+    at.button(key=f"cases_merge_button_{keep}").click().run()
+    ok(at)
+    assert get_case(path, duplicate)["status"] == "merged"
+    assert set(moved) <= set(get_case(path, keep)["feedback_ids"])
+    assert len(table(at, "sentiment")) == 2  # both customers' responses are in this case
+    assert "merged in" in list(table(at, "change")["event"])
+    at.button(key=f"cases_unmerge_{keep}").click().run()
+    ok(at)
+    back = get_case(path, duplicate)
+    assert (back["status"], back["merged_into"], back["feedback_ids"]) == ("new", None, moved)
+    assert duplicate in list(table(at, "due")["case"])
+
+
+def test_a_change_on_an_old_version_is_refused_with_a_warning(seeded):
+    path, _ = seeded
+    at = open_page(user=ACTOR)
+    case_id = int(table(at, "due")["case"].iloc[0])
+    at = pick(at, case_id)
+    # Someone else changes the case after this page drew it.
+    db = store.connect(path)
+    with store.write_transaction(db):
+        records.change_status(db, case_id, "in progress", actor="kim@example.org", now=NOW)
+    db.close()
+    at.button(key=f"cases_ack_{case_id}").click().run()
+    assert not at.exception and not at.error
+    (warning,) = [w.value for w in at.warning]
+    assert "changed since you opened it" in warning and "kim@example.org" in warning.replace(
+        "\\", "")
+    assert events(path, case_id)[-1][-1] == "kim@example.org"   # nothing of ours written
+    assert "Status: in progress" in texts(at)                     # the case as it is now
+    assert f"cases_ack_{case_id}" not in [b.key for b in at.button]
+
+
+def test_a_read_only_store_disables_every_write(seeded):
+    from tests.stores import no_write_permission
+
+    path, _ = seeded
+    with no_write_permission(path.parent, path):
+        at = open_page()
+        ok(at)
+        case_id = int(table(at, "due")["case"].iloc[0])
+        assert at.button(key=f"cases_ack_{case_id}").disabled
+        assert at.button(key="cases_bulk_assign").disabled
+        assert at.button(key=f"cases_follow_up_{case_id}").disabled
+
+
+def test_a_bulk_change_on_an_old_version_changes_nothing(seeded):
+    path, found = seeded
+    at = open_page()
+    ids = [int(i) for i in table(at, "due")["case"].iloc[:3]]
+    owners = [get_case(path, i)["owner_id"] for i in ids]
+    db = store.connect(path)
+    with store.write_transaction(db):
+        records.add_note(db, ids[1], "seen", actor="kim@example.org", now=NOW)
+        records.change_status(db, ids[2], "in progress", actor="kim@example.org", now=NOW)
+    db.close()
+    at.multiselect(key="cases_bulk").set_value(ids)
+    at.selectbox(key="cases_bulk_owner").set_value(found["bob"])
+    at.button(key="cases_bulk_assign").click().run()
+    assert not at.exception and not at.error
+    (warning,) = [w.value for w in at.warning]
+    assert f"case {ids[2]} changed since you opened it" in warning
+    assert "Nothing was done" in warning
+    assert [get_case(path, i)["owner_id"] for i in ids] == owners
