@@ -16,11 +16,13 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import timedelta
 
+import pandas as pd
 import streamlit as st
 
 from analysis import store
 from analysis.app_settings import app_setting_history
 from analysis.cases import people, policy
+from analysis.cases import priority as case_priority
 from analysis.cases.calendar import WEEKDAYS
 from analysis.views import cases as views
 from pages import current_actor, db_key, flash, page_start, run_write, show_flash
@@ -364,6 +366,80 @@ def _rules_section(db, key, options: views.SettingsOptions, read_only: bool) -> 
                                   args=(db,), disabled=read_only, type="primary")
 
 
+@st.cache_data(max_entries=8, **CACHE)
+def _bands(key) -> list[dict]:
+    return policy.band_rows(policy.route_bands(store.connect(key[0])))
+
+
+@st.cache_data(max_entries=8, **CACHE)
+def _weights(key) -> list[dict]:
+    return case_priority.theme_weight_rows(store.connect(key[0]))
+
+
+def _save_bands(db, rows: list[dict]) -> None:
+    try:
+        bands = policy.bands_from_rows(rows)
+    except policy.PolicyError as exc:
+        _refuse("bands", str(exc))
+        return
+    _write("bands", lambda: policy.save_route_bands(db, bands, actor=_actor(),
+                                                    now=store.utcnow()),
+           "Route bands saved.", db)
+
+
+def _blank(value) -> bool:
+    return value is None or (isinstance(value, float) and value != value)
+
+
+def _save_weights(db, before: list[dict], after: list[dict]) -> None:
+    changed = [(b["theme_id"], None if _blank(a["set_by_hand"]) else float(a["set_by_hand"]))
+               for b, a in zip(before, after, strict=True)
+               if not (_blank(b["set_by_hand"]) and _blank(a["set_by_hand"]))
+               and b["set_by_hand"] != a["set_by_hand"]]
+
+    def action():
+        for theme_id, weight in changed:
+            case_priority.save_theme_weight(db, theme_id, weight, actor=_actor(),
+                                            now=store.utcnow())
+
+    _write("weights", action, f"{len(changed)} theme weight(s) saved.", db)
+
+
+def _routes_section(db, key, read_only: bool) -> None:
+    st.subheader("Which scores open which route")
+    st.caption("Recovery opens a case, improvement a low-priority clarification task, "
+               "advocacy a thank-you / review-request task. Leave both bounds blank to leave "
+               "a route out for a scale; a comment with no score opens a case when its "
+               "sentiment is negative. " + views.last_changed(_history(key, policy.BANDS_KEY)))
+    rows = pd.DataFrame(_bands(key))
+    edited = st.data_editor(
+        rows, key="cs_bands_editor", hide_index=True,
+        disabled=True if read_only else ["scale", "route"],
+        column_config={"lowest": st.column_config.NumberColumn("Lowest score", step=0.5),
+                       "highest": st.column_config.NumberColumn("Highest score", step=0.5)})
+    st.button("Save route bands", key="cs_bands_save", on_click=_save_bands,
+              args=(db, edited.to_dict("records")), disabled=read_only)
+    _flash_here("bands")
+    st.subheader("Theme weights (business impact, 0-25 priority points)")
+    st.caption("By default half the NPS points a theme costs in the key drivers (refitted by "
+               "the sweep once a day). A weight set by hand wins; clear it to go back to the "
+               "default.")
+    weights = _weights(key)
+    if not weights:
+        st.info("No themes yet: weights come once themes are fitted.")
+        return
+    edited_weights = st.data_editor(
+        pd.DataFrame(weights), key="cs_weights_editor", hide_index=True,
+        disabled=True if read_only else ["theme_id", "theme", "level", "from_key_drivers"],
+        column_config={"theme_id": None,
+                       "from_key_drivers": st.column_config.NumberColumn("From key drivers"),
+                       "set_by_hand": st.column_config.NumberColumn(
+                           "Set by hand", min_value=0.0, max_value=25.0, step=1.0)})
+    st.button("Save theme weights", key="cs_weights_save", on_click=_save_weights,
+              args=(db, weights, edited_weights.to_dict("records")), disabled=read_only)
+    _flash_here("weights")
+
+
 def _sla_section(db, key, read_only: bool) -> None:
     st.subheader("SLA policy per priority")
     policies, _, _ = _policy(key)
@@ -507,6 +583,7 @@ def render() -> None:
         _people_section(db, key, options, read_only)
     with rules:
         _rules_section(db, key, options, read_only)
+        _routes_section(db, key, read_only)
     with sla:
         _sla_section(db, key, read_only)
     with calendars:

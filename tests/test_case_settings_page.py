@@ -276,3 +276,48 @@ def test_the_page_runs_on_a_store_with_cases(db_path, clock):
     at = open_page()
     ok(at)
     assert list(table(at, "open cases")["open cases"]) == [4, 3]
+
+
+def test_route_bands_and_theme_weights_are_shown_and_saved(db_path, clock):
+    build_store(db_path)
+    at = open_page()
+    ok(at)
+    bands = next(d.value for d in at.dataframe
+                 if "route" in d.value.columns and "lowest" in d.value.columns)
+    nps = bands[bands["scale"] == "nps"].set_index("route")
+    assert (nps.loc["recovery", "lowest"], nps.loc["recovery", "highest"]) == (0, 6)
+    assert (nps.loc["advocacy", "lowest"], nps.loc["advocacy", "highest"]) == (9, 10)
+    at.button(key="cs_bands_save").click().run()
+    ok(at)
+    saved = read(db_path, lambda d: app_setting_history(d, policy.BANDS_KEY))
+    assert saved[0]["actor"] == ACTOR
+    assert saved[0]["value"]["nps"]["recovery"] == [0.0, 6.0]
+    assert "ces" in saved[0]["value"] and "improvement" not in saved[0]["value"]["ces"]
+    weights = next(d.value for d in at.dataframe
+                   if "set_by_hand" in d.value.columns)
+    assert len(weights) == 2 and set(weights["level"]) == {"child"}
+
+
+def test_bands_rows_round_trip_and_one_blank_bound_is_refused():
+    rows = policy.band_rows(policy.DEFAULT_BANDS)
+    assert policy.bands_from_rows(rows) == {
+        scale: {route: (lo, hi) for route, (lo, hi) in routes.items()}
+        for scale, routes in policy.DEFAULT_BANDS.items()}
+    broken = [dict(r) for r in rows]
+    broken[0]["highest"] = float("nan")
+    with pytest.raises(policy.PolicyError, match="^route bands: nps recovery needs both"):
+        policy.bands_from_rows(broken)
+
+
+def test_theme_weight_rows_show_the_default_and_the_hand_set_weight(db_path, clock):
+    from analysis.cases.priority import driver_weights, save_theme_weight, theme_weight_rows
+
+    build_store(db_path)
+    db = store.connect(db_path)
+    with store.write_transaction(db):
+        defaults = driver_weights(db, now=NOW, refresh=True)
+        theme_id = db.execute("SELECT id FROM themes WHERE status = 'active' LIMIT 1").fetchone()[0]
+        save_theme_weight(db, theme_id, 7.0, actor="lead")
+    rows = {r["theme_id"]: r for r in theme_weight_rows(db)}
+    assert rows[theme_id]["set_by_hand"] == 7.0
+    assert rows[theme_id]["from_key_drivers"] == round(defaults.get(theme_id, 0.0), 1)

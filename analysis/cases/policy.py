@@ -265,3 +265,28 @@ def remove_calendar(db: sqlite_utils.Database, location: str, *, actor: str,
     if location in saved:
         write_app_setting(db, CALENDARS_KEY, {k: v for k, v in saved.items() if k != location},
                           actor=actor, now=now)
+
+
+def band_rows(bands: dict) -> list[dict]:
+    """The bands as editable rows (scale, route, lowest, highest): every scale x route, a
+    route the scale leaves out with blank bounds."""
+    return [{"scale": scale, "route": route,
+             "lowest": bands.get(scale, {}).get(route, (None, None))[0],
+             "highest": bands.get(scale, {}).get(route, (None, None))[1]}
+            for scale in SCORE_TYPES for route in ROUTES]
+
+
+def bands_from_rows(rows: list[dict]) -> dict:
+    """Rows back to bands (for `save_route_bands`): both bounds blank leaves the route out;
+    one blank is an error naming the row."""
+    bands: dict[str, dict[str, tuple[float, float]]] = {}
+    for row in rows:
+        low, high = row.get("lowest"), row.get("highest")
+        blank = [v is None or (isinstance(v, float) and v != v) or v == "" for v in (low, high)]
+        if all(blank):
+            continue
+        if any(blank):
+            raise PolicyError(f"route bands: {row['scale']} {row['route']} needs both the lowest "
+                              f"and the highest score (or neither)")
+        bands.setdefault(row["scale"], {})[row["route"]] = (low, high)
+    return bands

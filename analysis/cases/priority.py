@@ -176,3 +176,18 @@ def save_theme_weight(db: sqlite_utils.Database, theme_id: int, weight: float | 
     else:
         saved[str(int(theme_id))] = float(weight)
     write_app_setting(db, THEME_WEIGHTS_KEY, saved, actor=actor, now=now)
+
+
+def theme_weight_rows(db: sqlite_utils.Database) -> list[dict]:
+    """Active themes with their weight: the key drivers' default as last computed (the
+    sweep refits it daily; reading never refits) and the weight set by hand, if any."""
+    cached = read_app_setting(db, DRIVER_WEIGHTS_KEY) or {}
+    defaults = {int(k): float(v) for k, v in (cached.get("weights") or {}).items()}
+    by_hand = {int(k): float(v) for k, v in
+               (read_app_setting(db, THEME_WEIGHTS_KEY, {}) or {}).items()}
+    return [{"theme_id": theme_id, "theme": name, "level": "parent" if is_parent else "child",
+             "from_key_drivers": round(defaults.get(theme_id, 0.0), 1),
+             "set_by_hand": by_hand.get(theme_id)}
+            for theme_id, name, is_parent in db.execute(
+                "SELECT id, name, is_parent FROM themes WHERE status = 'active' "
+                "ORDER BY is_parent DESC, name")]
