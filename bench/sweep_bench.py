@@ -175,14 +175,9 @@ def build(path: Path, rows: int, cases: int, locations: int, splits: int) -> dic
     spread_locations(db, locations)
     themes = seed_theme_tree(db, truth, splits)
     log(f"themes: {themes} children under {len(truth['themes'])} parents")
-    ids = dict(db.execute("SELECT external_id, id FROM feedback").fetchall())
-    with store.write_transaction(db):
-        db.conn.executemany(
-            "INSERT INTO sentiment (feedback_id, label, score, confidence, method, scored_at) "
-            "VALUES (?, ?, ?, 1.0, 'truth', ?)",
-            [(ids[row["external_id"]], row["sentiment"],
-              {"negative": -0.5, "neutral": 0.0, "positive": 0.5}[row["sentiment"]], NOW)
-             for row in truth["rows"] if row["external_id"] in ids])
+    from tests.stores import seed_truth_sentiment
+
+    seed_truth_sentiment(db, truth, now=NOW)
     lookback, expected = lookback_for(db, cases, now)
     with store.write_transaction(db):
         manager = save_person(db, "Morgan Manager", "manager@example.com", role="manager",

@@ -81,21 +81,14 @@ def truth_demo_source(tmp_path_factory):
     sentiment are its truth's labels (no model fitted). (path, truth, theme name -> id);
     copy, never write."""
     from analysis.demo import generate_demo
-    from tests.stores import seed_truth_themes
+    from tests.stores import seed_truth_sentiment, seed_truth_themes
 
     path = tmp_path_factory.mktemp("truth_demo") / "demo.db"
     db = store.connect(path)
     truth = generate_demo(db, rows=20_000, seed=7, actor="test",
                           now=store.from_iso(DEMO_NOW)).truth
     themes = seed_truth_themes(db, truth)
-    ids = dict(db.execute("SELECT external_id, id FROM feedback").fetchall())
-    with store.write_transaction(db):
-        db.conn.executemany(
-            "INSERT INTO sentiment (feedback_id, label, score, confidence, method, scored_at) "
-            "VALUES (?, ?, ?, 1.0, 'truth', ?)",
-            [(ids[row["external_id"]], row["sentiment"],
-              {"negative": -0.5, "neutral": 0.0, "positive": 0.5}[row["sentiment"]], DEMO_NOW)
-             for row in truth["rows"] if row["external_id"] in ids])
+    seed_truth_sentiment(db, truth, now=DEMO_NOW)
     db.close()
     return path, truth, themes
 

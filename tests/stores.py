@@ -63,3 +63,18 @@ def seed_truth_themes(db, truth: dict, *, now: str = "2025-01-01T00:00:00Z") -> 
              for row in truth["rows"] if row["external_id"] in ids
              for k, name in enumerate(row["themes"])])
     return theme_ids
+
+
+def seed_truth_sentiment(db, truth: dict, *, now: str = "2025-01-01T00:00:00Z") -> None:
+    """Sentiment straight from a demo truth's labels (method 'truth'), as seed_truth_themes
+    does for themes."""
+    from analysis import store as store_module
+
+    ids = dict(db.execute("SELECT external_id, id FROM feedback").fetchall())
+    with store_module.write_transaction(db):
+        db.conn.executemany(
+            "INSERT INTO sentiment (feedback_id, label, score, confidence, method, scored_at) "
+            "VALUES (?, ?, ?, 1.0, 'truth', ?)",
+            [(ids[row["external_id"]], row["sentiment"],
+              {"negative": -0.5, "neutral": 0.0, "positive": 0.5}[row["sentiment"]], now)
+             for row in truth["rows"] if row["external_id"] in ids])
