@@ -208,3 +208,35 @@ def test_the_customers_who_asked_for_a_shipped_change_are_told_once(db, db_path)
     assert "based on 3 requests like yours" in messages["ana@example.com"]["body"]
     assert "A second till at lunchtime" in messages["ana@example.com"]["body"]
     assert messages["bo@example.com"]["status"] == "held"
+
+
+def _alert(db, theme_id: int, location: str, week: str) -> int:
+    return db.execute(
+        """INSERT INTO alerts (theme_id, location, granularity, first_period, period_start,
+           period_end, observed, volume, expected, share, baseline_share, p_value, q_value,
+           opened_at, updated_at) VALUES (?, ?, 'week', ?, ?, ?, 9, 20, 3, 0.45, 0.15, 0.001,
+           0.01, 'x', 'x')""", [theme_id, location, week, week, week]).lastrowid
+
+
+def test_the_alert_digest_lists_new_alerts_once_a_day_to_the_report_recipients(db):
+    from analysis.followup.followups import queue_alert_digest
+
+    themes(db)
+    with store.write_transaction(db):
+        save_follow_up_settings(db, FollowUpSettings(
+            report_recipients=("ops@example.org", "cx@example.org")), actor="admin")
+        _alert(db, 1, "Northgate <Main>", "2024-12-30")
+        assert queue_alert_digest(db, now=MONDAY, actor="sweep") == 2
+        assert queue_alert_digest(db, now=MONDAY + HOUR, actor="sweep") == 0   # once a day
+        _alert(db, 2, "Old Town", "2025-01-06")
+        assert queue_alert_digest(db, now=MONDAY + 2 * HOUR, actor="sweep") == 0
+        assert queue_alert_digest(db, now=MONDAY + timedelta(days=1), actor="sweep") == 2
+    digests = sorted(list_outbox(db), key=lambda m: m["id"])
+    assert [m["recipient"] for m in digests] == ["ops@example.org", "cx@example.org"] * 2
+    assert "Queue at Northgate &lt;Main&gt;" in digests[0]["body"]
+    assert "Price at Old Town" in digests[2]["body"] and "Northgate" not in digests[2]["body"]
+
+
+def test_report_recipients_must_be_addresses():
+    with pytest.raises(TemplateError, match="^report recipients: 'ops at example'"):
+        FollowUpSettings(report_recipients=("ops at example",)).check()

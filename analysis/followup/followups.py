@@ -9,7 +9,7 @@ happy customers a few days after their score.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timedelta
 
 import sqlite_utils
@@ -39,8 +39,14 @@ class FollowUpSettings:
     """Days after the good score that the review request goes out (3-5)."""
     review_template: str = ""
     """Name of the template to use (default: the first active advocacy thank-you)."""
+    report_recipients: tuple[str, ...] = ()
+    """Who gets the weekly report and the digest of new alerts by email."""
 
     def check(self) -> FollowUpSettings:
+        for address in self.report_recipients:
+            if not isinstance(address, str) or "@" not in address or " " in address.strip():
+                raise TemplateError(f"report recipients: {str(address)[:60]!r} is not an "
+                                    f"email address")
         if self.review_link and not self.review_link.startswith(("https://", "http://")):
             raise TemplateError(f"review link: must be a web address, got "
                                 f"{self.review_link[:60]!r}")
@@ -51,13 +57,20 @@ class FollowUpSettings:
 
 def follow_up_settings(db: sqlite_utils.Database) -> FollowUpSettings:
     saved = read_app_setting(db, SETTINGS_KEY, {}) or {}
-    return FollowUpSettings(**{k: v for k, v in saved.items()
-                               if k in FollowUpSettings.__dataclass_fields__})
+    known = {k: v for k, v in saved.items() if k in FollowUpSettings.__dataclass_fields__}
+    if "report_recipients" in known:
+        known["report_recipients"] = tuple(known["report_recipients"])
+    return FollowUpSettings(**known)
 
 
 def save_follow_up_settings(db: sqlite_utils.Database, settings: FollowUpSettings, *,
                             actor: str, now: datetime | None = None) -> None:
-    write_app_setting(db, SETTINGS_KEY, asdict(settings.check()), actor=actor, now=now)
+    settings = replace(settings, report_recipients=tuple(
+        a.strip() for a in settings.report_recipients if isinstance(a, str) and a.strip())
+        if all(isinstance(a, str) for a in settings.report_recipients)
+        else settings.report_recipients)
+    values = asdict(settings.check()) | {"report_recipients": list(settings.report_recipients)}
+    write_app_setting(db, SETTINGS_KEY, values, actor=actor, now=now)
 
 
 def customer_email(db: sqlite_utils.Database, case_id: int) -> str | None:
@@ -198,3 +211,40 @@ def tell_requesters(db: sqlite_utils.Database, improvement_id: int, template_id:
                       f"held by the contact-frequency rule: {why}", actor=actor, now=now)
         found["queued" if allowed else "held"] += 1
     return found
+
+
+DIGEST_WATERMARK_KEY = "alert digest watermark"
+
+
+def queue_alert_digest(db: sqlite_utils.Database, *, now: datetime, actor: str) -> int:
+    """One email per report recipient listing the spike alerts opened since the last digest
+    (at most one digest a day); returns how many were queued. Inside a transaction."""
+    from html import escape
+
+    from analysis.trends.alerts import describe_alert, list_alerts
+
+    recipients = follow_up_settings(db).report_recipients
+    if not recipients:
+        return 0
+    last = read_app_setting(db, DIGEST_WATERMARK_KEY) or {}
+    if last.get("sent_at") and now - from_iso(last["sent_at"]) < timedelta(days=1):
+        return 0
+    seen = int(last.get("alert_id") or 0)
+    new = [a for a in list_alerts(db, status="all") if a["id"] > seen]
+    if not new:
+        return 0
+    new.sort(key=lambda a: a["id"])
+    day = to_iso(now)[:10]
+    items = "".join(f"<li>{escape(describe_alert(a))}</li>" for a in new[:50])
+    more = f"<p>And {len(new) - 50} more on the Trends page.</p>" if len(new) > 50 else ""
+    body = (f"<p>{len(new)} new spike alert{'s' if len(new) != 1 else ''} since the last "
+            f"digest:</p><ul>{items}</ul>{more}<p>This digest is sent automatically by "
+            f"Closeloop.</p>")
+    for address in recipients:
+        queue_message(db, kind="alert digest", channel="email", recipient=address,
+                      subject=f"Closeloop: {len(new)} new spike alert(s), {day}", body=body,
+                      key=f"alert-digest-{day}-{address}", actor=actor, now=now)
+    write_app_setting(db, DIGEST_WATERMARK_KEY,
+                      {"alert_id": new[-1]["id"], "sent_at": to_iso(now)}, actor=actor,
+                      now=now)
+    return len(recipients)
