@@ -42,8 +42,10 @@ PAGES = {
     ],
     "Act": [
         st.Page("pages/improvements.py", title="Improvements", icon=":material/construction:"),
+        st.Page("pages/impact.py", title="Impact", icon=":material/insights:"),
         st.Page("pages/cases.py", title="Case queue", icon=":material/inbox:"),
         st.Page("pages/case_settings.py", title="Case settings", icon=":material/tune:"),
+        st.Page("pages/templates.py", title="Templates", icon=":material/mail:"),
     ],
     "Data": [
         st.Page("pages/import.py", title="Import", icon=":material/upload_file:"),

@@ -43,10 +43,13 @@ PAGES = {  # name -> (AppTest page path, URL path, a CSS/test-id that says "rend
     "themes": ("pages/themes.py", "/themes", "[data-testid=stSelectbox], [data-testid=stAlert]"),
     "theme_quality": ("pages/theme_quality.py", "/theme_quality",
                       "[data-testid=stMetric], [data-testid=stAlert]"),
+    "impact": ("pages/impact.py", "/impact", "[data-testid=stMetric], [data-testid=stAlert]"),
     "improvements": ("pages/improvements.py", "/improvements",
                      "[data-testid=stForm], [data-testid=stAlert]"),
     "cases": ("pages/cases.py", "/cases", "[data-testid=stMetric], [data-testid=stAlert]"),
     "case_settings": ("pages/case_settings.py", "/case_settings", "[data-testid=stForm]"),
+    "templates": ("pages/templates.py", "/templates",
+                  "[data-testid=stDataFrame], [data-testid=stAlert]"),
     "import": ("pages/import.py", "/import", "[data-testid=stFileUploader]"),
 }
 TARGET_S = 2.0

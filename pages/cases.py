@@ -2,7 +2,9 @@
 team's or all; filtered by status, priority, SLA state, location, theme and route) sorted by
 what is due first, with countdowns in business time; bulk assign and acknowledge; and one
 case's detail: its feedback, the customer's earlier feedback and contacts, the timeline,
-notes, status changes (resolving needs a category), assignment, merge and unmerge.
+notes, status changes (resolving needs a category), assignment, merge and unmerge, and
+a follow-up to the customer (a template with a live preview against the case, queued in the
+outbox, or sent at once; a resolved case whose follow-up is sent becomes "followed up").
 
 Thin page: everything shown comes from `analysis.views.cases` (which reads
 `analysis.cases` and writes nothing); writes go through `analysis.cases.records` inside
@@ -25,8 +27,12 @@ import streamlit as st
 
 from analysis import store
 from analysis.cases import records
-from analysis.settings import get_settings
+from analysis.followup import delivery as follow_delivery
+from analysis.followup import followups as follow
+from analysis.followup import outbox as follow_outbox
+from analysis.settings import SettingsError, get_settings
 from analysis.views import cases as views
+from analysis.views import followup as follow_views
 from pages import current_actor, db_key, flash, page_start, show_flash
 
 CACHE = {"ttl": timedelta(hours=1), "show_spinner": False}
@@ -71,6 +77,19 @@ def _queue(key, now, status: str, owner_id, team_id, priorities: tuple, location
 @st.cache_data(max_entries=16, **CACHE)
 def _detail(key, case_id: int, now, timezone: str) -> views.CaseDetail:
     return views.case_detail(store.connect(key[0]), case_id, now=now, timezone=timezone)
+
+
+@st.cache_data(max_entries=16, **CACHE)
+def _follow_up_options(key, case_id: int, timezone: str) -> follow_views.FollowUpOptions:
+    db = store.connect(key[0])
+    return follow_views.follow_up_options(db, records.get_case(db, case_id), timezone)
+
+
+@st.cache_data(max_entries=32, **CACHE)
+def _follow_up_preview(key, case_id: int, template_id: int,
+                       extra: tuple) -> follow_views.Preview:
+    return follow_views.follow_up_preview(store.connect(key[0]), case_id, template_id,
+                                          dict(extra))
 
 
 # ----------------------------------------------------------------------------- writes
@@ -199,6 +218,60 @@ def _bulk(db, how: str, rows: dict[int, dict]) -> None:
             f" {skipped:,} skipped: not new." if skipped else "")
     if _write("bulk", action, message, db, "Nothing done."):
         state["cases_bulk"] = []  # set, not dropped: a dropped value comes back
+
+
+def _follow_up_extra(case_id: int) -> dict:
+    state = st.session_state
+    return follow_views.extra_values({name: state.get(f"cases_fu_{name}_{case_id}")
+                                      for name in follow_views.EXTRA_FIELDS})
+
+
+def _follow_up(db, case_id: int, send: bool) -> None:
+    """Queue the follow-up (the same message twice is one message); with `send`, send what
+    is due at once, as the worker does every minute."""
+    state = st.session_state
+    template_id = state.get(f"cases_fu_template_{case_id}")
+    if template_id is None:
+        state[FLASH_AT] = "follow-up"
+        flash("error", "Nothing queued: choose a template.")
+        return
+    now, queued = store.utcnow(), []
+
+    def queue():
+        last = db.execute("SELECT COALESCE(MAX(id), 0) FROM outbox").fetchone()[0]
+        message_id = follow.write_follow_up(db, case_id, int(template_id), actor=_actor(),
+                                            extra=_follow_up_extra(case_id), now=now)
+        queued.extend([message_id, message_id <= last])
+
+    if not _write("follow-up", queue, "Follow-up queued: the outbox sends it within a "
+                                      "minute.", db, "Not queued."):
+        return
+    message_id, existed = queued
+    if existed:   # the same message for this case was queued before: never twice
+        status, sent_at = db.execute("SELECT status, sent_at FROM outbox WHERE id = ?",
+                                     [message_id]).fetchone()
+        flash("success", f"This message was queued already (message #{message_id}): it "
+                         "is not queued twice.",
+              f"Status: {status}" + (f", sent at {sent_at}" if sent_at else ""))
+        if status == "sent":
+            return
+    if not send:
+        return
+    try:
+        result = follow_outbox.drain_outbox(db, now=now,
+                                            on_sent=follow_delivery.on_message_sent)
+    except (SettingsError, ValueError, store.StoreError) as exc:
+        flash("error", "Queued, but not sent.", str(exc))
+        return
+    row = db.execute("SELECT status, last_error, recipient, subject FROM outbox WHERE id = ?",
+                     [message_id]).fetchone()
+    if row and row[0] == "sent":
+        flash("success", "Follow-up sent.", f"To {row[2]}: {row[3]}\n"
+                                            f"{follow_views.drain_text(result)}")
+    else:
+        flash("error", "Queued, but not sent.", "\n".join(filter(None, [
+            f"Message #{message_id} is {row[0] if row else 'gone'}: "
+            f"{(row[1] if row else '') or 'not due yet'}", follow_views.NOT_SENT_HINT])))
 
 
 def _remember_me() -> None:
@@ -417,6 +490,64 @@ def _detail_section(db, key, case_id: int, now, options: views.QueueOptions) -> 
     with timeline:
         st.dataframe(shown.timeline, hide_index=True, key=f"cases_timeline_{i}")
     _actions(db, shown, options, version)
+    if case["status"] != "merged":
+        _follow_up_section(db, key, shown)
+
+
+def _follow_up_section(db, key, shown: views.CaseDetail) -> None:
+    """Write to the customer: a template, the values only a person knows, the preview
+    against this case (gaps shown), then queue it or send it now."""
+    i = shown.case["id"]
+    state = st.session_state
+    tz = get_settings().timezone
+    found = _follow_up_options(key, i, tz)
+    with st.expander("Write follow-up", icon=":material/mail:"):
+        if not found.templates:
+            st.info(follow_views.NO_EMAIL_TEMPLATES)
+            st.page_link("pages/templates.py", label="Templates", icon=":material/mail:")
+            return
+        if found.address:
+            st.text(f"To: {found.address}")
+        else:
+            st.warning("The customer left no email address on this case: there is no one "
+                       "to send a follow-up to.", icon=":material/warning:")
+        pick_key = f"cases_fu_template_{i}"
+        if state.get(pick_key) not in found.templates:
+            state[pick_key] = found.suggested
+        template_id = st.selectbox(
+            "Template", list(found.templates), key=pick_key, format_func=found.templates.get,
+            help="The first suits the case's status: a resolved case's apology or \"we "
+                 "changed it\", an open case's status update.")
+        for column, (name, label) in zip(st.columns(len(follow_views.EXTRA_FIELDS)),
+                                         follow_views.EXTRA_FIELDS.items(), strict=True):
+            column.text_input(label, key=f"cases_fu_{name}_{i}", max_chars=300)
+        extra = _follow_up_extra(i)
+        preview = _follow_up_preview(key, i, int(template_id), tuple(sorted(extra.items())))
+        if preview.error:
+            st.error(views.markdown_safe(preview.error), icon=":material/error:")
+        rendering = preview.rendering
+        if rendering is not None:
+            if rendering.missing:
+                st.warning(views.markdown_safe(
+                    f"Gaps: {preview.missing_text}. Fill them in above (or pick another "
+                    "template): a message with a gap is not sent."),
+                    icon=":material/warning:")
+            st.text(f"Subject: {rendering.subject}")
+            with st.container(border=True, key=f"cases_fu_preview_{i}"):
+                st.html(follow_views.email_html(rendering.body))
+        disabled = store.is_read_only(db) or not found.address or rendering is None
+        left, right, _ = st.columns([1, 1, 2])
+        left.button("Queue follow-up", key=f"cases_follow_up_{i}", on_click=_follow_up,
+                    args=(db, i, False), icon=":material/mail:", disabled=disabled,
+                    type="primary")
+        right.button("Send now", key=f"cases_fu_send_{i}", on_click=_follow_up,
+                     args=(db, i, True), icon=":material/send:", disabled=disabled)
+        st.caption(views.FOLLOW_UP_HELP)
+        _flash_here("follow-up")
+        if not found.messages.empty:
+            st.markdown("**Messages about this case**")
+            st.dataframe(found.messages, hide_index=True, key=f"cases_fu_messages_{i}",
+                         column_config={"message": NUMBER("message", format="%d")})
 
 
 def _actions(db, shown: views.CaseDetail, options: views.QueueOptions, version: int) -> None:
@@ -491,9 +622,6 @@ def _actions(db, shown: views.CaseDetail, options: views.QueueOptions, version: 
             right.form_submit_button("Unmerge", key=f"cases_unmerge_{i}",
                                      on_click=_unmerge_picked, args=(db, i),
                                      disabled=read_only)
-    st.button("Write follow-up", key=f"cases_follow_up_{i}", disabled=True,
-              icon=":material/mail:", help=views.FOLLOW_UP_LATER)
-    st.caption(views.FOLLOW_UP_LATER)
 
 
 # ----------------------------------------------------------------------------- page

@@ -24,6 +24,7 @@ from analysis.improvements import records
 from analysis.reports.csv_safety import to_safe_csv
 from analysis.settings import get_settings
 from analysis.trends.periods import period_of
+from analysis.views import followup as follow_views
 from analysis.views import improvements as views
 from pages import current_actor, db_key, flash, page_start, run_write, show_flash
 
@@ -440,7 +441,30 @@ def _evidence_section(db, key, improvement: records.Improvement,
                  disabled=read_only)
 
 
-def _tell_section(key, improvement: records.Improvement) -> None:
+def _tell(db, improvement_id: int) -> None:
+    """Queue "we changed it" to every customer who asked (held when the contact-frequency
+    rule says so); the outbox sends them within a minute."""
+    from analysis.followup.followups import tell_requesters
+
+    template_id = st.session_state.get(f"impr_tell_template_{improvement_id}")
+    if template_id is None:
+        st.session_state[FLASH_AT] = "tell"
+        flash("error", "Nothing queued: choose a template.")
+        return
+    found: list[dict] = []
+    if _write("tell", lambda: found.append(tell_requesters(
+            db, improvement_id, int(template_id), actor=current_actor(), now=store.utcnow())),
+            "", db, "Nothing queued."):
+        flash("success", "Messages queued: the outbox sends them within a minute.",
+              follow_views.tell_text(found[0]))
+
+
+@st.cache_data(max_entries=8, **CACHE)
+def _tell_templates(key) -> dict[int, str]:
+    return follow_views.tell_templates(store.connect(key[0]))
+
+
+def _tell_section(db, key, improvement: records.Improvement) -> None:
     st.subheader("Whom to tell")
     if improvement.status != "shipped":
         st.caption("Once the improvement ships, the customers whose feedback asked for it "
@@ -456,6 +480,23 @@ def _tell_section(key, improvement: records.Improvement) -> None:
                        file_name=f"improvement_{improvement.id}_whom_to_tell.csv",
                        mime="text/csv", key=f"impr_tell_csv_{improvement.id}",
                        icon=":material/download:")
+    templates = _tell_templates(key)
+    if not templates:
+        st.caption("No email templates yet: add the starter templates on the Templates page "
+                   "(in the Act section) to tell them by email.")
+        return
+    pick_key = f"impr_tell_template_{improvement.id}"
+    if st.session_state.get(pick_key) not in templates:
+        st.session_state[pick_key] = next(iter(templates))
+    left, right = st.columns([2, 1], vertical_alignment="bottom")
+    left.selectbox("Template", list(templates), key=pick_key, format_func=templates.get,
+                   help="\"Resolved or shipped\" says what changed, based on how many "
+                        "requests. Each customer gets one message; customers contacted "
+                        "recently are held with the reason.")
+    right.button("Tell them by email", key=f"impr_tell_send_{improvement.id}",
+                 on_click=_tell, args=(db, improvement.id), icon=":material/mail:",
+                 disabled=store.is_read_only(db), type="primary")
+    _flash_here("tell")
 
 
 def _pick(rows: list[dict]) -> int:
@@ -500,7 +541,7 @@ def render() -> None:
     _summary_section(db, key, improvement)
     _impact_section(key, improvement, options.locations, now)
     _evidence_section(db, key, improvement, options)
-    _tell_section(key, improvement)
+    _tell_section(db, key, improvement)
     with st.expander("History of this improvement"):
         st.dataframe(_history(key, picked), hide_index=True, key=f"impr_history_{picked}")
     with st.expander("Edit this improvement", icon=":material/edit:"):

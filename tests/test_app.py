@@ -15,8 +15,9 @@ ROOT = Path(__file__).resolve().parent.parent
 APP = str(ROOT / "app.py")
 KPI_LABELS = ["NPS", "CSAT", "CES (1-7)", "Responses", "Negative feedback"]
 PAGES = ["pages/overview.py", "pages/themes.py", "pages/trends.py", "pages/benchmarks.py",
-         "pages/theme_quality.py", "pages/improvements.py", "pages/cases.py",
-         "pages/case_settings.py", "pages/import.py"]
+         "pages/theme_quality.py", "pages/improvements.py", "pages/impact.py",
+         "pages/cases.py",
+         "pages/case_settings.py", "pages/templates.py", "pages/import.py"]
 
 
 def app() -> AppTest:

@@ -403,6 +403,7 @@ def test_a_read_only_store_disables_every_write(seeded):
     from tests.stores import no_write_permission
 
     path, _ = seeded
+    seed_starter_templates(path)
     with no_write_permission(path.parent, path):
         at = open_page()
         ok(at)
@@ -410,6 +411,7 @@ def test_a_read_only_store_disables_every_write(seeded):
         assert at.button(key=f"cases_ack_{case_id}").disabled
         assert at.button(key="cases_bulk_assign").disabled
         assert at.button(key=f"cases_follow_up_{case_id}").disabled
+        assert at.button(key=f"cases_fu_send_{case_id}").disabled
 
 
 def test_a_bulk_change_on_an_old_version_changes_nothing(seeded):
@@ -430,3 +432,189 @@ def test_a_bulk_change_on_an_old_version_changes_nothing(seeded):
     assert f"case {ids[2]} changed since you opened it" in warning
     assert "Nothing was done" in warning
     assert [get_case(path, i)["owner_id"] for i in ids] == owners
+
+
+# ----------------------------------------------------------------------------- follow-up
+
+SMTP_FROM = "care@closeloop.example"
+
+
+def seed_starter_templates(path) -> None:
+    from analysis.followup.templates import seed_templates
+
+    db = store.connect(path)
+    with store.write_transaction(db):
+        seed_templates(db, actor="test", now=NOW)
+    db.close()
+
+
+def resolve(path, case_id: int) -> None:
+    db = store.connect(path)
+    with store.write_transaction(db):
+        records.change_status(db, case_id, "resolved", actor="test", now=NOW,
+                              note="Refunded the visit",
+                              resolution_category="refund issued")
+    db.close()
+
+
+def outbox_rows(path) -> list[dict]:
+    from analysis.followup.outbox import list_outbox
+
+    db = store.connect(path)
+    try:
+        return list_outbox(db)
+    finally:
+        db.close()
+
+
+@pytest.fixture
+def smtp(monkeypatch, tmp_path):
+    """A real SMTP server on 127.0.0.1, and the app's delivery settings pointing at it."""
+    from tests.delivery_servers import SmtpServer
+
+    monkeypatch.setattr("analysis.settings.SECRETS_FILE", tmp_path / "no-secrets.toml")
+    with SmtpServer() as server:
+        monkeypatch.setenv("CLOSELOOP_SMTP_HOST", "127.0.0.1")
+        monkeypatch.setenv("CLOSELOOP_SMTP_PORT", str(server.port))
+        monkeypatch.setenv("CLOSELOOP_SMTP_SECURITY", "none")
+        monkeypatch.setenv("CLOSELOOP_SMTP_FROM", SMTP_FROM)
+        yield server
+
+
+@pytest.fixture
+def resolved_case(seeded):
+    """The seeded store with the starter templates and one resolved recovery case (c3's)."""
+    path, found = seeded
+    seed_starter_templates(path)
+    db = store.connect(path)
+    case_id = next(r["id"] for r in records.list_cases(db, now=NOW, status="all")
+                   if r["customer_key"] == "email:c3@example.org")
+    db.close()
+    resolve(path, case_id)
+    return path, found, case_id
+
+
+def open_resolved(at: AppTest, case_id: int) -> AppTest:
+    at.selectbox(key="cases_status").set_value("resolved").run()
+    return pick(at, case_id)
+
+
+def html_bodies(at: AppTest) -> str:
+    return "\n".join(h.proto.body for h in at.html)
+
+
+def test_a_follow_up_for_a_resolved_case_is_sent_and_the_case_is_followed_up(resolved_case,
+                                                                             smtp):
+    path, found, case_id = resolved_case
+    at = open_page()
+    at = me(at, found["ann"])
+    at = open_resolved(at, case_id)
+    ok(at)
+    assert "Status: resolved" in texts(at)
+    assert "To: c3@example.org" in texts(at)
+    # A resolved recovery case starts with the apology; the preview is this case's.
+    picker = at.selectbox(key=f"cases_fu_template_{case_id}")
+    assert picker.value is not None and picker.format_func(picker.value).startswith(
+        "Recovery apology")
+    assert "I'm sorry about your visit to North (staff)" in texts(at)
+    assert "Hi there," in html_bodies(at)
+    at.text_input(key=f"cases_fu_workaround_{case_id}").input(
+        "we have refunded your visit & <b>apologise</b>").run()
+    ok(at)
+    assert "we have refunded your visit &amp; &lt;b&gt;apologise&lt;/b&gt;" in html_bodies(at)
+    at.button(key=f"cases_fu_send_{case_id}").click().run()
+    ok(at)
+    assert [s.value for s in at.success] == ["Follow-up sent."]
+    [mail] = smtp.messages
+    assert mail["To"] == "c3@example.org" and mail["From"] == SMTP_FROM
+    assert mail["Subject"] == "I'm sorry about your visit to North (staff)"
+    html = next(p for p in mail.walk() if p.get_content_type() == "text/html")
+    assert "&lt;b&gt;apologise&lt;/b&gt;" in html.get_payload(decode=True).decode()
+    stored = get_case(path, case_id)
+    assert stored["status"] == "followed up"
+    assert "Status: followed up" in texts(at)
+    timeline = table(at, "change")
+    assert list(timeline["event"])[-3:] == ["follow-up queued", "follow-up sent", "status"]
+    assert list(timeline["change"])[-1] == "resolved → followed up"
+    assert set(timeline["by"].iloc[-3:]) == {"ann@example.org"}
+    sent = timeline[timeline["event"] == "follow-up sent"].iloc[0]
+    assert "to c3@example.org" in sent["detail"]
+    messages = table(at, "reason")
+    assert list(messages["status"]) == ["✅ sent"]
+    [row] = outbox_rows(path)
+    assert (row["kind"], row["status"], row["created_by"]) == ("follow-up", "sent",
+                                                               "ann@example.org")
+    # Sending the same message again sends nothing.
+    at.button(key=f"cases_fu_send_{case_id}").click().run()
+    ok(at)
+    assert [s.value for s in at.success] == [
+        f"This message was queued already (message #{row['id']}): it is not queued twice."]
+    assert f"Status: sent, sent at {to_iso(NOW)}" in texts(at)
+    assert len(smtp.messages) == 1 and len(outbox_rows(path)) == 1
+
+
+def test_an_unfilled_placeholder_is_refused_and_nothing_is_queued(resolved_case):
+    from analysis.followup.templates import Template, save_template
+
+    path, _, case_id = resolved_case
+    db = store.connect(path)
+    with store.write_transaction(db):
+        promise = save_template(db, Template(
+            name="Promise", purpose="status update", channel="email",
+            subject="About your case", body="<p>We will be done by {{ eta }}.</p>"),
+            actor="test")
+    db.close()
+    at = open_resolved(open_page(user=ACTOR), case_id)
+    at.selectbox(key=f"cases_fu_template_{case_id}").set_value(promise).run()
+    ok(at)
+    assert any("Gaps: eta" in w.value for w in at.warning)
+    assert "We will be done by [eta missing]." in html_bodies(at)
+    at.button(key=f"cases_follow_up_{case_id}").click().run()
+    assert not at.exception
+    assert [e.value for e in at.error] == ["Not queued."]
+    assert "unfilled placeholder: eta" in texts(at)
+    assert outbox_rows(path) == []
+    assert "follow-up queued" not in [e[0] for e in events(path, case_id)]
+    # With the date it is queued, once, and the timeline says so; the case stays resolved
+    # until the message is sent.
+    at.text_input(key=f"cases_fu_eta_{case_id}").input("Friday 6 March").run()
+    assert "We will be done by Friday 6 March." in html_bodies(at)
+    at.button(key=f"cases_follow_up_{case_id}").click().run()
+    ok(at)
+    assert any("Follow-up queued" in s.value for s in at.success)
+    at.button(key=f"cases_follow_up_{case_id}").click().run()   # again: one message
+    ok(at)
+    assert [s.value for s in at.success] == [
+        "This message was queued already (message #1): it is not queued twice."]
+    assert "Status: queued" in texts(at)
+    [row] = outbox_rows(path)
+    assert (row["status"], row["recipient"], row["created_by"]) == ("queued",
+                                                                    "c3@example.org", ACTOR)
+    assert [e[0] for e in events(path, case_id)].count("follow-up queued") == 1
+    assert "follow-up queued" in list(table(at, "change")["event"])
+    assert get_case(path, case_id)["status"] == "resolved"
+
+
+def test_a_new_case_suggests_the_acknowledgement_and_no_templates_points_to_the_page(seeded):
+    path, _ = seeded
+    at = open_page()
+    case_id = int(table(at, "due")["case"].iloc[0])
+    ok(at)
+    assert any("No email templates yet" in i.value for i in at.info)
+    assert any("templates" in link.proto.page for link in at.get("page_link"))
+    seed_starter_templates(path)
+    st_clear()
+    at = open_page()
+    at = pick(at, case_id)
+    ok(at)
+    picker = at.selectbox(key=f"cases_fu_template_{case_id}")
+    assert picker.format_func(picker.value).startswith("Acknowledge (email")
+    assert all("(email" in o for o in picker.options)  # no SMS or webhook templates
+    assert "Acknowledge by text (sms, en)" not in picker.options
+
+
+def st_clear() -> None:
+    import streamlit as st
+
+    st.cache_data.clear()
+    st.cache_resource.clear()

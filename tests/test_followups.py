@@ -201,8 +201,9 @@ def test_the_customers_who_asked_for_a_shipped_change_are_told_once(db, db_path)
     assert told.exit_code == 0, told.output
     import json
 
-    assert json.loads(told.stdout) == {"queued": 1, "held": 1, "skipped": 1}
-    invoke("improvements", "tell", "--db", str(db_path), "--id", str(improvement_id))
+    assert json.loads(told.stdout) == {"queued": 1, "held": 1, "skipped": 1, "already": 0}
+    again = invoke("improvements", "tell", "--db", str(db_path), "--id", str(improvement_id))
+    assert json.loads(again.stdout) == {"queued": 0, "held": 0, "skipped": 1, "already": 2}
     messages = {m["recipient"]: m for m in list_outbox(db)}
     assert set(messages) == {"ana@example.com", "bo@example.com"}       # once each
     assert "based on 3 requests like yours" in messages["ana@example.com"]["body"]

@@ -319,6 +319,56 @@ def test_editing_writes_history_and_shipping_shows_whom_to_tell(seeded):
     db.close()
 
 
+def test_telling_them_by_email_queues_one_message_per_customer_who_asked(seeded):
+    from analysis.cases.records import record_contact
+    from analysis.followup.outbox import list_outbox
+    from analysis.followup.templates import seed_templates
+
+    path, truth, themes = seeded
+    improvement_id = _add(path, _truth_improvement(truth, themes))
+    db = store.connect(path)
+    improvement = records.get_improvement(db, improvement_id)
+    linked = records.feedback_for_theme(db, improvement.theme_ids[0], improvement.locations,
+                                        negative_only=False)
+    with store.write_transaction(db):
+        records.link_evidence(db, improvement_id, linked, via="theme", actor="test", now=NOW)
+    people = records.whom_to_tell(db, improvement_id)
+    with_email = [p for p in people if p["customer_email"]]
+    assert len(with_email) > 10
+    # No templates yet: the page says where to add them.
+    at = _page()
+    _ok(at)
+    assert any("No email templates yet" in c.value for c in at.caption)
+    assert f"impr_tell_send_{improvement_id}" not in [b.key for b in at.button]
+    with store.write_transaction(db):
+        seed_templates(db, actor="test", now=NOW)
+        # One of them was contacted two days ago: held, with the reason.
+        record_contact(db, with_email[0]["customer_key"], "survey", actor="crm",
+                       now=NOW - timedelta(days=2))
+    at = _page()
+    _ok(at)
+    picker = at.selectbox(key=f"impr_tell_template_{improvement_id}")
+    assert picker.format_func(picker.value) == "Resolved or shipped (email, en)"
+    assert all("(email" in o for o in picker.options)
+    at.button(key=f"impr_tell_send_{improvement_id}").click().run()
+    _ok(at)
+    assert "Messages queued: the outbox sends them within a minute." in [
+        s.value for s in at.success]
+    told = [t.value for t in at.text if "message(s) queued" in t.value]
+    skipped = len(people) - len(with_email)
+    assert told and told[0].startswith(f"{len(with_email) - 1:,} message(s) queued, 1 held")
+    assert f"{skipped:,} skipped" in told[0]
+    sent = [m for m in list_outbox(db, limit=None) if m["kind"] == "improvement shipped"]
+    assert len(sent) == len(with_email)
+    assert {m["recipient"] for m in sent} == {p["customer_email"] for p in with_email}
+    held = [m for m in sent if m["status"] == "held"]
+    assert len(held) == 1 and held[0]["last_error"].startswith(
+        "held by the contact-frequency rule")
+    assert held[0]["created_by"] == ACTOR
+    assert all(m["subject"].startswith("You asked, we changed it") for m in sent)
+    db.close()
+
+
 def test_a_link_opens_one_improvement(seeded):
     path, truth, themes = seeded
     first = _add(path, _truth_improvement(truth, themes))

@@ -250,3 +250,16 @@ def test_the_outbox_command_lists_messages_as_json_or_csv(db, db_path):
                                           "--format", "csv"]).stdout
     rows = list(csv.DictReader(io.StringIO(held)))
     assert len(rows) == 1 and rows[0]["last_error"].startswith("contacted on")
+
+
+def test_a_failing_after_send_step_keeps_the_message_sent_and_the_batch_going(db):
+    first, second = queue(db, key="a"), queue(db, key="b")
+
+    def broken(db_, message, now):
+        raise RuntimeError("the case changed meanwhile")
+
+    with SmtpServer() as smtp:
+        result = drain_outbox(db, now=NOW, settings=settings(smtp.port), on_sent=broken)
+    assert result.sent == 2 and len(smtp.messages) == 2
+    assert status(db, first) == status(db, second) == "sent"
+    assert [e["event"] for e in message_events(db, first)][-1] == "after-send step failed"

@@ -165,8 +165,9 @@ def tell_requesters(db: sqlite_utils.Database, improvement_id: int, template_id:
                     actor: str, now: datetime | None = None) -> dict:
     """"We changed X, based on N requests": one message per customer whose linked feedback
     asked for a shipped improvement (analysis/improvements `whom_to_tell`), held with the
-    reason when the contact-frequency rule says so. Returns {queued, held, skipped}; the
-    skipped have no email or leave a placeholder empty. Inside a transaction."""
+    reason when the contact-frequency rule says so. Returns {queued, held, skipped, already}:
+    the skipped have no email or leave a placeholder empty; already: told before (one
+    message per customer and improvement, however often this runs). Inside a transaction."""
     from analysis.improvements.records import (
         describe_target,
         evidence_counts,
@@ -186,7 +187,7 @@ def tell_requesters(db: sqlite_utils.Database, improvement_id: int, template_id:
     count = evidence_counts(db, improvement_id)["evidence"]
     names = theme_names(db, improvement.theme_ids)
     theme = ", ".join(names.values()) or describe_target(improvement, names)
-    found = {"queued": 0, "held": 0, "skipped": 0}
+    found = {"queued": 0, "held": 0, "skipped": 0, "already": 0}
     for person in whom_to_tell(db, improvement_id):
         if not person["customer_email"]:
             found["skipped"] += 1
@@ -202,14 +203,14 @@ def tell_requesters(db: sqlite_utils.Database, improvement_id: int, template_id:
             found["skipped"] += 1
             continue
         allowed, why = may_contact(db, person["customer_key"], now=now)
-        queue_message(db, kind="improvement shipped", channel="email",
+        _, new = queue_message(db, kind="improvement shipped", channel="email",
                       recipient=person["customer_email"], subject=rendering.subject,
                       body=rendering.body, customer_key=person["customer_key"],
                       key=f"improvement-{improvement_id}-tell-{person['customer_key']}",
                       template_id=template.id, template_version=template.version,
                       hold_reason=None if allowed else
                       f"held by the contact-frequency rule: {why}", actor=actor, now=now)
-        found["queued" if allowed else "held"] += 1
+        found["already" if not new else "queued" if allowed else "held"] += 1
     return found
 
 

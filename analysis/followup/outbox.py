@@ -175,8 +175,9 @@ def drain_outbox(db: sqlite_utils.Database, *, now: datetime | None = None,
                  on_sent: Callable[[sqlite_utils.Database, dict, datetime], None] | None = None
                  ) -> DrainResult:
     """Send what is due (each message: mark sending, commit, send, record); runs its own
-    transactions, so call it outside one. `on_sent` runs in the transaction that records a
-    message sent (the case timeline hooks in there)."""
+    transactions, so call it outside one. `on_sent` runs after a message is recorded sent,
+    in a transaction of its own (the case timeline hooks in there); if it fails, the failure
+    is an event of the message and the drain goes on."""
     now = now or utcnow()
     stamp = to_iso(now)
     settings = settings or delivery_settings()
@@ -213,9 +214,18 @@ def drain_outbox(db: sqlite_utils.Database, *, now: datetime | None = None,
             db.execute("UPDATE outbox SET status = 'sent', sent_at = ?, last_error = NULL, "
                        "updated_at = ? WHERE id = ?", [stamp, stamp, message["id"]])
             _event(db, message["id"], "sent", {"attempt": attempts}, stamp)
-            if on_sent is not None:
-                on_sent(db, message, now)
         result.sent += 1
+        if on_sent is not None:
+            # Its own transaction: a failing hook (the case changed meanwhile, say) must not
+            # undo "sent" for a message that has left, nor strand the rest of the batch.
+            try:
+                with store.write_transaction(db):
+                    on_sent(db, message, now)
+            except Exception as exc:  # noqa: BLE001 - recorded, and the drain goes on
+                with store.write_transaction(db):
+                    _event(db, message["id"], "after-send step failed",
+                           {"error": f"{type(exc).__name__}: {exc}"[:500]}, stamp)
+                result.errors.append(str(exc))
     return result
 
 

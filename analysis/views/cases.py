@@ -54,8 +54,9 @@ NO_CASES = ("No cases yet. The sweep (`python -m analysis sweep`, or the Trends 
             "settings page first, so that new cases go to someone.")
 NO_PEOPLE = ("No people yet: cases wait unassigned. Add teams and people on the Case settings "
              "page.")
-FOLLOW_UP_LATER = ("Writing a follow-up message to the customer arrives with the outbox "
-                   "(issue 22); nothing is sent from here yet.")
+FOLLOW_UP_HELP = ("\"Queue follow-up\" puts the message in the outbox, which sends it within "
+                  "a minute; \"Send now\" also sends what is due at once. Once it is sent it "
+                  "is on the timeline, and a resolved case becomes followed up.")
 MARKDOWN_SPECIALS = re.compile(r"([\\`*_\[\]<>$~#|])")
 
 
@@ -366,6 +367,11 @@ def _detail_text(name: str, detail: dict, names: dict) -> str:
                 f"{detail.get('reason')}")
     if name in ("sla at risk", "sla breached"):
         return f"{detail.get('stage')} due {detail.get('due')}"
+    if name == "follow-up queued":
+        return (f"message #{detail.get('message')}, {detail.get('template')} (version "
+                f"{detail.get('version')}): {detail.get('subject')}")
+    if name in ("follow-up sent", "review request sent"):
+        return f"message #{detail.get('message')} to {detail.get('to')}: {detail.get('subject')}"
     skip = {"feedback", "before", "team_id", "owner_id"}
     return "; ".join(f"{k.replace('_', ' ')}: {v}" for k, v in detail.items()
                      if k not in skip and v not in ("", None, [], {}))

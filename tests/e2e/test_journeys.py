@@ -30,7 +30,8 @@ from .conftest import (
 pytestmark = pytest.mark.browser
 KPI_LABELS = ["NPS", "CSAT", "CES (1-7)", "Responses", "Negative feedback"]
 NAV_PAGES = ["Overview", "Themes", "Trends", "Benchmarks", "Theme quality", "Improvements",
-             "Case queue", "Case settings", "Import"]
+             "Impact",
+             "Case queue", "Case settings", "Templates", "Import"]
 
 
 # ------------------------------------------------------------------------------ helpers
@@ -317,7 +318,7 @@ def test_direct_links_open_their_page_without_a_dialog(page, demo_app, path):
 
 
 @pytest.mark.parametrize("path", ["/themes", "/theme_quality", "/improvements", "/cases",
-                                  "/case_settings", "/import"])
+                                  "/case_settings", "/templates", "/import"])
 def test_a_fresh_servers_first_session_on_a_page_link_gets_the_whole_app(page, demo_db, path):
     """Until st.navigation has run once, Streamlit serves a pages/ folder as old-style pages
     and runs a linked page without app.py: no shared filters, no navigation titles."""
