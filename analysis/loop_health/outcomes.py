@@ -131,7 +131,7 @@ def outcomes(db: sqlite_utils.Database, *, start, end, by: str | None = None, no
         return at is not None and start_s <= at < as_of
 
     sent = follow_ups_sent(db, by=now_s)
-    items = {"recovery": _recoveries(db, [c for c in cases if within(c["opened_at"])], sent,
+    items = {"recovery": recovery_cohort(db, [c for c in cases if within(c["opened_at"])], sent,
                                      now_s),
              "repeat": _repeats(db, [c for c in cases if within(c["resolved_at"])], now_at,
                                 repeat_days),
@@ -150,7 +150,7 @@ def outcomes(db: sqlite_utils.Database, *, start, end, by: str | None = None, no
 # ------------------------------------------------------------------ what each counts
 
 
-def _recoveries(db, opened: list[dict], sent: dict, now: str) -> list[tuple]:
+def recovery_cohort(db, opened: list[dict], sent: dict, now: str) -> list[tuple]:
     """(case, opened_at, {scale, score, next score or None, followed up before it?}) per
     customer: their first recovery case in the period with a negative NPS or CSAT score."""
     seen, found = set(), []
