@@ -99,3 +99,18 @@ def test_a_sent_follow_up_is_on_the_case_and_moves_it_to_followed_up(db, no_deli
     assert [e["event"] for e in last] == ["follow-up sent", "status"]
     assert last[0]["detail"]["to"] == "ana@example.com"
     assert contact_history(db, case["customer_key"])[0]["kind"] == "message: follow-up"
+
+
+def test_a_new_spike_alert_reaches_the_alerts_webhook_once(db, no_delivery):
+    from tests.test_followups import _alert
+
+    themes(db)
+    with store.write_transaction(db):
+        _alert(db, 1, "Northgate", "2024-12-30")
+    with HttpReceiver() as hook:
+        no_delivery.setenv("CLOSELOOP_WEBHOOKS", f"alerts={hook.url}")
+        run_sweep(db, now=MONDAY, actor="sweep")
+        run_sweep(db, now=MONDAY + timedelta(hours=1), actor="sweep")
+    [got] = hook.received
+    assert got.json()["kind"] == "spike alert"
+    assert got.json()["text"].startswith("Spike alert: Queue at Northgate")

@@ -2,7 +2,8 @@
 out, and a sent follow-up is written on its case.
 
 - Notifications (critical cases, escalations; analysis/cases) go to the "alerts" webhook
-  when there is one, else by email to their recipient; with neither they stay stored.
+  when there is one, else by email to their recipient; with neither they stay stored. New
+  spike alerts go to the "alerts" webhook too.
 - Case changes (created, assigned, escalated, resolved, followed up, reopened) go to the
   "events" webhook, signed, for a CRM or help desk, from the moment it is set up.
 - Happy customers' review requests are scheduled a few days after their score
@@ -65,6 +66,33 @@ def queue_notifications(db: sqlite_utils.Database, *, now: datetime, actor: str,
             continue   # no way to deliver it yet: it stays listed as pending
         db.execute("UPDATE notifications SET status = 'queued' WHERE id = ?", [row["id"]])
         queued += 1
+    return queued
+
+
+ALERTS_WATERMARK_KEY = "alerts webhook watermark"
+
+
+def queue_spike_alerts(db: sqlite_utils.Database, *, now: datetime, actor: str,
+                       settings: DeliverySettings) -> int:
+    """Spike alerts opened since the last call to the "alerts" webhook (Slack-style text),
+    from the moment it is set up (earlier alerts are not replayed)."""
+    from analysis.trends.alerts import describe_alert, list_alerts
+
+    last = int(read_app_setting(db, ALERTS_WATERMARK_KEY, 0) or 0)
+    new = sorted((a for a in list_alerts(db, status="all") if a["id"] > last),
+                 key=lambda a: a["id"])
+    if not new:
+        return 0
+    queued = 0
+    if "alerts" in settings.webhooks:
+        for alert in new:
+            queue_message(db, kind="alert", channel="webhook", recipient="alerts",
+                          subject="Spike alert", key=f"spike-alert-{alert['id']}", actor=actor,
+                          now=now, body=json.dumps({"text": "Spike alert: " + describe_alert(alert),
+                                                    "kind": "spike alert",
+                                                    "alert_id": alert["id"]}))
+            queued += 1
+    write_app_setting(db, ALERTS_WATERMARK_KEY, new[-1]["id"], actor=actor, now=now)
     return queued
 
 
@@ -131,6 +159,7 @@ def sweep_outbox(db: sqlite_utils.Database, *, now: datetime, since=None,
 
     with store.write_transaction(db):
         alerts = queue_notifications(db, now=now, actor=actor, settings=settings)
+        alerts += queue_spike_alerts(db, now=now, actor=actor, settings=settings)
         events = queue_case_events(db, now=now, actor=actor, settings=settings)
         reviews = schedule_review_requests(db, now=now, actor=actor)
         alerts += queue_alert_digest(db, now=now, actor=actor)
