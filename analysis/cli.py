@@ -797,3 +797,35 @@ def templates_seed(db_path, actor):
     with store.write_transaction(db):
         added = seed_templates(db, actor=actor or get_settings().actor)
     click.echo(len(added))
+
+
+@cli.command()
+@db_option
+@click.option("--week", default=None, metavar="YYYY-Www",
+              help="The ISO week to report, e.g. 2026-W12 (default: the last complete week "
+                   "in CLOSELOOP_TZ).")
+@click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False),
+              help="File to write (one self-contained HTML file, or Markdown).")
+@click.option("--format", "fmt", type=click.Choice(["html", "md"]), default="html",
+              show_default=True)
+@click.option("--now", "now_text", default=None, metavar="ISO-8601",
+              help="Report as if it were this moment (default: the clock).")
+def report(db_path, week, out_path, fmt, now_text):
+    """The weekly report: rising and falling themes overall and by location with quotes,
+    the week's alerts and root-cause tasks, benchmark movers, improvements with their
+    verdicts and the loop-health scorecard, each with its test or interval. Prints the path
+    of the file written."""
+    from analysis.reports.weekly import WeekError, parse_week, render_html, render_markdown
+    from analysis.reports.weekly import weekly_report
+
+    ctx = click.get_current_context()
+    if week is not None:
+        try:
+            parse_week(week)
+        except WeekError as exc:
+            _fail(ctx, f"--week: {exc}")
+    now = _parse_now(now_text)
+    found = weekly_report(_open(db_path), week=week, now=now)
+    text = render_html(found) if fmt == "html" else render_markdown(found)
+    Path(out_path).write_text(text, encoding="utf-8")
+    click.echo(out_path)
