@@ -241,3 +241,21 @@ def test_the_alert_digest_lists_new_alerts_once_a_day_to_the_report_recipients(d
 def test_report_recipients_must_be_addresses():
     with pytest.raises(TemplateError, match="^report recipients: 'ops at example'"):
         FollowUpSettings(report_recipients=("ops at example",)).check()
+
+
+def test_the_weekly_report_goes_to_each_recipient_once_a_week(db):
+    from analysis.followup.followups import queue_weekly_report
+
+    themes(db)
+    add(db, response("c1", "nps", 2, at=MONDAY - timedelta(days=3)))
+    with store.write_transaction(db):
+        assert queue_weekly_report(db, now=MONDAY, actor="sweep") == 0     # no recipients
+        save_follow_up_settings(db, FollowUpSettings(
+            report_recipients=("ops@example.org", "cx@example.org")), actor="admin")
+        assert queue_weekly_report(db, now=MONDAY, actor="sweep") == 2
+        assert queue_weekly_report(db, now=MONDAY + timedelta(days=2), actor="sweep") == 0
+        assert queue_weekly_report(db, now=MONDAY + timedelta(days=7), actor="sweep") == 2
+    sent = sorted(list_outbox(db), key=lambda m: m["id"])
+    assert [m["subject"] for m in sent] == ["Closeloop weekly report, 2025-W01"] * 2 + [
+        "Closeloop weekly report, 2025-W02"] * 2
+    assert sent[0]["body"].lstrip().lower().startswith("<!doctype html")

@@ -155,7 +155,11 @@ def sweep_outbox(db: sqlite_utils.Database, *, now: datetime, since=None,
     marked sending and committed before it leaves)."""
     del since
     settings = delivery_settings()
-    from analysis.followup.followups import queue_alert_digest, schedule_review_requests
+    from analysis.followup.followups import (
+        queue_alert_digest,
+        queue_weekly_report,
+        schedule_review_requests,
+    )
 
     with store.write_transaction(db):
         alerts = queue_notifications(db, now=now, actor=actor, settings=settings)
@@ -163,5 +167,6 @@ def sweep_outbox(db: sqlite_utils.Database, *, now: datetime, since=None,
         events = queue_case_events(db, now=now, actor=actor, settings=settings)
         reviews = schedule_review_requests(db, now=now, actor=actor)
         alerts += queue_alert_digest(db, now=now, actor=actor)
+        alerts += queue_weekly_report(db, now=now, actor=actor)
     drained = drain_outbox(db, now=now, settings=settings, on_sent=on_message_sent)
     return OutboxStepResult(alerts, events, reviews, drained)

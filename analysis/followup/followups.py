@@ -249,3 +249,28 @@ def queue_alert_digest(db: sqlite_utils.Database, *, now: datetime, actor: str) 
                       {"alert_id": new[-1]["id"], "sent_at": to_iso(now)}, actor=actor,
                       now=now)
     return len(recipients)
+
+
+def queue_weekly_report(db: sqlite_utils.Database, *, now: datetime, actor: str) -> int:
+    """The last complete week's report, once, to each report recipient (the HTML file as
+    the email's body); returns how many messages were queued. Inside a transaction."""
+    from analysis.reports.weekly import default_week, render_html, week_label, weekly_report
+    from analysis.settings import get_settings
+
+    recipients = follow_up_settings(db).report_recipients
+    if not recipients:
+        return 0
+    label = week_label(default_week(now, get_settings().timezone))
+    keys = {address: f"weekly-report-{label}-{address}" for address in recipients}
+    waiting = [a for a, key in keys.items() if db.execute(
+        "SELECT 1 FROM outbox WHERE idempotency_key = ?", [key]).fetchone() is None]
+    if not waiting:
+        return 0
+    if not db.execute("SELECT 1 FROM feedback LIMIT 1").fetchone():
+        return 0   # nothing to report on yet
+    body = render_html(weekly_report(db, week=label, now=now))
+    for address in waiting:
+        queue_message(db, kind="weekly report", channel="email", recipient=address,
+                      subject=f"Closeloop weekly report, {label}", body=body,
+                      key=keys[address], actor=actor, now=now)
+    return len(waiting)
