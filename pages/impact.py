@@ -184,6 +184,32 @@ def _improvements_section(key, now, tz: str) -> None:
                "estimate and the comparison used.")
 
 
+@st.cache_data(max_entries=4, **CACHE)
+def _weekly_html(key, week: str, now) -> str:
+    from analysis.reports.weekly import render_html, weekly_report
+
+    return render_html(weekly_report(store.connect(key[0]), week=week, now=now))
+
+
+@st.fragment
+def _weekly_report_section(key, now, tz: str) -> None:
+    from analysis.reports.weekly import default_week, week_label
+
+    st.subheader("Weekly report")
+    last = default_week(now, tz)
+    weeks = [week_label(last - timedelta(weeks=k)) for k in range(12)]
+    week = st.selectbox("Week", weeks, key="impact_report_week")
+    if st.button("Prepare the report", key="impact_report_prepare"):
+        st.session_state["impact_report_ready"] = week
+    if st.session_state.get("impact_report_ready") == week:
+        st.download_button("Download the weekly report (HTML)", _weekly_html(key, week, now),
+                           file_name=f"closeloop-report-{week}.html", mime="text/html",
+                           key="impact_report_download")
+    st.caption("One self-contained file that opens offline and prints well; the same "
+               "report goes out weekly to the report recipients (Templates page, follow-up "
+               "settings). `python -m analysis report --week ...` writes it too.")
+
+
 def render() -> None:
     db, _ = page_start()
     st.title("Impact")
@@ -204,6 +230,7 @@ def render() -> None:
         _groups_section(key, start, end, now)
         _outcomes_section(key, start, end, now)
     _improvements_section(key, now, tz)
+    _weekly_report_section(key, now, tz)
 
 
 render()

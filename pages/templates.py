@@ -293,7 +293,9 @@ def _save_settings(db) -> None:
     settings = followups_mod.FollowUpSettings(
         review_link=str(state.get("tpl_s_link") or "").strip(),
         review_delay_days=int(state.get("tpl_s_delay") or 3),
-        review_template=str(state.get("tpl_s_template") or ""))
+        review_template=str(state.get("tpl_s_template") or ""),
+        report_recipients=tuple(line.strip() for line in str(
+            state.get("tpl_s_recipients") or "").splitlines() if line.strip()))
     _write("settings", lambda: followups_mod.save_follow_up_settings(
         db, settings, actor=_actor(), now=store.utcnow()), "Follow-up settings saved.", db)
 
@@ -628,6 +630,7 @@ def _settings_tab(db, key) -> None:
     state.setdefault("tpl_s_delay", saved.review_delay_days
                      if saved.review_delay_days in (3, 4, 5) else 3)
     state.setdefault("tpl_s_template", saved.review_template)
+    state.setdefault("tpl_s_recipients", "\n".join(saved.report_recipients))
     if state["tpl_s_template"] not in names:
         state["tpl_s_template"] = ""
     st.caption("Happy customers (a thank-you task) get a review request a few days after "
@@ -640,6 +643,10 @@ def _settings_tab(db, key) -> None:
         one.selectbox("Days after the score", [3, 4, 5], key="tpl_s_delay")
         two.selectbox("Template", names, key="tpl_s_template",
                       format_func=lambda n: n or "The first active advocacy thank-you")
+        st.text_area("Weekly report and alert digest recipients (one email a line)",
+                     key="tpl_s_recipients", height=100,
+                     help="They get the weekly report every Monday and a daily digest of new "
+                          "spike alerts, through the outbox.")
         st.form_submit_button("Save settings", key="tpl_s_save", on_click=_save_settings,
                               args=(db,), disabled=store.is_read_only(db))
     _flash_here("settings")

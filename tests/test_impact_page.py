@@ -211,3 +211,13 @@ def test_the_page_runs_through_the_app(january, clock):
     _ok(at)
     assert at.title[0].value == "Impact"
     assert not _table(at, "status").empty
+
+
+def test_the_weekly_report_can_be_downloaded(january, clock):
+    at = _page()
+    _ok(at)
+    at.button(key="impact_report_prepare").click().run()
+    _ok(at)
+    [download] = [b for b in at.get("download_button") if "weekly report" in
+                  str(b.proto.label).lower()]
+    assert download is not None

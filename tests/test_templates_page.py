@@ -426,12 +426,17 @@ def test_follow_up_settings_are_saved_or_refused_by_field(seeded):
     at.text_input(key="tpl_s_link").input("https://g.page/r/north")
     at.selectbox(key="tpl_s_delay").set_value(5)
     at.selectbox(key="tpl_s_template").set_value("Advocacy thank-you")
+    at.text_area(key="tpl_s_recipients").input("ops@example.org\nnot an address")
+    at.button(key="tpl_s_save").click().run()
+    assert "report recipients: 'not an address'" in texts(at)
+    at.text_area(key="tpl_s_recipients").input("ops@example.org\n\ncx@example.org ")
     at.button(key="tpl_s_save").click().run()
     ok(at)
     assert [s.value for s in at.success] == ["Follow-up settings saved."]
     saved = follow_up_settings(store.connect(path))
     assert (saved.review_link, saved.review_delay_days, saved.review_template) == (
         "https://g.page/r/north", 5, "Advocacy thank-you")
+    assert saved.report_recipients == ("ops@example.org", "cx@example.org")
 
 
 def test_a_read_only_store_renders_with_writes_switched_off(seeded):
