@@ -807,3 +807,72 @@ def m012_followups(db):
         )""",
         """CREATE INDEX idx_outbox_events ON outbox_events(message_id, id)""",
     ])
+
+
+@closeloop()
+def m013_privacy(db):
+    _run(db, [
+        # One row per erased customer (issue 24): the SHA-256 of the customer key, never the
+        # key or the email, and how many rows of each kind were cleared.
+        """CREATE TABLE erasures (
+            id INTEGER PRIMARY KEY,
+            customer_key_hash TEXT NOT NULL,
+            feedback_rows INTEGER NOT NULL DEFAULT 0,
+            cases INTEGER NOT NULL DEFAULT 0,
+            messages INTEGER NOT NULL DEFAULT 0,
+            anonymised_comments INTEGER NOT NULL DEFAULT 1 CHECK (anonymised_comments IN (0, 1)),
+            actor TEXT NOT NULL,
+            at TEXT NOT NULL
+        )""",
+        """CREATE INDEX idx_erasures_hash ON erasures(customer_key_hash)""",
+        # Who looked at a customer's record, and what they looked at.
+        """CREATE TABLE record_views (
+            id INTEGER PRIMARY KEY,
+            customer_key_hash TEXT NOT NULL,
+            actor TEXT NOT NULL,
+            at TEXT NOT NULL,
+            what TEXT
+        )""",
+        """CREATE INDEX idx_record_views_hash ON record_views(customer_key_hash, at)""",
+    ])
+
+
+@closeloop()
+def m014_accounts(db):
+    _run(db, [
+        # Sign-in (issue 24): an account belongs to a person of the case queue. The password
+        # is kept only as an argon2id hash.
+        """CREATE TABLE accounts (
+            person_id INTEGER PRIMARY KEY REFERENCES people(id),
+            app_role TEXT NOT NULL CHECK (app_role IN ('admin', 'manager', 'analyst',
+                                                       'viewer')),
+            password_hash TEXT,
+            must_change_password INTEGER NOT NULL DEFAULT 0 CHECK (must_change_password
+                IN (0, 1)),
+            failed_attempts INTEGER NOT NULL DEFAULT 0,   -- wrong passwords since the last success
+            locked_until TEXT,                     -- UTC; no sign-in before then
+            created_at TEXT NOT NULL,
+            created_by TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            updated_by TEXT NOT NULL
+        )""",
+        # The SHA-256 of each session token, never the token itself.
+        """CREATE TABLE sessions (
+            token_hash TEXT PRIMARY KEY,
+            person_id INTEGER NOT NULL REFERENCES people(id),
+            created_at TEXT NOT NULL,
+            last_seen_at TEXT NOT NULL,
+            expires_at TEXT NOT NULL,              -- the absolute limit; idle is checked too
+            ended_at TEXT
+        )""",
+        """CREATE INDEX idx_sessions_person ON sessions(person_id, ended_at)""",
+        """CREATE TABLE sign_in_events (
+            id INTEGER PRIMARY KEY,
+            email TEXT,                            -- as typed (an unknown user has no person)
+            person_id INTEGER REFERENCES people(id),
+            outcome TEXT NOT NULL CHECK (outcome IN ('signed in', 'wrong password', 'locked',
+                'unknown user', 'signed out', 'expired')),
+            at TEXT NOT NULL
+        )""",
+        """CREATE INDEX idx_sign_in_events_person ON sign_in_events(person_id, at)""",
+    ])
