@@ -272,12 +272,20 @@ def check(db_path, move, actor):
 @db_option
 @click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False),
               help="CSV file to write.")
-def export(db_path, out_path):
-    """Export every feedback with its sentiment and themes as CSV."""
+@click.option("--unmasked", is_flag=True,
+              help="Write comments as stored, personal data included. Once sign-in and roles "
+                   "land (issue 24) this will require the admin role; today nothing checks it.")
+def export(db_path, out_path, unmasked):
+    """Export every feedback with its sentiment and themes as CSV.
+
+    Personal data is left out: no customer id, name or email column, and emails, phone,
+    card and IBAN numbers inside comments become [email], [phone], [card], [iban] unless
+    --unmasked is given."""
     from analysis.reports import export as export_module
 
-    count = export_module.export_feedback(_open(db_path), Path(out_path))
-    click.echo(f"exported {count} feedback rows to {out_path}")
+    count = export_module.export_feedback(_open(db_path), Path(out_path), masked=not unmasked)
+    click.echo(f"exported {count} feedback rows to {out_path}"
+               + (" (unmasked)" if unmasked else ""))
 
 
 def _parse_now(value: str | None):
@@ -829,3 +837,35 @@ def report(db_path, week, out_path, fmt, now_text):
     text = render_html(found) if fmt == "html" else render_markdown(found)
     Path(out_path).write_text(text, encoding="utf-8")
     click.echo(out_path)
+
+
+@cli.command()
+@db_option
+@click.option("--customer", "customer_key", default=None, metavar="KEY",
+              help="The customer key as stored (id:C-17 or email:jo@example.com; a bare id "
+                   "is tried as id:<id>).")
+@click.option("--email", default=None, help="The customer's email address (any case).")
+@click.option("--keep-comments-anonymised/--drop-comments", "anonymise", default=True,
+              show_default=True,
+              help="Keep the customer's comments with personal data masked, or remove them.")
+@actor_option
+def forget(db_path, customer_key, email, anonymise, actor):
+    """Erase a customer's personal data (issue 24): their name, email and key on feedback,
+    cases, messages to them and contact history; their comments kept anonymised or
+    dropped. Records an erasure holding only a SHA-256 of the key. Prints a JSON summary."""
+    import json
+
+    from analysis.privacy.forget import ForgetError, forget_customer
+
+    ctx = click.get_current_context()
+    if (customer_key is None) == (email is None):
+        _fail(ctx, "give exactly one of --customer and --email")
+    db = _open_for_writing(db_path)
+    try:
+        with store.write_transaction(db):
+            summary = forget_customer(db, customer_key=customer_key, email=email,
+                                      anonymise_comments=anonymise,
+                                      actor=actor or get_settings().actor)
+    except ForgetError as exc:
+        _fail(ctx, str(exc))
+    click.echo(json.dumps(summary, sort_keys=True))

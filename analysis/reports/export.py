@@ -8,6 +8,12 @@ neutralises spreadsheet formula injection (a comment starting with "=" must not 
 Excel). `theme_id` is the primary active theme; `theme` names all of the response's
 active themes, primary first, then by probability, separated by "; ". `parent_theme_id` and
 `parent_theme` are the primary theme's parent theme.
+
+Personal data (issue 24): the file never holds the customer's id, name, email or key (they
+are not export columns), and the comment text is masked by default with
+`analysis.privacy.masking.mask_text` (emails, phone numbers, card numbers, IBANs become
+"[email]", "[phone]", "[card]", "[iban]"). `masked=False` writes the raw text; the CLI's
+`--unmasked` asks for it (it will require the admin role once sign-in and roles land).
 """
 
 from __future__ import annotations
@@ -29,10 +35,13 @@ BATCH_ROWS = 5000
 
 
 def export_feedback(db: sqlite_utils.Database, out_path: str | Path, *,
-                    filters: Filters | None = None, batch_rows: int = BATCH_ROWS) -> int:
+                    filters: Filters | None = None, batch_rows: int = BATCH_ROWS,
+                    masked: bool = True) -> int:
     """Write the feedback matching `filters` (all of it by default) to `out_path` as CSV;
-    return the number of rows written. The file appears whole or not at all: it is written
-    next to the target and renamed into place at the end."""
+    return the number of rows written. Comments are masked (personal data replaced by
+    placeholders) unless `masked` is False. The file appears whole or not at all: it is
+    written next to the target and renamed into place at the end."""
+    from analysis.privacy.masking import mask_value
     from analysis.reports.csv_safety import to_safe_csv
 
     out_path = Path(out_path)
@@ -47,6 +56,8 @@ def export_feedback(db: sqlite_utils.Database, out_path: str | Path, *,
                 frame, last_id = _batch(db, where, params, last_id, batch_rows)
                 if frame is None:
                     break
+                if masked:
+                    frame["comment"] = frame["comment"].map(mask_value)
                 body = to_safe_csv(frame)
                 # Each batch is serialised with its own header line; keep only the first.
                 if not body.startswith(header):
