@@ -8,16 +8,20 @@ st.session_state["filters"].
 
 from __future__ import annotations
 
+import os
+import sys
 from datetime import date
 from pathlib import Path
 
 import streamlit as st
 
 from analysis import store
+from analysis.auth import gate, pages_for
 from analysis.domain.filters import (NPS_GROUPS, PAGE_PARAMS, Filters, clamp_dates,
                                      date_bounds, filter_options)
 from analysis.settings import SettingsError, get_settings, prepare_offline_environment
 from analysis.views.overview import default_period
+from pages import sign_in_mode, signed_in
 
 prepare_offline_environment()  # before any page imports a model library
 
@@ -51,6 +55,28 @@ PAGES = {
         st.Page("pages/import.py", title="Import", icon=":material/upload_file:"),
     ],
 }
+DEFAULT_PAGE = "overview"
+
+
+def page_name(page) -> str:
+    """A page's file in pages/ without ".py" (permissions.PAGE_ACCESS's key); its URL path
+    is that name, except the default page's (at /)."""
+    return page.url_path or DEFAULT_PAGE
+
+
+def role_menu(role: str) -> None:
+    """In sign-in mode: the sidebar menu of the pages `role` may open, in PAGES' sections.
+    Every page stays registered with st.navigation (hidden), so a link to a refused page
+    leads to its refusal, which page_start says on the server."""
+    allowed = set(pages_for(role))
+    with st.sidebar:
+        for section, entries in PAGES.items():
+            shown = [p for p in entries if page_name(p) in allowed]
+            if shown:
+                st.caption(section)
+            for page in shown:
+                st.page_link(page, label=page.title, icon=page.icon)
+
 
 _WIDGETS = {  # Filters field -> widget key
     "locations": "flt_locations",
@@ -116,12 +142,40 @@ def sidebar_filters(db) -> Filters:
     return filters
 
 
-navigation = st.navigation(PAGES)
+@st.cache_resource(show_spinner=False)
+def _first_start(db_path: str, address: str | None) -> bool:
+    """Once per server process (a failure is not cached: the next run tries again): in
+    sign-in mode with no admin yet, make the first admin (CLOSELOOP_ADMIN_EMAIL ...) and
+    print its one-time password to the server log, once."""
+    one_time = gate.first_start(store.connect(db_path), os.environ, server_address=address)
+    if one_time:
+        email = os.environ.get("CLOSELOOP_ADMIN_EMAIL") or gate.DEFAULT_ADMIN_EMAIL
+        print(f"Closeloop first start: the admin {email} "
+              f"has the one-time password {one_time} (change it at the first sign-in; it is "
+              f"shown only this once)", flush=True)
+    return True
+
+
 try:
     database = store.connect()
 except (store.StoreError, SettingsError) as exc:  # not a database, a bad CLOSELOOP_* value, ...
+    st.navigation(PAGES)
     st.error(str(exc), icon=":material/error:")
     st.stop()
+if sign_in_mode():
+    try:
+        _first_start(str(get_settings().db_path), st.get_option("server.address"))
+    except (ValueError, store.StoreError) as exc:  # AccountError, PeopleError: a bad value
+        print(f"Closeloop first start: {exc}", file=sys.stderr, flush=True)
+        st.navigation(PAGES, position="hidden")
+        st.error(f"First start: {exc}", icon=":material/error:")
+        st.stop()
+    navigation = st.navigation(PAGES, position="hidden")
+    session = signed_in(database)  # the sign-in form and st.stop() without a session
+    role_menu(session.app_role)
+else:
+    navigation = st.navigation(PAGES)
+    signed_in(database)  # local mode: its banner
 if store.is_read_only(database):
     st.sidebar.warning("Read-only: this database cannot be written (file permissions or a "
                        "read-only disk). Browsing and exports work; imports and theme changes "

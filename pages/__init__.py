@@ -18,12 +18,22 @@ all pages share lives here rather than being copied into each.
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import streamlit as st
 from streamlit.runtime.pages_manager import PagesManager
 
 from analysis import store
+from analysis.auth import accounts, gate, permissions
 from analysis.domain.filters import Filters
 from analysis.settings import get_settings
+
+PAGES_DIR = Path(__file__).resolve().parent
+TOKEN = "_auth_token"          # the signed-in session's token (only the browser session has it)
+SESSION = "_auth_session"      # the Session checked on this run
+PAGE = "_auth_page"            # the page the last run showed (a callback's page)
+LOCAL_BANNER = "Local mode: no sign-in; the app listens on 127.0.0.1 only."
 
 
 def ensure_app_shell() -> None:
@@ -39,17 +49,166 @@ def ensure_app_shell() -> None:
         st.rerun()
 
 
+# ----------------------------------------------------------------------------- sign-in
+# The one gate: app.py calls `signed_in` before it draws anything, and `page_start` (which
+# every page runs first) checks the session again and the page's access; `run_write`
+# checks the write's action. Local mode (the server listens on the loopback address only)
+# has no sign-in and acts as admin.
+
+
+def sign_in_mode() -> bool:
+    """Whether this server needs sign-in (it listens beyond 127.0.0.1)."""
+    return gate.sign_in_required(st.get_option("server.address"))
+
+
+def current_session() -> accounts.Session | None:
+    """The signed-in session checked on this run (None in local mode or signed out)."""
+    return st.session_state.get(SESSION) if sign_in_mode() else None
+
+
+def current_role() -> str | None:
+    """The acting role: admin in local mode, the session's role when signed in, else None."""
+    if not sign_in_mode():
+        return "admin"
+    session = st.session_state.get(SESSION)
+    return session.app_role if session else None
+
+
 def current_actor() -> str:
-    """Who is acting, recorded with every write: the signed-in user once sign-in exists
-    (it will set st.session_state["user"]), else the settings actor."""
+    """Who is acting, recorded with every write: the signed-in user's email in sign-in
+    mode, else st.session_state["user"] or the settings actor."""
+    if sign_in_mode():
+        session = st.session_state.get(SESSION)
+        if session is not None:
+            return session.email
     return st.session_state.get("user") or get_settings().actor
 
 
+def can_write(page: str | None = None) -> bool:
+    """May the acting role use the writes of `page` (default: the current page)?"""
+    return gate.can_write(current_role(), page or current_page())
+
+
+def current_page() -> str | None:
+    """The page being run: the first pages/*.py file on the call stack (a widget callback
+    defined in a page counts), else the page the last run showed."""
+    frame = sys._getframe(1)
+    while frame is not None:
+        path = Path(frame.f_code.co_filename)
+        if path.suffix == ".py" and path.parent == PAGES_DIR and path.stem != "__init__":
+            return path.stem
+        frame = frame.f_back
+    return st.session_state.get(PAGE)
+
+
+def current_session_checked(db) -> accounts.Session | None:
+    """The session of this browser session's token, checked against the store now."""
+    return _check_session(db)
+
+
+def _check_session(db) -> accounts.Session | None:
+    session = accounts.session_for(db, st.session_state.get(TOKEN))
+    if session is None:
+        st.session_state.pop(TOKEN, None)
+        st.session_state.pop(SESSION, None)
+    else:
+        st.session_state[SESSION] = session
+    return session
+
+
+def _sign_out() -> None:
+    try:
+        accounts.sign_out(store.connect(), st.session_state.get(TOKEN))
+    except store.StoreError:
+        pass
+    for name in (TOKEN, SESSION, "user"):
+        st.session_state.pop(name, None)
+
+
+def _sign_in_form(db) -> None:
+    st.title("Sign in to Closeloop")
+    with st.form("sign_in"):
+        email = st.text_input("Email", key="sign_in_email")
+        password = st.text_input("Password", type="password", key="sign_in_password")
+        submitted = st.form_submit_button("Sign in", type="primary")
+    if submitted:
+        try:
+            session = accounts.sign_in(db, email, password)
+        except accounts.AuthError as exc:
+            st.error(str(exc))
+        except store.StoreError as exc:
+            st.error(str(exc))
+        else:
+            st.session_state[TOKEN] = session.token
+            st.session_state[SESSION] = session
+            st.rerun()
+
+
+def _set_password_form(db, session: accounts.Session) -> None:
+    st.title("Choose a new password")
+    st.info(f"Signed in as {session.email}: the password you used was a one-time password. "
+            f"Choose your own (at least {accounts.MIN_PASSWORD_LENGTH} characters).")
+    with st.form("set_password"):
+        first = st.text_input("New password", type="password", key="new_password")
+        second = st.text_input("New password again", type="password", key="new_password_2")
+        submitted = st.form_submit_button("Save password", type="primary")
+    if submitted:
+        if first != second:
+            st.error("The two passwords differ.")
+            return
+        try:
+            accounts.set_password(db, session.person_id, first, actor=session.email,
+                                  keep_token=session.token)
+        except accounts.AccountError as exc:
+            st.error(str(exc))
+        else:
+            st.rerun()
+
+
+def signed_in(db) -> accounts.Session | None:
+    """The gate app.py runs first. Local mode: the banner, then None (act as admin).
+    Sign-in mode: the signed-in session; without one, the sign-in form (or the forced
+    password change) and st.stop()."""
+    if not sign_in_mode():
+        st.sidebar.caption(LOCAL_BANNER)
+        return None
+    session = _check_session(db)
+    if session is None:
+        _sign_in_form(db)
+        st.stop()
+    if session.must_change_password:
+        _set_password_form(db, session)
+        st.stop()
+    with st.sidebar:
+        st.caption(f"Signed in as {session.email} ({session.app_role})")
+        st.button("Sign out", key="sign_out", on_click=_sign_out, icon=":material/logout:")
+    return session
+
+
 def page_start():
-    """(db, filters) for a page run: the app shell ensured, the store opened, and the
-    sidebar filters app.py parsed from the URL (defaults when there are none)."""
+    """(db, filters) for a page run: the app shell ensured, the store opened, the signed-in
+    session and the page's access checked (a refusal stops the page), and the sidebar
+    filters app.py parsed from the URL (defaults when there are none). A role that may
+    not write on this page gets the store read-only, so its write buttons are off and a
+    write that gets past them anyway is refused by the store."""
     ensure_app_shell()
-    return store.connect(), st.session_state.get("filters") or Filters()
+    db = store.connect()
+    page = current_page()
+    st.session_state[PAGE] = page
+    if sign_in_mode():
+        session = _check_session(db)
+        if session is None or session.must_change_password:
+            st.error("Sign in first.")
+            st.stop()
+        if page is not None:
+            try:
+                permissions.require(session.app_role, f"view page:{page}")
+            except permissions.PermissionDenied as exc:
+                st.error(str(exc), icon=":material/block:")
+                st.stop()
+        if not gate.can_write(session.app_role, page):
+            db.execute("PRAGMA query_only = 1")
+    return db, st.session_state.get("filters") or Filters()
 
 
 def db_key(db) -> tuple[str, int]:
@@ -74,12 +233,27 @@ def run_write(write, success: str, failure: str = "Not done.") -> bool:
     and shown as one message instead of a traceback.
     """
     try:
+        _require_write()
         write()
+    except permissions.PermissionDenied as exc:
+        flash("error", failure, str(exc))
+        return False
     except (ValueError, store.StoreError) as exc:
         flash("error", failure, str(exc))
         return False
     flash("success", success)
     return True
+
+
+def _require_write() -> None:
+    """Raise PermissionDenied unless the signed-in role may write on the current page (the
+    session checked again: a callback runs before the page's own checks)."""
+    if not sign_in_mode():
+        return
+    session = _check_session(store.connect())
+    if session is None:
+        raise permissions.PermissionDenied("Sign in first: nothing was changed.")
+    gate.require_write(session.app_role, current_page())
 
 
 def show_flash() -> None:

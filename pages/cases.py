@@ -26,14 +26,24 @@ from datetime import timedelta
 import streamlit as st
 
 from analysis import store
+from analysis.auth import permissions
 from analysis.cases import records
 from analysis.followup import delivery as follow_delivery
 from analysis.followup import followups as follow
 from analysis.followup import outbox as follow_outbox
+from analysis.privacy.masking import mask_text
 from analysis.settings import SettingsError, get_settings
 from analysis.views import cases as views
 from analysis.views import followup as follow_views
-from pages import current_actor, db_key, flash, page_start, show_flash
+from pages import (
+    current_actor,
+    current_role,
+    current_session,
+    db_key,
+    flash,
+    page_start,
+    show_flash,
+)
 
 CACHE = {"ttl": timedelta(hours=1), "show_spinner": False}
 FLASH_AT = "cases_flash_at"   # which section a write's message belongs next to
@@ -67,11 +77,37 @@ def _health(key, now) -> dict:
 
 @st.cache_data(max_entries=16, **CACHE)
 def _queue(key, now, status: str, owner_id, team_id, priorities: tuple, locations: tuple,
-           theme_ids: tuple, routes: tuple, sla_states: tuple) -> views.Queue:
-    return views.queue(store.connect(key[0]), now=now, status=status, owner_id=owner_id,
-                       team_id=team_id, priorities=priorities, locations=locations,
-                       theme_ids=theme_ids, routes=routes, sla_states=sla_states,
-                       open_cases=_open_cases(key, now) if status == "open" else None)
+           theme_ids: tuple, routes: tuple, sla_states: tuple,
+           teams: tuple | None = None) -> views.Queue:
+    """`teams`: only the cases of these teams (a manager's scope); None: every case."""
+    found = views.queue(store.connect(key[0]), now=now, status=status, owner_id=owner_id,
+                        team_id=team_id, priorities=priorities, locations=locations,
+                        theme_ids=theme_ids, routes=routes, sla_states=sla_states,
+                        open_cases=_open_cases(key, now) if status == "open" else None,
+                        limit=None if teams is None else 10**9)
+    if teams is None:
+        return found
+    rows = [r for r in found.rows if r["team_id"] in set(teams)]
+    return views.Queue(total=len(rows), rows=rows[:views.MAX_ROWS])
+
+
+def _team_scope() -> tuple | None:
+    """The teams whose cases the signed-in role may see: a manager's own teams; None (every
+    case) for the others and in local mode."""
+    session = current_session()
+    if session is not None and session.app_role == "manager":
+        return tuple(sorted(session.team_ids))
+    return None
+
+
+def _in_scope(case: dict) -> bool:
+    teams = _team_scope()
+    return teams is None or case.get("team_id") in set(teams)
+
+
+def _customer_hidden() -> bool:
+    """Whether the acting role may not see customer names and contacts."""
+    return not permissions.shows_customer_data(current_role())
 
 
 @st.cache_data(max_entries=16, **CACHE)
@@ -296,6 +332,11 @@ def _flash_here(section: str) -> None:
 def _who_am_i(options: views.QueueOptions) -> dict | None:
     """The person picked as "who am I" (remembered for the session), or None."""
     state = st.session_state
+    session = current_session()
+    if session is not None:  # signed in: you are who signed in
+        state[ACTOR] = None
+        st.caption(f"Acting as {session.email} (signed in).")
+        return next((p for p in options.everyone if p["id"] == session.person_id), None)
     ids = [NOBODY, *options.people]
     if state.get(ME) not in ids:
         state[ME] = state.get(ME_SAVED) if state.get(ME_SAVED) in ids else NOBODY
@@ -368,7 +409,9 @@ def _queue_section(db, key, now, options: views.QueueOptions, me) -> list[dict]:
         return []
     shown = _queue(key, now, chosen["status"], owner_id, team_id, chosen["priorities"],
                    chosen["locations"], chosen["theme_ids"], chosen["routes"],
-                   chosen["sla_states"])
+                   chosen["sla_states"], _team_scope())
+    if _team_scope() is not None:
+        st.caption("You see the cases of your own teams only.")
     if not shown.rows:
         st.info("No case matches: widen the filters.")
         return []
@@ -429,6 +472,8 @@ def _pick(db, rows: list[dict]) -> int | None:
     if wanted is not None and wanted not in ids:
         try:  # a case outside the list (resolved, merged, filtered out) stays open
             case = records.get_case(db, int(wanted))
+            if not _in_scope(case):
+                raise records.CaseError(f"case: #{case['id']} is not one of your teams' cases")
             ids.insert(0, case["id"])
             labels[case["id"]] = views.case_label(case)
         except records.CaseError:
@@ -451,6 +496,10 @@ def _detail_section(db, key, case_id: int, now, options: views.QueueOptions) -> 
     shown = _detail(key, case_id, now, get_settings().timezone)
     case = shown.case
     i, version = case["id"], case["version"]
+    if not _in_scope(case):
+        st.error(f"Case #{i} is not one of your teams' cases.", icon=":material/block:")
+        return
+    hidden = _customer_hidden()
     st.subheader(f"Case #{i}")
     _flash_here("detail")  # the outcome of a change made here, or why it was refused
     st.text(case["title"])
@@ -460,7 +509,7 @@ def _detail_section(db, key, case_id: int, now, options: views.QueueOptions) -> 
              f"Owner: {shown.owner}; team: {shown.team}",
              (f"Location: {case['location'] or 'none'}; theme: {shown.theme}; route: "
               f"{case['route']} ({case['type']})"),
-             f"Customer: {case['customer_key'] or 'unknown'}",
+             f"Customer: {'hidden' if hidden else case['customer_key'] or 'unknown'}",
              f"Opened: {views.local_time(case['opened_at'], get_settings().timezone)}"
              + (f"; escalated to level {case['escalation_level']}"
                 if case["escalation_level"] else "")]
@@ -477,12 +526,20 @@ def _detail_section(db, key, case_id: int, now, options: views.QueueOptions) -> 
     feedback, earlier, timeline = st.tabs(["Feedback", "Earlier feedback and contacts",
                                            "Timeline"])
     with feedback:
-        if shown.feedback.empty:
+        if hidden and not shown.feedback.empty:
+            masked = shown.feedback.copy()
+            if "comment" in masked:
+                masked["comment"] = masked["comment"].map(
+                    lambda t: mask_text(t) if isinstance(t, str) else t)
+            st.dataframe(masked, hide_index=True, key=f"cases_feedback_{i}")
+        elif shown.feedback.empty:
             st.caption("No feedback in this case (a root-cause task, or merged away).")
         else:
             st.dataframe(shown.feedback, hide_index=True, key=f"cases_feedback_{i}")
     with earlier:
-        if shown.earlier.empty:
+        if hidden:
+            st.caption("Customer data is hidden for your role.")
+        elif shown.earlier.empty:
             st.caption("Nothing earlier from this customer." if case["customer_key"]
                        else "The customer is unknown: no history to show.")
         else:
@@ -490,7 +547,7 @@ def _detail_section(db, key, case_id: int, now, options: views.QueueOptions) -> 
     with timeline:
         st.dataframe(shown.timeline, hide_index=True, key=f"cases_timeline_{i}")
     _actions(db, shown, options, version)
-    if case["status"] != "merged":
+    if case["status"] != "merged" and not hidden:
         _follow_up_section(db, key, shown)
 
 

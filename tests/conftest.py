@@ -47,6 +47,18 @@ def seeded_db(db, tmp_path):
 
 
 @pytest.fixture(autouse=True)
+def local_mode_address():
+    """The app's no-sign-in local mode exists only while it listens on 127.0.0.1: AppTest
+    has no server, so every test runs as that server would (tests/test_sign_in.py sets
+    another address for sign-in mode)."""
+    from streamlit import config as st_config
+
+    st_config.set_option("server.address", "127.0.0.1")
+    yield
+    st_config.set_option("server.address", "127.0.0.1")
+
+
+@pytest.fixture(autouse=True)
 def clear_streamlit_caches():
     yield
     if "streamlit" in sys.modules:

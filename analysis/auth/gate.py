@@ -1,0 +1,70 @@
+"""The sign-in gate's rules, without Streamlit: when sign-in is needed, which action each
+page's writes need, and the first start's admin. `pages.page_start` applies them on every
+page run; `app.py` runs `first_start` once per server process."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from analysis.auth import permissions
+from analysis.auth.accounts import ensure_first_admin
+
+WRITE_ACTION: dict[str, str | None] = {
+    "cases": "work cases",
+    "case_settings": "edit case settings",
+    "templates": "edit templates",
+    "improvements": "edit improvements",
+    "themes": "edit themes",
+    "theme_quality": "edit themes",
+    "trends": "edit alerts",
+    "import": "import",
+    "overview": None,
+    "benchmarks": None,
+    "impact": None,
+}
+"""The action a page's writes need (None: the page writes nothing). Every page in
+permissions.PAGE_ACCESS has an entry."""
+
+assert set(WRITE_ACTION) == set(permissions.PAGE_ACCESS), "WRITE_ACTION must list every page"
+
+DEFAULT_ADMIN_NAME = "Administrator"
+DEFAULT_ADMIN_EMAIL = "admin@closeloop.local"
+"""The first admin's email when CLOSELOOP_ADMIN_EMAIL is not set."""
+
+
+def sign_in_required(server_address: str | None) -> bool:
+    """Sign-in is needed unless the app listens on the loopback address alone."""
+    return not permissions.local_mode_allowed(server_address)
+
+
+def can_write(role: str | None, page: str | None) -> bool:
+    """May `role` use the writes of `page`? A page that writes nothing: False. An unknown
+    page (a script that is no page of pages/): only the admin."""
+    if page not in WRITE_ACTION:
+        return role == "admin"
+    action = WRITE_ACTION[page]
+    return action is not None and permissions.can(role, action)
+
+
+def require_write(role: str | None, page: str | None) -> None:
+    """Raise PermissionDenied unless `role` may use the writes of `page`."""
+    if page in WRITE_ACTION and WRITE_ACTION[page] is not None:
+        permissions.require(role, WRITE_ACTION[page])
+    elif role != "admin":
+        raise permissions.PermissionDenied(
+            f"The {role} role may not change anything on the {page} page.")
+
+
+def first_start(db, env: Mapping[str, str], *, server_address: str | None) -> str | None:
+    """At a start that needs sign-in and has no admin yet: make the admin named by
+    CLOSELOOP_ADMIN_EMAIL (CLOSELOOP_ADMIN_NAME, CLOSELOOP_ADMIN_PASSWORD optional).
+    (DEFAULT_ADMIN_EMAIL when unset). Returns the one-time password to print once when no
+    password was given, else None. Raises AccountError for an unusable password or email."""
+    if not sign_in_required(server_address):
+        return None
+    if db.execute("SELECT 1 FROM accounts WHERE app_role = 'admin'").fetchone():
+        return None
+    email = (env.get("CLOSELOOP_ADMIN_EMAIL") or "").strip() or DEFAULT_ADMIN_EMAIL
+    name = (env.get("CLOSELOOP_ADMIN_NAME") or "").strip() or DEFAULT_ADMIN_NAME
+    password = env.get("CLOSELOOP_ADMIN_PASSWORD") or None
+    return ensure_first_admin(db, email=email, name=name, password=password)
