@@ -84,6 +84,55 @@ def current_actor() -> str:
     return st.session_state.get("user") or get_settings().actor
 
 
+# ----------------------------------------------------------------------------- who am I
+# Without sign-in (local mode) a person picks themselves on the Case queue or the Templates
+# page; the pick is shared by the pages that record people's work, which act as them.
+
+PICKED = "_cases_me"             # the person id picked as "who am I"
+PICKED_ACTOR = "_cases_actor"    # that person's email
+NOBODY = 0
+
+
+def acting_as() -> str:
+    """Who the pages that record people's work act as: the signed-in user, else the person
+    picked as "who am I", else `current_actor()`."""
+    if sign_in_mode():
+        return current_actor()
+    return st.session_state.get(PICKED_ACTOR) or current_actor()
+
+
+def who_am_i(people: dict[int, str], everyone: list[dict], *, key: str, help: str,
+             on_pick=None) -> dict | None:
+    """The "who am I" picker over `people` (id -> label; `everyone`: the rows with id and
+    email), remembered for the browser session; returns the person (a row of `everyone`)
+    or None. Signed in, there is no picker: you are who signed in. `on_pick(person)` runs
+    when the pick changes."""
+    state = st.session_state
+    session = current_session()
+    if session is not None:
+        state[PICKED_ACTOR] = None
+        st.caption(f"Acting as {session.email} (signed in).")
+        return next((p for p in everyone if p["id"] == session.person_id), None)
+    ids = [NOBODY, *people]
+    if state.get(key) not in ids:
+        state[key] = state.get(PICKED) if state.get(PICKED) in ids else NOBODY
+
+    def remember() -> None:
+        state[PICKED] = state.get(key, NOBODY)
+        if on_pick is not None:
+            on_pick(next((p for p in everyone if p["id"] == state[PICKED]), None))
+
+    actor = current_actor()
+    picked = st.selectbox(
+        "Who am I", ids, key=key, on_change=remember,
+        format_func=lambda p: f"Nobody picked (acting as {actor})" if p == NOBODY
+        else people[p], help=help)
+    state[PICKED] = picked
+    person = next((p for p in everyone if p["id"] == picked), None)
+    state[PICKED_ACTOR] = person["email"] if person else None
+    return person
+
+
 def can_write(page: str | None = None) -> bool:
     """May the acting role use the writes of `page` (default: the current page)?"""
     return gate.can_write(current_role(), page or current_page())

@@ -8,7 +8,7 @@ outbox, or sent at once; a resolved case whose follow-up is sent becomes "follow
 
 Thin page: everything shown comes from `analysis.views.cases` (which reads
 `analysis.cases` and writes nothing); writes go through `analysis.cases.records` inside
-write transactions, by the person picked as "who am I" (their email) or `current_actor()`.
+write transactions, as `pages.acting_as()`: the signed-in user or the person picked as "who am I".
 A change made on an older version of a case (someone else changed it meanwhile) is refused
 by the store (CaseConflict): the page says so and shows the case as it is now.
 Titles, names, notes and comments are user text: shown only through st.dataframe, st.text,
@@ -36,13 +36,15 @@ from analysis.settings import SettingsError, get_settings
 from analysis.views import cases as views
 from analysis.views import followup as follow_views
 from pages import (
-    current_actor,
+    NOBODY,
+    acting_as,
     current_role,
     current_session,
     db_key,
     flash,
     page_start,
     show_flash,
+    who_am_i,
 )
 
 CACHE = {"ttl": timedelta(hours=1), "show_spinner": False}
@@ -50,9 +52,8 @@ FLASH_AT = "cases_flash_at"   # which section a write's message belongs next to
 CONFLICT = "cases_conflict"   # a refused change's message, shown once
 RERUN = "cases_rerun_app"     # a write from the detail fragment: redraw the whole page
 PICK = "cases_pick"
-ME, ME_SAVED, ACTOR = "cases_me", "_cases_me", "_cases_actor"
+ME = "cases_me"
 PARAM = "case"  # ?case=ID opens one
-NOBODY = 0
 NUMBER = st.column_config.NumberColumn
 
 
@@ -134,7 +135,7 @@ def _follow_up_preview(key, case_id: int, template_id: int,
 # section it came from; a version conflict becomes a warning above the case.
 
 def _actor() -> str:
-    return st.session_state.get(ACTOR) or current_actor()
+    return acting_as()
 
 
 def _write(section: str, action, success: str, db, failure: str = "Not saved.") -> bool:
@@ -310,10 +311,6 @@ def _follow_up(db, case_id: int, send: bool) -> None:
             f"{(row[1] if row else '') or 'not due yet'}", follow_views.NOT_SENT_HINT])))
 
 
-def _remember_me() -> None:
-    st.session_state[ME_SAVED] = st.session_state.get(ME, NOBODY)
-
-
 # ----------------------------------------------------------------------------- sections
 
 def _flash_here(section: str) -> None:
@@ -331,26 +328,9 @@ def _flash_here(section: str) -> None:
 
 def _who_am_i(options: views.QueueOptions) -> dict | None:
     """The person picked as "who am I" (remembered for the session), or None."""
-    state = st.session_state
-    session = current_session()
-    if session is not None:  # signed in: you are who signed in
-        state[ACTOR] = None
-        st.caption(f"Acting as {session.email} (signed in).")
-        return next((p for p in options.everyone if p["id"] == session.person_id), None)
-    ids = [NOBODY, *options.people]
-    if state.get(ME) not in ids:
-        state[ME] = state.get(ME_SAVED) if state.get(ME_SAVED) in ids else NOBODY
-    actor = current_actor()
-    picked = st.selectbox(
-        "Who am I", ids, key=ME, on_change=_remember_me,
-        format_func=lambda p: f"Nobody picked (acting as {actor})" if p == NOBODY
-        else options.people[p],
-        help="There is no sign-in yet: pick yourself, so that \"My cases\" works and your "
-             "changes are recorded under your email.")
-    state[ME_SAVED] = picked
-    person = next((p for p in options.everyone if p["id"] == picked), None)
-    state[ACTOR] = person["email"] if person else None
-    return person
+    return who_am_i(options.people, options.everyone, key=ME,
+                    help="There is no sign-in here: pick yourself, so that \"My cases\" "
+                         "works and your changes are recorded under your email.")
 
 
 def _health_section(key, now) -> None:

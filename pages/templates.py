@@ -33,15 +33,14 @@ from analysis.followup import templates as tpl
 from analysis.settings import SettingsError, delivery_settings, get_settings
 from analysis.views import followup as views
 from analysis.views.cases import markdown_safe, person_label
-from pages import current_actor, db_key, flash, page_start, show_flash
+from pages import acting_as, current_actor, db_key, flash, page_start, show_flash, who_am_i
 
 CACHE = {"ttl": timedelta(hours=1), "show_spinner": False}
 FLASH_AT = "tpl_flash_at"   # which section a write's message belongs next to
 PICK = "tpl_pick"
-ME, ME_SAVED, ACTOR = "tpl_me", "_cases_me", "_cases_actor"  # "who am I", shared with Cases
+ME = "tpl_me"   # "who am I": the pick is shared with the Case queue (pages.who_am_i)
 TEST_TO = "tpl_test_to"
 FIELDS = ("name", "purpose", "channel", "language", "theme_id", "active", "subject", "body")
-NOBODY = 0
 
 
 # Every read is cached, bounded and keyed on the store's file and revision (every write
@@ -102,7 +101,7 @@ def _follow_up_settings(key) -> followups_mod.FollowUpSettings:
 # message next to the section it came from.
 
 def _actor() -> str:
-    return st.session_state.get(ACTOR) or current_actor()
+    return acting_as()
 
 
 def _write(section: str, action, success: str, db, failure: str = "Not saved.") -> bool:
@@ -300,13 +299,9 @@ def _save_settings(db) -> None:
         db, settings, actor=_actor(), now=store.utcnow()), "Follow-up settings saved.", db)
 
 
-def _remember_me() -> None:
-    state = st.session_state
-    state[ME_SAVED] = state.get(ME, NOBODY)
-    person = next((p for p in state.get("_tpl_people", []) if p["id"] == state[ME_SAVED]),
-                  None)
+def _test_to_me(person: dict | None) -> None:
     if person:
-        state[TEST_TO] = person["email"]
+        st.session_state[TEST_TO] = person["email"]
 
 
 # ----------------------------------------------------------------------------- sections
@@ -323,20 +318,9 @@ def _who_am_i(key) -> None:
     state = st.session_state
     everyone = _people(key)
     active = {p["id"]: person_label(p) for p in everyone if p["active"]}
-    state["_tpl_people"] = [{"id": p["id"], "email": p["email"]} for p in everyone]
-    ids = [NOBODY, *active]
-    if state.get(ME) not in ids:
-        state[ME] = state.get(ME_SAVED) if state.get(ME_SAVED) in ids else NOBODY
-    actor = current_actor()
-    picked = st.selectbox(
-        "Who am I", ids, key=ME, on_change=_remember_me,
-        format_func=lambda p: f"Nobody picked (acting as {actor})" if p == NOBODY
-        else active[p],
-        help="There is no sign-in yet: pick yourself, so that your changes are recorded "
-             "under your email and test sends go to you.")
-    state[ME_SAVED] = picked
-    person = next((p for p in everyone if p["id"] == picked), None)
-    state[ACTOR] = person["email"] if person else None
+    person = who_am_i(active, everyone, key=ME, on_pick=_test_to_me,
+                      help="There is no sign-in here: pick yourself, so that your changes "
+                           "are recorded under your email and test sends go to you.")
     if TEST_TO not in state:
         mine = person["email"] if person else current_actor()
         state[TEST_TO] = mine if "@" in str(mine) else ""

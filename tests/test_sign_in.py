@@ -273,3 +273,18 @@ def test_a_one_time_password_forces_a_new_one_first(db_path, sign_in_mode):
     submit(at)
     assert not at.exception
     assert titles(at) == ["Overview"]
+
+
+def test_signed_in_the_templates_page_acts_as_you_whatever_was_picked_before(staffed):
+    """A "who am I" pick left in the browser session (local mode's picker) must not let a
+    signed-in analyst act as someone else: no picker, and writes record the signed-in
+    email."""
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.session_state["_auth_token"] = token_for(staffed["path"], "analyst")
+    at.session_state["_cases_actor"] = "someone.else@example.org"
+    at.run()
+    at.switch_page("pages/templates.py").run()
+    assert not at.exception
+    assert not [s for s in at.selectbox if s.label == "Who am I"]
+    assert f"Acting as {EMAILS['analyst']} (signed in)." in [c.value for c in at.caption]
+    assert at.session_state["_cases_actor"] is None
