@@ -9,7 +9,6 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
-import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -18,7 +17,7 @@ from analysis.followup import templates as tpl
 from analysis.followup.outbox import drain_outbox, list_outbox, message_events, queue_message
 from analysis.settings import DeliverySettings
 from tests.delivery_servers import SmtpServer, free_port
-from tests.test_cases_page import NOW, add_team, build_store
+from tests.test_cases_page import NOW, add_team, build_store, ok, table
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = str(ROOT / "app.py")
@@ -71,17 +70,6 @@ def open_page(user: str | None = ACTOR) -> AppTest:
     at.run()
     at.switch_page(PAGE).run()
     return at
-
-
-def ok(at: AppTest) -> None:
-    assert not at.exception, [e.value for e in at.exception]
-    assert not at.error, [e.value for e in at.error]
-
-
-def table(at: AppTest, column: str) -> pd.DataFrame:
-    found = [d.value for d in at.dataframe if column in d.value.columns]
-    assert found, column
-    return found[0]
 
 
 def texts(at: AppTest) -> str:
