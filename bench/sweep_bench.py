@@ -279,17 +279,22 @@ def timed_sweep(db, now) -> tuple[float, float, dict, dict]:
 
 
 def copy_store(db, target: Path) -> None:
+    """A consistent copy of the open store into a new file. The target is a bare sqlite3
+    connection on purpose: the backup replaces every page of it, so store.connect's schema
+    set-up there would only be overwritten."""
     out = sqlite3.connect(target)
     db.conn.backup(out)
     out.close()
 
 
 def copy_file_store(source: Path, target: Path) -> None:
-    src = sqlite3.connect(source)
-    out = sqlite3.connect(target)
-    src.backup(out)
-    out.close()
-    src.close()
+    from analysis import store
+
+    db = store.connect(source)
+    try:
+        copy_store(db, target)
+    finally:
+        db.close()
 
 
 def profile_sweep(source: Path, now, folder: Path, top: int = 15) -> str:
