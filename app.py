@@ -54,6 +54,9 @@ PAGES = {
     "Data": [
         st.Page("pages/import.py", title="Import", icon=":material/upload_file:"),
     ],
+    "Admin": [
+        st.Page("pages/users.py", title="Users", icon=":material/manage_accounts:"),
+    ],
 }
 DEFAULT_PAGE = "overview"
 
@@ -146,13 +149,17 @@ def sidebar_filters(db) -> Filters:
 def _first_start(db_path: str, address: str | None) -> bool:
     """Once per server process (a failure is not cached: the next run tries again): in
     sign-in mode with no admin yet, make the first admin (CLOSELOOP_ADMIN_EMAIL ...) and
-    print its one-time password to the server log, once."""
+    print its one-time password to the server log, once; warn there when the demo users
+    (published passwords) are still in the store."""
     one_time = gate.first_start(store.connect(db_path), os.environ, server_address=address)
     if one_time:
         email = os.environ.get("CLOSELOOP_ADMIN_EMAIL") or gate.DEFAULT_ADMIN_EMAIL
         print(f"Closeloop first start: the admin {email} "
               f"has the one-time password {one_time} (change it at the first sign-in; it is "
               f"shown only this once)", flush=True)
+    warning = gate.demo_accounts_warning(store.connect(db_path))
+    if warning:
+        print(warning, file=sys.stderr, flush=True)
     return True
 
 

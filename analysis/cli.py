@@ -273,19 +273,53 @@ def check(db_path, move, actor):
 @click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False),
               help="CSV file to write.")
 @click.option("--unmasked", is_flag=True,
-              help="Write comments as stored, personal data included. Once sign-in and roles "
-                   "land (issue 24) this will require the admin role; today nothing checks it.")
-def export(db_path, out_path, unmasked):
+              help="Write comments as stored, personal data included: needs the admin role "
+                   "(--as an admin's email, the password from $CLOSELOOP_PASSWORD or asked "
+                   "for), and is recorded in the record-view audit.")
+@click.option("--as", "as_email", default=None, metavar="EMAIL",
+              help="With --unmasked: the email of an active admin account.")
+def export(db_path, out_path, unmasked, as_email):
     """Export every feedback with its sentiment and themes as CSV.
 
     Personal data is left out: no customer id, name or email column, and emails, phone,
     card and IBAN numbers inside comments become [email], [phone], [card], [iban] unless
-    --unmasked is given."""
+    --unmasked is given (admins only: the password is checked like a sign-in, so wrong
+    ones count toward the account's lockout; a refusal writes no file)."""
     from analysis.reports import export as export_module
 
-    count = export_module.export_feedback(_open(db_path), Path(out_path), masked=not unmasked)
-    click.echo(f"exported {count} feedback rows to {out_path}"
-               + (" (unmasked)" if unmasked else ""))
+    ctx = click.get_current_context()
+    if as_email is not None and not unmasked:
+        _fail(ctx, "--as: only an unmasked export (--unmasked) needs an admin")
+    if not unmasked:
+        count = export_module.export_feedback(_open(db_path), Path(out_path), masked=True)
+        click.echo(f"exported {count} feedback rows to {out_path}")
+        return
+    admin = (as_email or "").strip()
+    if not admin:
+        _fail(ctx, "--unmasked needs the admin role: give --as EMAIL of an admin account "
+                   "(its password from CLOSELOOP_PASSWORD or the prompt)")
+    count = _unmasked_export(ctx, _open_for_writing(db_path), out_path, admin)
+    click.echo(f"exported {count} feedback rows to {out_path} (unmasked, as {admin}; "
+               f"recorded in the record-view audit)")
+
+
+def _unmasked_export(ctx: click.Context, db, out_path: str, email: str) -> int:
+    import os
+
+    from analysis.auth.accounts import AccountError, AuthError
+    from analysis.auth.permissions import PermissionDenied
+    from analysis.auth.users import export_unmasked
+
+    password = os.environ.get("CLOSELOOP_PASSWORD")
+    if not password:
+        try:
+            password = click.prompt(f"Password for {email}", hide_input=True, err=True)
+        except click.Abort:
+            _fail(ctx, "password: none given (set CLOSELOOP_PASSWORD or type it at the prompt)")
+    try:
+        return export_unmasked(db, Path(out_path), email=email, password=password)
+    except (AuthError, AccountError, PermissionDenied) as exc:
+        _fail(ctx, f"unmasked export refused: {exc}")
 
 
 def _parse_now(value: str | None):
@@ -869,3 +903,144 @@ def forget(db_path, customer_key, email, anonymise, actor):
     except ForgetError as exc:
         _fail(ctx, str(exc))
     click.echo(json.dumps(summary, sort_keys=True))
+
+
+@cli.group()
+def users():
+    """Accounts for signing in (issue 24): add one, list them, change a role, reset a
+    password, deactivate or reactivate. A password never goes on the command line: a new
+    account gets a one-time password, printed once (or $CLOSELOOP_NEW_PASSWORD)."""
+
+
+ROLE_METAVAR = "admin|manager|analyst|viewer"
+
+
+def _account_change(work):
+    """Run an account write; its refusal (AccountError, naming the field) is one `error:`
+    line and exit code 1."""
+    from analysis.auth.accounts import AccountError
+
+    try:
+        return work()
+    except AccountError as exc:
+        _fail(click.get_current_context(), str(exc))
+
+
+@users.command(name="add")
+@db_option
+@click.option("--email", required=True, help="The person's email (their sign-in name).")
+@click.option("--role", "app_role", required=True, metavar=ROLE_METAVAR)
+@click.option("--name", default=None,
+              help="The person's name: needed when they are not in the case queue yet.")
+@click.option("--team", default=None, help="The person's team, by name.")
+@actor_option
+def users_add(db_path, email, app_role, name, team, actor):
+    """Give a person an account, making the person when there is none (capacity 0: no case
+    is routed to them until Case settings gives them one). Prints the one-time password,
+    once (changed at the first sign-in), unless $CLOSELOOP_NEW_PASSWORD gives the password."""
+    import os
+
+    from analysis.auth.users import add_user
+
+    password = os.environ.get("CLOSELOOP_NEW_PASSWORD") or None
+    db = _open_for_writing(db_path)
+    one_time = _account_change(lambda: add_user(
+        db, email, app_role=app_role, name=name, team=team, password=password,
+        actor=actor or get_settings().actor))
+    click.echo(f"added {email.strip()} ({app_role})")
+    if one_time:
+        click.echo(f"one-time password (shown only this once; changed at the first sign-in): "
+                   f"{one_time}")
+    else:
+        click.echo("password: the one in CLOSELOOP_NEW_PASSWORD")
+
+
+@users.command(name="list")
+@db_option
+@click.option("--format", "fmt", type=click.Choice(["json", "csv", "table"]), default="json",
+              show_default=True)
+def users_list(db_path, fmt):
+    """Every account: email, name, role, teams, active, locked until (a lock still running),
+    last sign-in, and whether a one-time password still waits to be changed. Never a
+    password or its hash."""
+    from analysis.auth.users import ACCOUNT_FIELDS, user_rows
+
+    rows = [{k: row[k] for k in ACCOUNT_FIELDS} for row in user_rows(_open(db_path))]
+    if fmt == "table":
+        _echo_table(rows, ACCOUNT_FIELDS)
+        return
+    _emit(rows, ACCOUNT_FIELDS, fmt)
+
+
+def _echo_table(rows: list[dict], fields: list[str], *, width: int = 40) -> None:
+    """Rows as aligned plain-text columns for a terminal (each value cut to `width`)."""
+    def cell(value) -> str:
+        text = "" if value is None else ("yes" if value is True else "no" if value is False
+                                         else " ".join(str(value).split()))
+        return text if len(text) <= width else text[:width - 1] + "…"
+
+    table = [fields, *[[cell(row.get(f)) for f in fields] for row in rows]]
+    widths = [max(len(line[i]) for line in table) for i in range(len(fields))]
+    for line in table:
+        click.echo("  ".join(v.ljust(w) for v, w in zip(line, widths, strict=True)).rstrip())
+
+
+@users.command(name="role")
+@db_option
+@click.option("--email", required=True)
+@click.option("--role", "app_role", required=True, metavar=ROLE_METAVAR)
+@actor_option
+def users_role(db_path, email, app_role, actor):
+    """Change an account's role (the last active admin cannot be demoted)."""
+    from analysis.auth.users import change_role
+
+    db = _open_for_writing(db_path)
+    _account_change(lambda: change_role(db, email, app_role,
+                                        actor=actor or get_settings().actor))
+    click.echo(f"{email.strip()} is now {app_role}")
+
+
+@users.command(name="reset")
+@db_option
+@click.option("--email", required=True)
+@actor_option
+def users_reset(db_path, email, actor):
+    """A new one-time password for an account, printed once; every session of theirs
+    ends, a lock is lifted, and they choose a new password at the next sign-in."""
+    from analysis.auth.users import reset_user_password
+
+    db = _open_for_writing(db_path)
+    one_time = _account_change(lambda: reset_user_password(
+        db, email, actor=actor or get_settings().actor))
+    click.echo(f"one-time password for {email.strip()} (shown only this once; their sessions "
+               f"ended): {one_time}")
+
+
+@users.command(name="deactivate")
+@db_option
+@click.option("--email", required=True)
+@actor_option
+def users_deactivate(db_path, email, actor):
+    """Stop an account: its sessions end, it cannot sign in, and the case queue assigns the
+    person no more cases. The last active admin cannot be deactivated."""
+    from analysis.auth.users import set_active
+
+    db = _open_for_writing(db_path)
+    changed = _account_change(lambda: set_active(db, email, False,
+                                                 actor=actor or get_settings().actor))
+    click.echo(f"deactivated {email.strip()} (sessions ended)" if changed
+               else f"{email.strip()} was inactive already")
+
+
+@users.command(name="reactivate")
+@db_option
+@click.option("--email", required=True)
+@actor_option
+def users_reactivate(db_path, email, actor):
+    """Let a deactivated account sign in again (with its old password)."""
+    from analysis.auth.users import set_active
+
+    db = _open_for_writing(db_path)
+    changed = _account_change(lambda: set_active(db, email, True,
+                                                 actor=actor or get_settings().actor))
+    click.echo(f"reactivated {email.strip()}" if changed else f"{email.strip()} was active already")

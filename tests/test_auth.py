@@ -342,7 +342,7 @@ EXPECTED_PAGES = {
     "overview": {A, M, N, V}, "trends": {A, M, N, V}, "benchmarks": {A, M, N, V},
     "impact": {A, M, N, V}, "themes": {A, M, N, V}, "theme_quality": {A, N},
     "improvements": {A, N}, "templates": {A, N}, "import": {A, N}, "cases": {A, M},
-    "case_settings": {A},
+    "case_settings": {A}, "users": {A},
 }
 EXPECTED_ACTIONS = {
     "work cases": {A, M}, "send follow-ups": {A, M}, "edit case settings": {A},

@@ -14,6 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from analysis import demo, store
+from analysis.auth import ROLES
 from analysis.cli import cli
 from analysis.demo import corpus, model
 from analysis.domain.scores import SCORE_SCALES, nps_group
@@ -409,7 +410,10 @@ def test_cli_demo_comes_with_sentiment_and_two_levels_of_themes(tmp_path):
     assert "cases:" in result.output
     cases, owned = db.execute("SELECT COUNT(*), COUNT(owner_id) FROM cases").fetchone()
     assert cases > 0 and owned > 0
-    assert db.execute("SELECT COUNT(*) FROM people WHERE active = 1").fetchone()[0] == 6
+    # The care team (lead, manager, four agents) and the demo users who are not in it
+    # (admin, analyst, viewer), one account per app role.
+    assert db.execute("SELECT COUNT(*) FROM people WHERE active = 1").fetchone()[0] == 9
+    assert sorted(r[0] for r in db.execute("SELECT app_role FROM accounts")) == sorted(ROLES)
     assert db.execute("SELECT COUNT(DISTINCT purpose) FROM templates").fetchone()[0] == 8
 
 
@@ -450,3 +454,31 @@ def test_demo_if_empty_never_fits_themes_on_a_users_own_store(tmp_path):
     result = runner.invoke(cli, ["demo", "--db", str(path), "--if-empty", "--pipeline", "tiny"])
     assert result.exit_code == 0 and "not generated" in result.output
     assert store.connect(path).execute("SELECT COUNT(*) FROM theme_models").fetchone()[0] == 0
+
+
+def test_the_demo_users_sign_in_with_their_documented_passwords(db):
+    """One account per role, each password passing the policy, the manager managing the
+    care team; all of them in the README. Made only by the demo's staff seeding."""
+    from pathlib import Path
+
+    from analysis.auth import accounts
+    from analysis.demo.staff import DEMO_USERS, demo_accounts, seed_demo_staff
+
+    assert [role for role, *_ in DEMO_USERS] == list(ROLES)
+    with store.write_transaction(db):
+        assert seed_demo_staff(db, actor="test", now=NOW)
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    for role, name, email, password in DEMO_USERS:
+        assert accounts.password_problem(password, email=email, name=name) is None
+        session = accounts.sign_in(db, email, password, now=NOW)
+        assert (session.app_role, session.name, session.must_change_password) == (
+            role, name, False)
+        assert email in readme and password in readme, email
+    manager = accounts.sign_in(db, "marco.rossi@demo.example", DEMO_USERS[1][3], now=NOW)
+    care = db.execute("SELECT id FROM teams WHERE name = 'Customer care'").fetchone()[0]
+    assert manager.team_ids == {care}
+    assert demo_accounts(db) == sorted(email for _, _, email, _ in DEMO_USERS)
+    # A store that has people already gets no demo staff and no demo users.
+    with store.write_transaction(db):
+        assert not seed_demo_staff(db, actor="test", now=NOW)
+    assert db.execute("SELECT COUNT(*) FROM accounts").fetchone()[0] == len(ROLES)

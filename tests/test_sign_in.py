@@ -23,7 +23,7 @@ TITLES = {"overview": "Overview", "themes": "Themes", "trends": "Trends",
           "benchmarks": "Benchmarks", "theme_quality": "Theme quality",
           "improvements": "Improvements", "impact": "Impact", "cases": "Case queue",
           "case_settings": "Case settings", "templates": "Templates",
-          "import": "Import feedback"}
+          "import": "Import feedback", "users": "Users"}
 EMAILS = {role: f"{role}@staff.example" for role in ROLES}
 
 

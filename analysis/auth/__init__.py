@@ -1,5 +1,6 @@
-"""Users and roles: accounts, sign-in and sessions (`accounts`), and who may do what
-(`permissions`, the one place that says it)."""
+"""Users and roles: accounts, sign-in and sessions (`accounts`), who may do what
+(`permissions`, the one place that says it), and an admin's managing of accounts by email
+(`users`: the users CLI and the Users page)."""
 
 from analysis.auth.accounts import (
     ABSOLUTE_TIMEOUT,

@@ -247,16 +247,31 @@ def _store_password(db, person_id: int, hashed: str, *, must_change: bool, actor
                    [stamp, person_id, token_hash(keep_token) if keep_token else None])
 
 
+def _other_active_admins(db: sqlite_utils.Database, person_id: int) -> int:
+    """How many admins besides `person_id` can still sign in (active people). An inactive
+    admin does not count: a store whose only admins are inactive has nobody to manage it."""
+    return db.execute("SELECT COUNT(*) FROM accounts a JOIN people p ON p.id = a.person_id "
+                      "WHERE a.app_role = 'admin' AND p.active = 1 AND a.person_id != ?",
+                      [person_id]).fetchone()[0]
+
+
+def is_last_active_admin(db: sqlite_utils.Database, person_id: int) -> bool:
+    """Whether `person_id` is an active admin and no other active admin exists."""
+    row = db.execute("SELECT a.app_role = 'admin' AND p.active = 1 FROM accounts a "
+                     "JOIN people p ON p.id = a.person_id WHERE a.person_id = ?",
+                     [person_id]).fetchone()
+    return bool(row and row[0]) and _other_active_admins(db, person_id) == 0
+
+
 def set_role(db: sqlite_utils.Database, person_id: int, app_role: str, *, actor: str,
              now: datetime | None = None) -> None:
-    """Change an account's role; the last admin cannot be demoted."""
+    """Change an account's role; the last active admin cannot be demoted."""
     _check_role(app_role)
     with write_transaction(db):
         account = _account(db, person_id)
         if account is None:
             raise AccountError(f"account: person {person_id} has no account")
-        if account["app_role"] == "admin" and app_role != "admin" and db.execute(
-                "SELECT COUNT(*) FROM accounts WHERE app_role = 'admin'").fetchone()[0] <= 1:
+        if app_role != "admin" and is_last_active_admin(db, person_id):
             raise AccountError("app role: this is the last admin; make someone else admin "
                                "first")
         db.execute("UPDATE accounts SET app_role = ?, updated_at = ?, updated_by = ? "
@@ -306,7 +321,8 @@ def ensure_first_admin(db: sqlite_utils.Database, *, email: str, name: str,
 # ------------------------------------------------------------------ sign-in and sessions
 
 
-def _event(db, outcome: str, *, email, person_id, now: datetime) -> None:
+def record_sign_in_event(db, outcome: str, *, email, person_id, now: datetime) -> None:
+    """One sign_in_events row (inside the caller's transaction)."""
     db.execute("INSERT INTO sign_in_events (email, person_id, outcome, at) VALUES (?, ?, ?, ?)",
                [(email or "")[:254], person_id, outcome, to_iso(now)])
 
@@ -336,15 +352,15 @@ def sign_in(db: sqlite_utils.Database, email: str, password: str, *,
     if account is None:
         _verify(None, password)
         with write_transaction(db):
-            _event(db, "unknown user", email=email, person_id=rows[0]["id"] if rows else None,
-                   now=now)
+            record_sign_in_event(db, "unknown user", email=email,
+                                 person_id=rows[0]["id"] if rows else None, now=now)
         raise AuthError(SIGN_IN_REFUSED, reason="unknown user")
     person_id = account["id"]
     locked_until = from_iso(account["locked_until"]) if account["locked_until"] else None
     if locked_until is not None and now < locked_until:
         _verify(None, password)
         with write_transaction(db):
-            _event(db, "locked", email=email, person_id=person_id, now=now)
+            record_sign_in_event(db, "locked", email=email, person_id=person_id, now=now)
         raise AuthError(f"Too many wrong passwords: this account is locked until "
                         f"{to_iso(locked_until)} (UTC).", reason="locked",
                         locked_until=locked_until)
@@ -356,21 +372,31 @@ def sign_in(db: sqlite_utils.Database, email: str, password: str, *,
             db.execute("UPDATE accounts SET failed_attempts = ?, locked_until = COALESCE(?, "
                        "locked_until) WHERE person_id = ?",
                        [failed, to_iso(until) if until else None, person_id])
-            _event(db, "wrong password", email=email, person_id=person_id, now=now)
+            record_sign_in_event(db, "wrong password", email=email, person_id=person_id, now=now)
         raise AuthError(SIGN_IN_REFUSED, reason="wrong password", locked_until=until)
-    token = secrets.token_urlsafe(32)
-    stamp = to_iso(now)
     new_hash = (hash_password(password) if _hasher.check_needs_rehash(account["password_hash"])
                 else None)
     with write_transaction(db):
         db.execute("UPDATE accounts SET failed_attempts = 0, locked_until = NULL, "
                    "password_hash = COALESCE(?, password_hash) WHERE person_id = ?",
                    [new_hash, person_id])
+        return open_session(db, person_id, email=email, now=now)
+
+
+def open_session(db: sqlite_utils.Database, person_id: int, *, email: str,
+                 now: datetime | None = None) -> Session:
+    """A new session for a person whose identity was just proven (a password here, an
+    identity provider in `identity`), with its 'signed in' event. The returned token is
+    the only copy."""
+    now = now or utcnow()
+    token = secrets.token_urlsafe(32)
+    stamp = to_iso(now)
+    with write_transaction(db):
         db.execute("INSERT INTO sessions (token_hash, person_id, created_at, last_seen_at, "
                    "expires_at) VALUES (?, ?, ?, ?, ?)",
                    [token_hash(token), person_id, stamp, stamp,
                     to_iso(now + ABSOLUTE_TIMEOUT)])
-        _event(db, "signed in", email=email, person_id=person_id, now=now)
+        record_sign_in_event(db, "signed in", email=email, person_id=person_id, now=now)
     return _session(db, token, person_id, created_at=from_iso(stamp), last_seen_at=from_iso(stamp))
 
 
@@ -413,10 +439,13 @@ def session_for(db: sqlite_utils.Database, token: str | None, *,
         with write_transaction(db):
             db.execute("UPDATE sessions SET ended_at = ? WHERE token_hash = ?",
                        [to_iso(now), digest])
-            _event(db, "expired", email=row["email"], person_id=row["person_id"], now=now)
+            record_sign_in_event(db, "expired", email=row["email"],
+                                 person_id=row["person_id"], now=now)
         return None
     if to_iso(now) > row["last_seen_at"]:
-        with write_transaction(db):
+        # Every page run passes here: the touch must not look like a change of figures
+        # (it would empty every cached read).
+        with write_transaction(db, changes_figures=False):
             db.execute("UPDATE sessions SET last_seen_at = ? WHERE token_hash = ?",
                        [to_iso(now), digest])
         seen = from_iso(to_iso(now))
@@ -437,4 +466,4 @@ def sign_out(db: sqlite_utils.Database, token: str | None, *,
         if row is None:
             return
         db.execute("UPDATE sessions SET ended_at = ? WHERE token_hash = ?", [to_iso(now), digest])
-        _event(db, "signed out", email=row[1], person_id=row[0], now=now)
+        record_sign_in_event(db, "signed out", email=row[1], person_id=row[0], now=now)

@@ -12,6 +12,7 @@ from analysis.auth.accounts import ensure_first_admin
 WRITE_ACTION: dict[str, str | None] = {
     "cases": "work cases",
     "case_settings": "edit case settings",
+    "users": "manage users",
     "templates": "edit templates",
     "improvements": "edit improvements",
     "themes": "edit themes",
@@ -68,3 +69,17 @@ def first_start(db, env: Mapping[str, str], *, server_address: str | None) -> st
     name = (env.get("CLOSELOOP_ADMIN_NAME") or "").strip() or DEFAULT_ADMIN_NAME
     password = env.get("CLOSELOOP_ADMIN_PASSWORD") or None
     return ensure_first_admin(db, email=email, name=name, password=password)
+
+
+def demo_accounts_warning(db) -> str | None:
+    """What to print in the server log when a store served beyond this machine still has the
+    demo users, whose passwords the README publishes (None when it has none)."""
+    from analysis.demo.staff import demo_accounts
+
+    found = demo_accounts(db)
+    if not found:
+        return None
+    return (f"Closeloop: this store has the demo users ({', '.join(found)}), whose passwords "
+            f"are published in the README: reset their passwords or deactivate them "
+            f"(python -m analysis users reset|deactivate --email ...) before anyone else can "
+            f"reach this server")

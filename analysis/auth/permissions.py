@@ -2,7 +2,7 @@
 nothing else compares role names.
 
 Roles (an account's `app_role`):
-- admin: everything, including settings, users and routing rules;
+- admin: everything, including settings, users (the Users page) and routing rules;
 - manager: works the cases of their own teams (and sends their follow-ups), reads the
   read-only pages, sees customer data;
 - analyst: themes, trends, improvements, templates, theme quality and import; never sees
@@ -33,6 +33,7 @@ PAGE_ACCESS: dict[str, frozenset[str]] = {
     "import": frozenset({"admin", "analyst"}),
     "cases": frozenset({"admin", "manager"}),
     "case_settings": frozenset({"admin"}),
+    "users": frozenset({"admin"}),           # accounts and roles: "manage users"
 }
 """Which roles may open each page in pages/ (key: the file name without ".py")."""
 
