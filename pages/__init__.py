@@ -25,7 +25,8 @@ import streamlit as st
 from streamlit.runtime.pages_manager import PagesManager
 
 from analysis import store
-from analysis.auth import accounts, gate, permissions
+from analysis.auth import accounts, gate, identity, permissions
+from analysis.cases import records
 from analysis.domain.filters import Filters
 from analysis.settings import get_settings
 
@@ -34,6 +35,10 @@ TOKEN = "_auth_token"          # the signed-in session's token (only the browser
 SESSION = "_auth_session"      # the Session checked on this run
 PAGE = "_auth_page"            # the page the last run showed (a callback's page)
 LOCAL_BANNER = "Local mode: no sign-in; the app listens on 127.0.0.1 only."
+COOKIE = "closeloop_session"   # the session token, so that a reload stays signed in
+COOKIE_READ = "_auth_cookie_read"   # the cookie was looked at once in this browser session
+COOKIE_WRITE = "_auth_cookie_write"  # "set" or "clear": done by the next run's browser
+PROVIDER_SIGN_OUT = "_auth_provider_sign_out"  # sign out of st.login's identity too
 
 
 def ensure_app_shell() -> None:
@@ -156,13 +161,54 @@ def current_session_checked(db) -> accounts.Session | None:
 
 
 def _check_session(db) -> accounts.Session | None:
-    session = accounts.session_for(db, st.session_state.get(TOKEN))
+    state = st.session_state
+    if TOKEN not in state and not state.get(COOKIE_READ):
+        # A new browser session (a reload, a new tab): the token the browser kept. Read once
+        # only: Streamlit's cookies are those of the page's first request, so after a
+        # sign-out they would still hold the ended token.
+        state[COOKIE_READ] = True
+        kept = _cookies().get(COOKIE)
+        if kept:
+            state[TOKEN] = kept
+    had_token = bool(state.get(TOKEN))
+    session = accounts.session_for(db, state.get(TOKEN))
     if session is None:
-        st.session_state.pop(TOKEN, None)
-        st.session_state.pop(SESSION, None)
+        state.pop(TOKEN, None)
+        state.pop(SESSION, None)
+        if had_token:  # ended, expired or unknown: the browser should forget it too
+            state[COOKIE_WRITE] = "clear"
     else:
-        st.session_state[SESSION] = session
+        state[SESSION] = session
     return session
+
+
+def _cookies() -> dict:
+    try:
+        return dict(st.context.cookies)
+    except Exception:  # noqa: BLE001 - no browser request (a script run without a server)
+        return {}
+
+
+def keep_signed_in_cookie() -> None:
+    """Set or clear the session cookie in the browser when a sign-in or a sign-out asked for
+    it. A script sets it (Streamlit has no server-side cookie for us), so it cannot be
+    HttpOnly: it is SameSite=Strict, Secure over https, lives no longer than the session's
+    absolute expiry, and holds only a random token whose hash the store checks on every
+    run (a copied cookie is dead once its session ends or is signed out)."""
+    what = st.session_state.pop(COOKIE_WRITE, None)
+    if what == "set" and st.session_state.get(TOKEN):
+        value, age = st.session_state[TOKEN], int(accounts.ABSOLUTE_TIMEOUT.total_seconds())
+    elif what == "clear":
+        value, age = "", 0
+    else:
+        return
+    if not all(c.isalnum() or c in "-_" for c in value):
+        return  # token_urlsafe's alphabet only: nothing else is ever written into the script
+    st.html(
+        "<script>document.cookie = " + repr(f"{COOKIE}={value}; Path=/; Max-Age={age}; "
+                                            "SameSite=Strict")
+        + " + (location.protocol === 'https:' ? '; Secure' : '');</script>",
+        unsafe_allow_javascript=True, width=1)
 
 
 def _sign_out() -> None:
@@ -172,10 +218,58 @@ def _sign_out() -> None:
         pass
     for name in (TOKEN, SESSION, "user"):
         st.session_state.pop(name, None)
+    st.session_state[COOKIE_WRITE] = "clear"
+    if _provider_user().get("is_logged_in"):
+        st.session_state[PROVIDER_SIGN_OUT] = True
+
+
+# ----------------------------------------------------------------------------- st.login
+# With an identity provider in .streamlit/secrets.toml ([auth], Streamlit's format), the
+# sign-in form offers it beside the password form; the provider proves the email, and
+# Closeloop's own account for it gives the role (analysis.auth.identity).
+
+def identity_providers() -> list[str | None]:
+    """The providers st.login may use ([] when none is set up)."""
+    try:
+        auth = st.secrets.get("auth")
+    except Exception:  # noqa: BLE001 - no secrets file, or an unreadable one: no provider,
+        return []      # and the password form still works
+    return identity.configured_providers(auth)
+
+
+def _provider_user() -> dict:
+    try:
+        return st.user.to_dict()
+    except Exception:  # noqa: BLE001 - no identity provider set up
+        return {}
+
+
+def _sign_in_by_provider(db) -> accounts.Session | None:
+    """The session of the person st.login signed in (made once per browser session), or
+    None after showing why they may not come in (with a way to sign out of the provider)."""
+    try:
+        session = identity.sign_in_with_identity(db, _provider_user())
+    except accounts.AuthError as exc:
+        st.title("Sign in to Closeloop")
+        st.error(str(exc), icon=":material/block:")
+        st.button("Sign out of the identity provider", key="provider_sign_out",
+                  on_click=st.logout)
+        return None
+    st.session_state[TOKEN] = session.token
+    st.session_state[SESSION] = session
+    st.session_state[COOKIE_WRITE] = "set"
+    return session
 
 
 def _sign_in_form(db) -> None:
     st.title("Sign in to Closeloop")
+    providers = identity_providers()
+    for name in providers:
+        st.button(f"Sign in with {identity.provider_label(name)}", type="primary",
+                  key=f"sign_in_with_{name or 'provider'}", on_click=st.login,
+                  args=(name,) if name else (), icon=":material/login:")
+    if providers:
+        st.caption("Or with a Closeloop password:")
     with st.form("sign_in"):
         email = st.text_input("Email", key="sign_in_email")
         password = st.text_input("Password", type="password", key="sign_in_password")
@@ -190,6 +284,7 @@ def _sign_in_form(db) -> None:
         else:
             st.session_state[TOKEN] = session.token
             st.session_state[SESSION] = session
+            st.session_state[COOKIE_WRITE] = "set"
             st.rerun()
 
 
@@ -221,7 +316,14 @@ def signed_in(db) -> accounts.Session | None:
     if not sign_in_mode():
         st.sidebar.caption(LOCAL_BANNER)
         return None
+    if st.session_state.pop(PROVIDER_SIGN_OUT, False):
+        st.logout()  # ends this run: the browser goes through the provider's sign-out
     session = _check_session(db)
+    if session is None and _provider_user().get("is_logged_in"):
+        session = _sign_in_by_provider(db)
+        if session is None:
+            st.stop()
+    keep_signed_in_cookie()
     if session is None:
         _sign_in_form(db)
         st.stop()
@@ -303,6 +405,30 @@ def _require_write() -> None:
     if session is None:
         raise permissions.PermissionDenied("Sign in first: nothing was changed.")
     gate.require_write(session.app_role, current_page())
+
+
+def require_case_write(db, case_ids, action: str = "work cases") -> None:
+    """Raise PermissionDenied unless the signed-in role may take `action` ("work cases" or
+    "send follow-ups") on every one of `case_ids`: checked on the server, per case, with
+    the session read again (a callback runs before the page's checks). A manager may act
+    only on the cases of their own teams, whatever the page offered. Local mode: admin."""
+    if not sign_in_mode():
+        return
+    session = _check_session(store.connect())
+    if session is None:
+        raise permissions.PermissionDenied("Sign in first: nothing was changed.")
+    gate.require_write(session.app_role, "cases")
+    teams = records.case_teams(db, case_ids)
+    for case_id in case_ids:
+        if int(case_id) not in teams:
+            continue  # no such case: the write itself says so
+        try:
+            permissions.require(session.app_role, action, team_ids=session.team_ids,
+                                case_team_id=teams[int(case_id)])
+        except permissions.PermissionDenied as exc:
+            raise permissions.PermissionDenied(
+                f"Case #{int(case_id)}: {str(exc)[0].lower()}{str(exc)[1:]} Nothing was "
+                "changed.") from None
 
 
 def show_flash() -> None:

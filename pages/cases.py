@@ -31,6 +31,7 @@ from analysis.cases import records
 from analysis.followup import delivery as follow_delivery
 from analysis.followup import followups as follow
 from analysis.followup import outbox as follow_outbox
+from analysis.privacy import forget as privacy_forget
 from analysis.privacy.masking import mask_text
 from analysis.settings import SettingsError, get_settings
 from analysis.views import cases as views
@@ -43,6 +44,7 @@ from pages import (
     db_key,
     flash,
     page_start,
+    require_case_write,
     show_flash,
     who_am_i,
 )
@@ -54,6 +56,7 @@ RERUN = "cases_rerun_app"     # a write from the detail fragment: redraw the who
 PICK = "cases_pick"
 ME = "cases_me"
 PARAM = "case"  # ?case=ID opens one
+VIEWED = "cases_viewed"  # the cases whose customer record this session's view was audited
 NUMBER = st.column_config.NumberColumn
 
 
@@ -72,8 +75,10 @@ def _open_cases(key, now) -> list[dict]:
 
 
 @st.cache_data(max_entries=8, **CACHE)
-def _health(key, now) -> dict:
-    return views.health(store.connect(key[0]), now=now, open_cases=_open_cases(key, now))
+def _health(key, now, teams: tuple | None = None) -> dict:
+    """`teams`: a manager's teams (their queue's health); None: the whole queue."""
+    return views.health(store.connect(key[0]), now=now, open_cases=_open_cases(key, now),
+                        team_ids=teams)
 
 
 @st.cache_data(max_entries=16, **CACHE)
@@ -138,17 +143,21 @@ def _actor() -> str:
     return acting_as()
 
 
-def _write(section: str, action, success: str, db, failure: str = "Not saved.") -> bool:
+def _write(section: str, action, success: str, db, failure: str = "Not saved.", *,
+           cases, permission: str = "work cases") -> bool:
+    """Run `action` in one write transaction after the server-side check that the acting
+    role may take `permission` on every one of `cases` (a manager: their teams' only)."""
     state = st.session_state
     state[FLASH_AT] = section
     state[RERUN] = True
     try:
+        require_case_write(db, cases, permission)
         with store.write_transaction(db):
             action()
     except records.CaseConflict as exc:
         state[CONFLICT] = (section, str(exc))
         return False
-    except (ValueError, store.StoreError) as exc:
+    except (ValueError, store.StoreError, permissions.PermissionDenied) as exc:
         flash("error", failure, str(exc))
         return False
     flash("success", success)
@@ -163,7 +172,7 @@ def _forget(*names: str) -> None:
 def _acknowledge(db, case_id: int, version: int) -> None:
     _write("detail", lambda: records.change_status(
         db, case_id, "acknowledged", actor=_actor(), now=store.utcnow(),
-        expected_version=version), f"Case #{case_id} acknowledged.", db)
+        expected_version=version), f"Case #{case_id} acknowledged.", db, cases=[case_id])
 
 
 def _change_status(db, case_id: int, version: int) -> None:
@@ -174,7 +183,7 @@ def _change_status(db, case_id: int, version: int) -> None:
     if _write("detail", lambda: records.change_status(
             db, case_id, to, actor=_actor(), now=store.utcnow(), expected_version=version,
             note=note, resolution_category=category if to == "resolved" else None),
-            f"Case #{case_id} is now {to}.", db, "Status not changed."):
+            f"Case #{case_id} is now {to}.", db, "Status not changed.", cases=[case_id]):
         # Set, not dropped: a dropped value would come back from the browser.
         _forget(f"cases_to_{case_id}")
         state[f"cases_category_{case_id}"] = ""
@@ -186,14 +195,14 @@ def _assign(db, case_id: int, version: int) -> None:
     _write("detail", lambda: records.assign(
         db, case_id, owner, actor=_actor(), now=store.utcnow(), expected_version=version),
         f"Case #{case_id} assigned." if owner else f"Case #{case_id} back in its team's queue.",
-        db, "Not assigned.")
+        db, "Not assigned.", cases=[case_id])
 
 
 def _add_note(db, case_id: int) -> None:
     note = st.session_state.get(f"cases_new_note_{case_id}", "")
     if _write("detail", lambda: records.add_note(db, case_id, note, actor=_actor(),
                                                  now=store.utcnow()),
-              "Note added.", db, "Note not added."):
+              "Note added.", db, "Note not added.", cases=[case_id]):
         st.session_state[f"cases_new_note_{case_id}"] = ""
 
 
@@ -206,14 +215,15 @@ def _merge(db, keep_id: int, version: int) -> None:
     _write("detail", lambda: records.merge_cases(
         db, keep_id, int(duplicate), actor=_actor(), now=store.utcnow(),
         expected_versions={keep_id: version}),
-        f"Case #{duplicate} merged into case #{keep_id}.", db, "Not merged.")
+        f"Case #{duplicate} merged into case #{keep_id}.", db, "Not merged.",
+        cases=[keep_id, int(duplicate)])
 
 
 def _unmerge(db, duplicate_id: int, pick_after: int | None = None) -> None:
     if _write("detail", lambda: records.unmerge_case(db, int(duplicate_id), actor=_actor(),
                                                      now=store.utcnow()),
               f"Case #{duplicate_id} unmerged: its feedback and status are back.", db,
-              "Not unmerged.") and pick_after is not None:
+              "Not unmerged.", cases=[duplicate_id]) and pick_after is not None:
         st.session_state[PICK] = pick_after
 
 
@@ -253,7 +263,7 @@ def _bulk(db, how: str, rows: dict[int, dict]) -> None:
         skipped = len(picked) - len(new)
         message = f"{len(new):,} case(s) acknowledged." + (
             f" {skipped:,} skipped: not new." if skipped else "")
-    if _write("bulk", action, message, db, "Nothing done."):
+    if _write("bulk", action, message, db, "Nothing done.", cases=picked):
         state["cases_bulk"] = []  # set, not dropped: a dropped value comes back
 
 
@@ -281,7 +291,8 @@ def _follow_up(db, case_id: int, send: bool) -> None:
         queued.extend([message_id, message_id <= last])
 
     if not _write("follow-up", queue, "Follow-up queued: the outbox sends it within a "
-                                      "minute.", db, "Not queued."):
+                                      "minute.", db, "Not queued.", cases=[case_id],
+                  permission="send follow-ups"):
         return
     message_id, existed = queued
     if existed:   # the same message for this case was queued before: never twice
@@ -334,7 +345,8 @@ def _who_am_i(options: views.QueueOptions) -> dict | None:
 
 
 def _health_section(key, now) -> None:
-    found = _health(key, now)
+    teams = _team_scope()
+    found = _health(key, now, teams)
     tiles = views.health_metrics(found)
     names = list(tiles)
     first = ["Open", "At risk", "Breached", "Median time to acknowledge"]
@@ -342,7 +354,8 @@ def _health_section(key, now) -> None:
         for column, name in zip(st.columns(len(row)), row, strict=True):
             value, help_text = tiles[name]
             column.metric(name, value, help=help_text)
-    st.caption(f"The whole queue. SLA met: the deadlines that came due this week (since "
+    whose = "The whole queue" if teams is None else "Your teams' cases"
+    st.caption(f"{whose}. SLA met: the deadlines that came due this week (since "
                f"{found['week_start'][:10]}, UTC); open cases that are late count as breached.")
 
 
@@ -480,6 +493,8 @@ def _detail_section(db, key, case_id: int, now, options: views.QueueOptions) -> 
         st.error(f"Case #{i} is not one of your teams' cases.", icon=":material/block:")
         return
     hidden = _customer_hidden()
+    if not hidden:
+        _record_view(db, case)
     st.subheader(f"Case #{i}")
     _flash_here("detail")  # the outcome of a change made here, or why it was refused
     st.text(case["title"])
@@ -529,6 +544,22 @@ def _detail_section(db, key, case_id: int, now, options: views.QueueOptions) -> 
     _actions(db, shown, options, version)
     if case["status"] != "merged" and not hidden:
         _follow_up_section(db, key, shown)
+
+
+def _record_view(db, case: dict) -> None:
+    """Audit that the acting person opened this customer's record (once per case per browser
+    session: the fragment reruns on every widget)."""
+    seen = st.session_state.setdefault(VIEWED, set())
+    if not case["customer_key"] or case["id"] in seen:
+        return
+    try:
+        with store.write_transaction(db, changes_figures=False):
+            privacy_forget.record_view(db, case["customer_key"], actor=_actor(),
+                                       what=f"case #{case['id']}")
+    except store.StoreError as exc:
+        st.caption(f"This view could not be recorded in the audit: {exc}")
+        return
+    seen.add(case["id"])
 
 
 def _follow_up_section(db, key, shown: views.CaseDetail) -> None:

@@ -161,6 +161,16 @@ def get_case(db: sqlite_utils.Database, case_id: int) -> dict:
     return case
 
 
+def case_teams(db: sqlite_utils.Database, case_ids) -> dict[int, int | None]:
+    """Case id -> its team id (None: no team), for the permission check of a write that
+    names these cases. A case that does not exist is left out."""
+    ids = [int(i) for i in case_ids]
+    if not ids:
+        return {}
+    return dict(db.execute(f"SELECT id, team_id FROM cases WHERE id IN "
+                           f"({', '.join('?' * len(ids))})", ids).fetchall())
+
+
 def timeline(db: sqlite_utils.Database, case_id: int) -> list[dict]:
     return [{**r, "detail": json.loads(r["detail"])} for r in db.query(
         "SELECT event, from_status, to_status, detail, note, actor, at FROM case_events "
@@ -463,12 +473,13 @@ def record_contact(db: sqlite_utils.Database, customer_key: str, kind: str, *, a
 
 
 def queue_health(db: sqlite_utils.Database, *, now: datetime,
-                 cases: list[dict] | None = None) -> dict:
+                 cases: list[dict] | None = None, team_ids=None) -> dict:
     """The numbers at the top of the queue: open, at risk, breached (open cases), the share
     of SLA stages met among those that came due this week (to now),
     per stage with its count, and the median business-blind minutes from opening to
     acknowledgement over cases acknowledged this week. The week is the local one
-    (CLOSELOOP_TZ), from Monday 00:00."""
+    (CLOSELOOP_TZ), from Monday 00:00. `team_ids`: count only the cases of these teams (a
+    manager's queue); None: every case."""
     from statistics import median
 
     from zoneinfo import ZoneInfo
@@ -476,6 +487,13 @@ def queue_health(db: sqlite_utils.Database, *, now: datetime,
     from analysis.settings import get_settings
 
     open_cases = cases if cases is not None else list_cases(db, now=now)
+    in_teams, team_params = "", []
+    if team_ids is not None:
+        team_params = sorted(int(t) for t in team_ids)
+        in_teams = f" AND team_id IN ({', '.join('?' * len(team_params))})" if team_params \
+            else " AND 0"
+        wanted = set(team_params)
+        open_cases = [c for c in open_cases if c.get("team_id") in wanted]
     # "This week" is the local week (CLOSELOOP_TZ), as every other page counts weeks.
     zone = ZoneInfo(get_settings().timezone)
     local = now.astimezone(zone)
@@ -490,12 +508,12 @@ def queue_health(db: sqlite_utils.Database, *, now: datetime,
         row = db.execute(
             f"""SELECT COUNT(*), SUM({done_col} IS NOT NULL AND {done_col} <= {due_col})
                 FROM cases WHERE {due_col} >= ? AND {due_col} <= ? AND status != 'merged'
-                  AND paused_at IS NULL""", [start, stop]).fetchone()
+                  AND paused_at IS NULL{in_teams}""", [start, stop, *team_params]).fetchone()
         met[stage] = {"due": row[0], "met": row[1] or 0,
                       "share": (row[1] or 0) / row[0] if row[0] else None}
     waits = [(from_iso(a) - from_iso(o)).total_seconds() / 60 for o, a in db.execute(
         "SELECT opened_at, acknowledged_at FROM cases WHERE acknowledged_at >= ? "
-        "AND acknowledged_at <= ?", [start, stop])]
+        f"AND acknowledged_at <= ?{in_teams}", [start, stop, *team_params])]
     states = Counter(c["sla_state"] for c in open_cases)
     return {"open": len(open_cases), "at_risk": states.get("at risk", 0),
             "breached": states.get("breached", 0), "sla_met": met,

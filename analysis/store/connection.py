@@ -299,17 +299,22 @@ def _rollback(conn: sqlite3.Connection) -> None:
 
 
 @contextlib.contextmanager
-def write_transaction(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Database]:
+def write_transaction(db: sqlite_utils.Database, *,
+                      changes_figures: bool = True) -> Iterator[sqlite_utils.Database]:
     """Run a block of writes as one transaction that holds the write lock from the start.
 
     Also bumps the store's revision, which the app's caches key on, so a page never shows
-    figures older than the last write. A store failure (read-only, disk full, busy past the
-    timeout, I/O error) rolls the whole block back and raises the matching StoreError.
+    figures older than the last write. `changes_figures=False` is for writes that no page
+    reads its figures from (a session's last use, sign-in events, the record-view audit):
+    they run on every page view in sign-in mode, and a bump would empty every cache each
+    time. A store failure (read-only, disk full, busy past the timeout, I/O error) rolls
+    the whole block back and raises the matching StoreError.
     """
     with _store_errors(lambda: database_file(db)), _immediate(db):
-        db.execute(
-            "UPDATE store_meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'revision'"
-        )
+        if changes_figures:
+            db.execute(
+                "UPDATE store_meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'revision'"
+            )
         yield db
 
 

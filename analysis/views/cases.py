@@ -160,9 +160,10 @@ def narrow(rows: list[dict], *, owner_id: int | None = None, team_id: int | None
 
 
 def health(db: sqlite_utils.Database, *, now: datetime,
-           open_cases: list[dict] | None = None) -> dict:
-    """records.queue_health over every open case (the whole queue, whatever is filtered)."""
-    return records.queue_health(db, now=now, cases=open_cases)
+           open_cases: list[dict] | None = None, team_ids=None) -> dict:
+    """records.queue_health over every open case (the whole queue, whatever is filtered),
+    or over the cases of `team_ids` (a manager's queue)."""
+    return records.queue_health(db, now=now, cases=open_cases, team_ids=team_ids)
 
 
 def health_metrics(found: dict) -> dict[str, tuple[str, str]]:
