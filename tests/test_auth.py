@@ -335,6 +335,23 @@ def test_last_admin_cannot_be_demoted(db):
     assert row(db, admin)["app_role"] == "viewer"
 
 
+
+def test_the_last_active_admin_cannot_be_made_inactive_on_the_people_list(db):
+    """Case settings saves people through save_person: unticking "Active" on the last
+    admin would leave nobody to manage users or settings."""
+    from analysis.cases.people import PeopleError
+
+    admin = account(db, role="admin")
+    with pytest.raises(PeopleError, match="^active: this is the last active admin"):
+        save_person(db, "Ana Lima", "ana@example.org", active=False, person_id=admin,
+                    actor="t", now=NOW)
+    other = account(db, role="admin", email="bo@example.org", name="Bo Berg")
+    save_person(db, "Ana Lima", "ana@example.org", active=False, person_id=admin, actor="t",
+                now=NOW)
+    assert acc.session_for(db, acc.sign_in(db, "bo@example.org", GOOD, now=NOW).token,
+                           now=NOW).person_id == other
+
+
 # ------------------------------------------------------------------ permissions
 
 A, M, N, V = "admin", "manager", "analyst", "viewer"

@@ -84,6 +84,12 @@ def save_person(db: sqlite_utils.Database, name: str, email: str, *, team_id: in
                           values).lastrowid
     if not _exists(db, "people", person_id):
         raise PeopleError(f"person: there is no person {person_id}")
+    if not active:
+        from analysis.auth.accounts import is_last_active_admin  # auth builds on people
+
+        if is_last_active_admin(db, person_id):
+            raise PeopleError("active: this is the last active admin, and nobody could manage "
+                              "users or settings after it; make someone else an admin first")
     db.execute("UPDATE people SET name = ?, email = ?, team_id = ?, role = ?, capacity = ?, "
                "active = ?, updated_at = ?, updated_by = ? WHERE id = ?", [*values, person_id])
     return person_id
