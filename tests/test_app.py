@@ -17,7 +17,13 @@ KPI_LABELS = ["NPS", "CSAT", "CES (1-7)", "Responses", "Negative feedback"]
 PAGES = ["pages/overview.py", "pages/themes.py", "pages/trends.py", "pages/benchmarks.py",
          "pages/theme_quality.py", "pages/improvements.py", "pages/impact.py",
          "pages/cases.py",
-         "pages/case_settings.py", "pages/templates.py", "pages/import.py"]
+         "pages/case_settings.py", "pages/templates.py", "pages/import.py",
+         "pages/users.py"]
+
+
+def test_the_page_list_holds_every_page():
+    assert {Path(p).stem for p in PAGES} == {
+        p.stem for p in (ROOT / "pages").glob("*.py") if p.stem != "__init__"}
 
 
 def app() -> AppTest:
