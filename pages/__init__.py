@@ -28,6 +28,7 @@ from analysis import store
 from analysis.auth import accounts, gate, identity, permissions
 from analysis.cases import records
 from analysis.domain.filters import Filters
+from analysis.privacy import forget as privacy_forget
 from analysis.settings import get_settings
 
 PAGES_DIR = Path(__file__).resolve().parent
@@ -384,7 +385,7 @@ def run_write(write, success: str, failure: str = "Not done.") -> bool:
     and shown as one message instead of a traceback.
     """
     try:
-        _require_write()
+        require_write()
         write()
     except permissions.PermissionDenied as exc:
         flash("error", failure, str(exc))
@@ -396,9 +397,11 @@ def run_write(write, success: str, failure: str = "Not done.") -> bool:
     return True
 
 
-def _require_write() -> None:
+def require_write() -> None:
     """Raise PermissionDenied unless the signed-in role may write on the current page (the
-    session checked again: a callback runs before the page's own checks)."""
+    session checked again: a callback runs before the page's own checks). `run_write`
+    calls it; a write that does not go through run_write (a job started in the background)
+    calls it first."""
     if not sign_in_mode():
         return
     session = _check_session(store.connect())
@@ -429,6 +432,20 @@ def require_case_write(db, case_ids, action: str = "work cases") -> None:
             raise permissions.PermissionDenied(
                 f"Case #{int(case_id)}: {str(exc)[0].lower()}{str(exc)[1:]} Nothing was "
                 "changed.") from None
+
+
+VIEWED = "_records_viewed"  # the (customer key, what) views this browser session recorded
+
+
+def recorded_view(db, customer_keys, what: str) -> bool:
+    """Record, once per browser session, that the acting person viewed `what` of these
+    customers' records (the audit of issue 24). False when the store cannot record it
+    (read-only, busy): the caller then hides the data, as no view goes unrecorded."""
+    if privacy_forget.record_views_once(db, customer_keys, actor=acting_as(), what=what,
+                                        seen=st.session_state.setdefault(VIEWED, set())):
+        return True
+    st.caption("Customer data is hidden: this store could not record that you viewed it.")
+    return False
 
 
 def show_flash() -> None:

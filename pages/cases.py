@@ -31,7 +31,6 @@ from analysis.cases import records
 from analysis.followup import delivery as follow_delivery
 from analysis.followup import followups as follow
 from analysis.followup import outbox as follow_outbox
-from analysis.privacy import forget as privacy_forget
 from analysis.privacy.masking import mask_text
 from analysis.settings import SettingsError, get_settings
 from analysis.views import cases as views
@@ -44,6 +43,7 @@ from pages import (
     db_key,
     flash,
     page_start,
+    recorded_view,
     require_case_write,
     show_flash,
     who_am_i,
@@ -56,7 +56,6 @@ RERUN = "cases_rerun_app"     # a write from the detail fragment: redraw the who
 PICK = "cases_pick"
 ME = "cases_me"
 PARAM = "case"  # ?case=ID opens one
-VIEWED = "cases_viewed"  # the cases whose customer record this session's view was audited
 NUMBER = st.column_config.NumberColumn
 
 
@@ -492,9 +491,8 @@ def _detail_section(db, key, case_id: int, now, options: views.QueueOptions) -> 
     if not _in_scope(case):
         st.error(f"Case #{i} is not one of your teams' cases.", icon=":material/block:")
         return
-    hidden = _customer_hidden()
-    if not hidden:
-        _record_view(db, case)
+    hidden = _customer_hidden() or not recorded_view(db, [case["customer_key"]],
+                                                     f"case #{i}")
     st.subheader(f"Case #{i}")
     _flash_here("detail")  # the outcome of a change made here, or why it was refused
     st.text(case["title"])
@@ -544,22 +542,6 @@ def _detail_section(db, key, case_id: int, now, options: views.QueueOptions) -> 
     _actions(db, shown, options, version)
     if case["status"] != "merged" and not hidden:
         _follow_up_section(db, key, shown)
-
-
-def _record_view(db, case: dict) -> None:
-    """Audit that the acting person opened this customer's record (once per case per browser
-    session: the fragment reruns on every widget)."""
-    seen = st.session_state.setdefault(VIEWED, set())
-    if not case["customer_key"] or case["id"] in seen:
-        return
-    try:
-        with store.write_transaction(db, changes_figures=False):
-            privacy_forget.record_view(db, case["customer_key"], actor=_actor(),
-                                       what=f"case #{case['id']}")
-    except store.StoreError as exc:
-        st.caption(f"This view could not be recorded in the audit: {exc}")
-        return
-    seen.add(case["id"])
 
 
 def _follow_up_section(db, key, shown: views.CaseDetail) -> None:

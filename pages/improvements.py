@@ -7,6 +7,10 @@ reads `analysis.improvements` and writes nothing); writes go through
 locations, theme names and comments are user text: shown only through st.dataframe,
 st.text, widget options, escaped plotly figures and, inside our own sentences (verdict,
 warnings), escaped Markdown.
+Customer data (`analysis.privacy.display`): the evidence's customer keys and the whom-to-tell
+names and emails are shown only to roles that may see customer data, and each view of them
+is recorded in the audit of record views (once a browser session; hidden when it cannot be
+recorded). An analyst sees how many to tell and tells them without seeing the addresses.
 Speed: every read is cached (bounded, keyed by the store's file and revision); the impact
 (a second or more on a large store) also on the improvement, window and comparison, and its
 controls rerun only that section (a fragment).
@@ -21,12 +25,22 @@ import streamlit as st
 
 from analysis import store
 from analysis.improvements import records
+from analysis.privacy import hide_customer_fields, shown_customer_keys
 from analysis.reports.csv_safety import to_safe_csv
 from analysis.settings import get_settings
 from analysis.trends.periods import period_of
 from analysis.views import followup as follow_views
 from analysis.views import improvements as views
-from pages import current_actor, db_key, flash, page_start, run_write, show_flash
+from pages import (
+    current_actor,
+    current_role,
+    db_key,
+    flash,
+    page_start,
+    recorded_view,
+    run_write,
+    show_flash,
+)
 
 CACHE = {"ttl": timedelta(hours=1), "show_spinner": False}
 FLASH_AT = "impr_flash_at"  # which section a write's message belongs next to
@@ -76,14 +90,15 @@ def _priority(key, improvement_id: int) -> dict:
 
 
 @st.cache_data(max_entries=16, **CACHE)
-def _evidence(key, improvement_id: int):
+def _evidence(key, improvement_id: int, role):
     db = store.connect(key[0])
-    return records.evidence_counts(db, improvement_id), views.evidence_table(db, improvement_id)
+    return (records.evidence_counts(db, improvement_id),
+            views.evidence_table(db, improvement_id, role))
 
 
 @st.cache_data(max_entries=16, **CACHE)
-def _whom(key, improvement_id: int):
-    return views.whom_to_tell_table(store.connect(key[0]), improvement_id)
+def _whom(key, improvement_id: int, role):
+    return views.whom_to_tell_table(store.connect(key[0]), improvement_id, role)
 
 
 @st.cache_data(max_entries=16, **CACHE)
@@ -401,7 +416,7 @@ def _evidence_section(db, key, improvement: records.Improvement,
                       options: views.FormOptions) -> None:
     i = improvement.id
     st.subheader("Evidence")
-    counts, table = _evidence(key, i)
+    counts, table = _evidence(key, i, current_role())
     one, two, three = st.columns(3)
     one.metric("Feedback linked", f"{counts['evidence']:,}")
     two.metric("Customers who raised it", f"{counts['customers']:,}")
@@ -431,6 +446,8 @@ def _evidence_section(db, key, improvement: records.Improvement,
         st.caption("No feedback linked yet: link it from a theme or a search, so the page "
                    "can say how many customers asked and whom to tell when it ships.")
         return
+    if not recorded_view(db, shown_customer_keys(table), f"evidence of improvement #{i}"):
+        table = hide_customer_fields(table)
     st.dataframe(table, hide_index=True, key=f"impr_evidence_{i}")
     if counts["evidence"] > len(table):
         st.caption(f"The newest {len(table):,} of {counts['evidence']:,} linked feedback.")
@@ -470,11 +487,15 @@ def _tell_section(db, key, improvement: records.Improvement) -> None:
         st.caption("Once the improvement ships, the customers whose feedback asked for it "
                    "are listed here, with a draft message, to close the loop.")
         return
-    table = _whom(key, improvement.id)
+    table = _whom(key, improvement.id, current_role())
     if table.empty:
         st.caption("No linked feedback from an identified customer: nobody to write to. "
                    "Link evidence above.")
         return
+    if not recorded_view(db, shown_customer_keys(table),
+                     f"whom to tell of improvement #{improvement.id}"):
+        table = hide_customer_fields(table)
+    st.caption(f"{len(table):,} customer(s) to tell.")
     st.dataframe(table, hide_index=True, key=f"impr_tell_{improvement.id}")
     st.download_button("Whom to tell (CSV)", data=to_safe_csv(table),
                        file_name=f"improvement_{improvement.id}_whom_to_tell.csv",

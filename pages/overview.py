@@ -6,7 +6,7 @@ from analysis import store
 from analysis.reports import charts
 from analysis.settings import get_settings
 from analysis.views import overview
-from pages import current_actor, db_key, page_start
+from pages import can_write, current_actor, db_key, page_start, require_write
 
 LOCATION_COLUMNS = {
     "location": "Location",
@@ -47,8 +47,10 @@ def _offer_demo(db) -> None:
     st.info("No feedback yet. Import a CSV or JSON Lines file on the **Import** page, "
             "or load the demo data set to explore Closeloop.")
     if st.button("Load demo data (20,000 responses)", type="primary",
-                 disabled=store.is_read_only(db)):
+                 disabled=store.is_read_only(db) or not can_write()):
         from analysis import demo
+
+        require_write()
 
         with st.spinner("Generating demo data..."):
             demo.generate_demo(db, rows=20000, seed=7,

@@ -15,6 +15,10 @@ with the Case queue) or `current_actor()`. Template text is the staff's own; the
 an email is the sandbox's output (customer values autoescaped) through st.html, which
 Streamlit sanitises (no script runs). Names, addresses and reasons are shown through
 st.dataframe, st.text and widget options.
+Customer data (`analysis.privacy.display`): a role that may not see it previews a real case
+with the customer's name hidden and words masked, and sees the outbox's messages to
+customers without recipient, subject or body; whoever does see them has the view recorded
+in the audit of record views (once a browser session; hidden when it cannot be recorded).
 Speed: reads are cached (bounded, keyed by the store's file and revision).
 """
 
@@ -30,10 +34,21 @@ from analysis.cases import people as people_mod
 from analysis.followup import delivery, outbox
 from analysis.followup import followups as followups_mod
 from analysis.followup import templates as tpl
+from analysis.privacy import shown_customer_keys
 from analysis.settings import SettingsError, delivery_settings, get_settings
 from analysis.views import followup as views
 from analysis.views.cases import markdown_safe, person_label
-from pages import acting_as, current_actor, db_key, flash, page_start, show_flash, who_am_i
+from pages import (
+    acting_as,
+    current_actor,
+    current_role,
+    db_key,
+    flash,
+    page_start,
+    recorded_view,
+    show_flash,
+    who_am_i,
+)
 
 CACHE = {"ttl": timedelta(hours=1), "show_spinner": False}
 FLASH_AT = "tpl_flash_at"   # which section a write's message belongs next to
@@ -61,8 +76,8 @@ def _preview_cases(key) -> dict[int, str]:
 
 
 @st.cache_data(max_entries=32, **CACHE)
-def _case_context(key, case_id: int) -> dict:
-    return tpl.context_for_case(store.connect(key[0]), case_id)
+def _preview_values(key, case_id: int, role) -> views.PreviewValues:
+    return views.preview_values(store.connect(key[0]), case_id, role)
 
 
 @st.cache_data(max_entries=8, **CACHE)
@@ -76,8 +91,8 @@ def _themes(key) -> dict[int, str]:
 
 
 @st.cache_data(max_entries=16, **CACHE)
-def _outbox(key, status: str) -> list[dict]:
-    return outbox.list_outbox(store.connect(key[0]), status=status or None)
+def _outbox(key, status: str, role) -> list[dict]:
+    return views.outbox_rows(store.connect(key[0]), role, status=status)
 
 
 @st.cache_data(max_entries=8, **CACHE)
@@ -142,8 +157,7 @@ def _context(db) -> dict:
     """The preview's values: the sample or a case's, with what was typed as eta,
     workaround and link."""
     case_id = st.session_state.get("tpl_case", views.SAMPLE)
-    base = tpl.sample_context() if not case_id else tpl.context_for_case(db, int(case_id))
-    return base | _extra()
+    return views.preview_values(db, int(case_id or 0), current_role()).values | _extra()
 
 
 def _seed(db) -> None:
@@ -406,9 +420,12 @@ def _preview_section(db, key, draft: tpl.Template) -> views.Preview | None:
     if not draft.body.strip():
         st.caption("Write the message to see its preview.")
         return None
-    case_id = st.session_state.get("tpl_case")
+    case_id = int(st.session_state.get("tpl_case") or 0)
     try:
-        base = tpl.sample_context() if not case_id else _case_context(key, int(case_id))
+        found = _preview_values(key, case_id, current_role())
+        base = found.values
+        if not recorded_view(db, [found.customer_key], f"template preview of case #{case_id}"):
+            base = views.preview_values(db, case_id, None).values  # as for no customer data
     except tpl.TemplateError as exc:
         st.error(markdown_safe(exc), icon=":material/error:")
         return None
@@ -567,7 +584,9 @@ def _outbox_tab(db, key) -> None:
     _flash_here("outbox")
     status = st.selectbox("Status", ["", *views.OUTBOX_STATUSES], key="tpl_ob_status",
                           format_func=lambda s: views.STATUS_BADGES.get(s, "Every status"))
-    rows = _outbox(key, status)
+    rows = _outbox(key, status, current_role())
+    if not recorded_view(db, shown_customer_keys(rows), "outbox messages"):
+        rows = views.messages_for_role(rows, None)  # as for a role without customer data
     if not rows:
         st.info("No message" + (f" is {status}." if status else " yet: follow-ups, review "
                                 "requests, alerts and tests wait here until they are sent."))
@@ -594,8 +613,8 @@ def _outbox_tab(db, key) -> None:
     right.button("Cancel", key="tpl_ob_cancel", on_click=_cancel, args=(db, picked),
                  icon=":material/cancel:",
                  disabled=read_only or message["status"] not in views.CANCELLABLE)
-    st.dataframe(views.events_table(_events(key, picked), tz), hide_index=True,
-                 key="tpl_ob_events")
+    events = views.events_for_role(_events(key, picked), message, current_role())
+    st.dataframe(views.events_table(events, tz), hide_index=True, key="tpl_ob_events")
     with st.expander("The message"):
         if message["channel"] == "email" and message["body"].lstrip().startswith("<"):
             st.html(views.email_html(message["body"]))

@@ -4,7 +4,7 @@ themes) and what they changed (corrections).
 Thin page: figures from `analysis.themes.queries`, their wording from
 `analysis.views.theme_quality`, writes through `analysis.themes.admin`. Theme names, seed
 terms, comments and actors are user text, shown only through st.dataframe, st.text and
-widgets: never Markdown.
+widgets: never Markdown; comments as the acting role may read them.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from analysis import store
 from analysis.themes import admin, queries
 from analysis.views import theme_quality as views
 from analysis.views.themes import theme_id_from_key
-from pages import current_actor, db_key, flash, page_start, run_write, show_flash
+from pages import current_actor, current_role, db_key, flash, page_start, run_write, show_flash
 
 # Keyed on the store's file and revision, which every write changes.
 CACHE = {"max_entries": 4, "ttl": timedelta(hours=1), "show_spinner": False}
@@ -39,14 +39,13 @@ def _choices(key) -> dict[int, str]:
 
 
 @st.cache_data(max_entries=16, ttl=timedelta(hours=1), show_spinner=False)
-def _audit_sample(key, theme_id: int):
-    return queries.audit_sample(store.connect(key[0]), theme_id)
+def _audit_sample(key, theme_id: int, role):
+    return views.audit_comments(store.connect(key[0]), theme_id, role)
 
 
 @st.cache_data(**CACHE)
-def _corrections(key):
-    db = store.connect(key[0])
-    return queries.corrections_frame(db), queries.corrections_count(db)
+def _corrections(key, role):
+    return views.corrections(store.connect(key[0]), role)
 
 
 # Writes run in widget callbacks, before the script reruns, so the page redraws with the
@@ -107,7 +106,7 @@ def _audit_section(db, key) -> None:
                             placeholder="Choose a theme to audit")
     if theme_id not in choices:
         return
-    sample = _audit_sample(key, theme_id)
+    sample = _audit_sample(key, theme_id, current_role())
     if sample.empty:
         st.caption("Every comment of this theme has been audited.")
         return
@@ -136,7 +135,7 @@ def _audit_section(db, key) -> None:
 
 def _corrections_section(key) -> None:
     st.subheader("Corrections")
-    frame, total = _corrections(key)
+    frame, total = _corrections(key, current_role())
     if frame.empty:
         st.caption("No corrections yet. Audit a theme above to correct its comments; every "
                    "correction is re-applied after each refit.")

@@ -9,7 +9,7 @@ Thin page: figures from `analysis.themes.queries`, their shaping and wording fro
 to another parent) through `analysis.themes.admin` and the refresh job through
 `analysis.themes`; audits, corrections and seed themes are on the Theme quality page. Theme
 names and comments are user text: shown only through st.dataframe, st.text, widget options
-and escaped plotly figures.
+and escaped plotly figures; comments as the acting role may read them (masked for viewers).
 Speed: the theme table is read once per level and cached; the leading table shows the 25
 largest rows unless asked, charts exist only for a picked theme, and what a click changes
 (theme lists and drill-down, comments, map) is a fragment.
@@ -26,7 +26,16 @@ from analysis.reports import charts
 from analysis.domain.filters import THEME_PARAM
 from analysis.themes import admin, queries
 from analysis.views import themes as views
-from pages import current_actor, db_key, flash, page_start, run_write, show_flash
+from pages import (
+    current_actor,
+    current_role,
+    db_key,
+    flash,
+    page_start,
+    require_write,
+    run_write,
+    show_flash,
+)
 
 JOB_KEY, ENDED_KEY = "themes_job_id", "themes_job_ended"
 CACHE = {"ttl": timedelta(hours=1), "show_spinner": False}
@@ -53,14 +62,13 @@ def _drilldown(key, filters, theme_id: int | None) -> dict:
 
 
 @st.cache_data(max_entries=16, **CACHE)
-def _comments(key, filters, theme_id: int | None, search: str, offset: int):
-    return queries.theme_comments_page(store.connect(key[0]), filters, theme_id, search,
-                                       offset)
+def _comments(key, filters, theme_id: int | None, search: str, offset: int, role):
+    return views.comments_page(store.connect(key[0]), filters, theme_id, search, offset, role)
 
 
 @st.cache_data(max_entries=4, **CACHE)  # up to 20,000 points each: fewer kept
-def _map_points(key, filters) -> queries.MapPoints:
-    return queries.comment_map_points(store.connect(key[0]), filters)
+def _map_points(key, filters, role) -> queries.MapPoints:
+    return views.map_points(store.connect(key[0]), filters, role)
 
 
 def _columns(spec: dict) -> dict:
@@ -116,6 +124,7 @@ def _pick_clicked(view: views.ThemeListView) -> None:
 
 def _start_job(db, refit: bool) -> None:
     try:
+        require_write()  # the job writes on its own connection, past this page's read-only one
         st.session_state[JOB_KEY] = themes.start_refresh_job(
             store.database_file(db), refit=refit, actor=current_actor())
     except Exception as exc:  # noqa: BLE001 - a failed start must show, not crash the page
@@ -244,7 +253,7 @@ def _drill_down(db, key, filters, levels: views.ThemeLevels, theme_id: int | Non
     st.caption(views.figures_summary(row))
     data = _drilldown(key, filters, theme_id)
     st.markdown("**Representative comments**")
-    quotes = views.detail_quotes(data, row)
+    quotes = views.detail_quotes(data, row, current_role())
     for quote in quotes:
         st.text(f"“{quote}”")
     if not quotes:
@@ -316,7 +325,7 @@ def _comments_section(db, filters, theme_id: int | None) -> None:
         st.caption("The search has no words to look for, so all comments are shown.")
     page = st.number_input("Page", min_value=1, value=1, step=1, key=f"themes_page_{widget}")
     frame, total = _comments(db_key(db), filters, theme_id, search or "",
-                             views.comments_offset(page))
+                             views.comments_offset(page), current_role())
     st.caption(views.comments_summary(total, len(frame), page))
     st.dataframe(frame, key=f"themes_comments_{widget}", hide_index=True,
                  column_order=list(views.COMMENT_LIST_SPEC),
@@ -332,7 +341,7 @@ def _map_section(db, filters) -> None:
                    "Colours are parent themes; hover a dot for its theme and comment.")
         if not st.toggle("Show the map", key="themes_show_map"):
             return  # nothing heavy is built or sent until asked for
-        points = _map_points(db_key(db), filters)
+        points = _map_points(db_key(db), filters, current_role())
         if points.frame.empty:
             st.caption("No map yet: it is drawn by the next theme refresh.")
             return

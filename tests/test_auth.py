@@ -365,7 +365,7 @@ EXPECTED_ACTIONS = {
     "work cases": {A, M}, "send follow-ups": {A, M}, "edit case settings": {A},
     "edit templates": {A, N}, "edit improvements": {A, N}, "edit themes": {A, N},
     "edit alerts": {A, N}, "import": {A, N}, "manage users": {A}, "export unmasked": {A},
-    "view customer data": {A, M},
+    "view customer data": {A, M}, "read comments unmasked": {A, M, N},
 }
 
 

@@ -410,8 +410,14 @@ def test_a_read_only_store_disables_every_write(seeded):
         case_id = int(table(at, "due")["case"].iloc[0])
         assert at.button(key=f"cases_ack_{case_id}").disabled
         assert at.button(key="cases_bulk_assign").disabled
-        assert at.button(key=f"cases_follow_up_{case_id}").disabled
-        assert at.button(key=f"cases_fu_send_{case_id}").disabled
+        # Opening the customer's record cannot be audited in a read-only store, so the
+        # customer's data, and with it the follow-up, stays hidden.
+        assert "Customer data is hidden: this store could not record that you viewed it." \
+            in [c.value for c in at.caption]
+        assert not [b for b in at.button if b.key.startswith("cases_fu")
+                    or b.key.startswith("cases_follow_up")]
+        assert any(t.value.endswith("Customer: hidden") or "Customer: hidden" in t.value
+                   for t in at.text)
 
 
 def test_a_bulk_change_on_an_old_version_changes_nothing(seeded):

@@ -242,10 +242,11 @@ def test_the_theme_table_gets_a_new_key_when_its_rows_change():
 def test_the_detail_shows_ranked_quotes_or_for_unthemed_the_tables(themed_db, table):
     wait = views.theme_row(table.frame, WAIT)
     drilldown = queries.theme_drilldown(themed_db, CURRENT, WAIT)
-    assert views.detail_quotes(drilldown, wait) == list(drilldown["quotes"]["comment"])
+    assert views.detail_quotes(drilldown, wait, "analyst") == list(
+        drilldown["quotes"]["comment"])
     unthemed = views.theme_row(table.frame, None)
     assert views.detail_quotes(queries.theme_drilldown(themed_db, CURRENT, None),
-                               unthemed) == list(unthemed["quotes"])
+                               unthemed, "analyst") == list(unthemed["quotes"])
     caption = views.detail_caption(wait)
     assert caption.startswith(views.share_summary(wait))
     assert caption.endswith(views.change_summary(wait))

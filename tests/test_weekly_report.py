@@ -229,3 +229,32 @@ def test_cli_refuses_a_bad_week_in_one_line(db_path, tmp_path, week):
     result = run_cli("report", "--db", str(db_path), "--week", week, "--out", str(out))
     assert_one_line_error(result, "--week")
     assert not out.exists()
+
+
+PLANTED_NAME, PLANTED_EMAIL = "Philippa Quartermain", "philippa.q@customers.example"
+PLANTED = (f"This is {PLANTED_NAME} ({PLANTED_EMAIL}): billed twice! Call 020 7946 0958 or "
+           "reach.me@planted.example, refund card 4111 1111 1111 1111 or IBAN "
+           "GB82 WEST 1234 5698 7654 32")
+PLANTED_SECRETS = ("Philippa", "Quartermain", "philippa.q", "customers.example", "7946",
+                   "reach.me", "planted.example", "1111 1111", "GB82 WEST", "5698 7654")
+
+
+def test_a_shared_report_never_quotes_personal_data(truth_demo, utc):
+    """The report is mailed to a list, downloaded from the Impact page and forwarded on:
+    its quotes are masked whoever reads them, and the quoted customer's own name and email
+    are taken out (the page, the CLI and the weekly email all render this report)."""
+    db, truth, themes = truth_demo
+    prepare_demo(db, truth, themes)
+    spike = truth["spike"]
+    with store.write_transaction(db):
+        db.execute("UPDATE feedback SET comment = ?, customer_name = ?, customer_email = ? "
+                   "WHERE comment = ?", [PLANTED, PLANTED_NAME, PLANTED_EMAIL, HOSTILE])
+    report = weekly_report(db, week=spike["iso_week"], now=store.from_iso(DEMO_NOW))
+    quotes = [q for c in [*report.themes, *report.location_changes] for q in c["quotes"]]
+    assert ("This is [name] ([email]): billed twice! Call [phone] or [email], refund card "
+            "[card] or IBAN [iban]") in quotes
+    for page in (render_html(report), render_markdown(report)):
+        assert [s for s in PLANTED_SECRETS if s in page] == []
+        unescaped = page.replace("\\", "")          # Markdown escapes the brackets
+        assert "[card]" in unescaped and "[iban]" in unescaped
+

@@ -19,7 +19,7 @@ WRITE_ACTION: dict[str, str | None] = {
     "theme_quality": "edit themes",
     "trends": "edit alerts",
     "import": "import",
-    "overview": None,
+    "overview": "import",          # an empty store's "Load demo data" imports
     "benchmarks": None,
     "impact": None,
 }

@@ -52,6 +52,8 @@ _ACTION_ROLES: dict[str, frozenset[str]] = {
     "manage users": frozenset({"admin"}),
     "export unmasked": frozenset({"admin"}),
     "view customer data": frozenset({"admin", "manager"}),
+    # Viewers (leadership) read aggregates: comments reach them masked (privacy.display).
+    "read comments unmasked": frozenset({"admin", "manager", "analyst"}),
 }
 
 ACTIONS: dict[str, frozenset[str]] = {

@@ -34,7 +34,8 @@ Not recognised: the customer's name inside other customers' comments, a name or 
 written in a free-text note other than their own, embeddings (keyed by a hash of the old
 text, they hold vectors only).
 
-`record_view` / `views_of`: who looked at a customer's record, keyed by the same hash.
+`record_view` / `views_of`: who looked at a customer's record, keyed by the same hash;
+`record_views_once`: what a page calls when it shows customers' data.
 """
 
 from __future__ import annotations
@@ -47,7 +48,8 @@ from datetime import datetime
 import sqlite_utils
 
 from analysis.ingest.feedback import normalise_email
-from analysis.privacy.masking import mask_text
+from analysis.privacy.masking import identity_masker, mask_text
+from analysis.store import StoreError, is_read_only, write_transaction
 from analysis.store.clock import to_iso, utcnow
 
 ERASED = "[erased]"
@@ -112,6 +114,28 @@ def record_view(db: sqlite_utils.Database, customer_key: str, *, actor: str, wha
     return db.execute(
         "INSERT INTO record_views (customer_key_hash, actor, at, what) VALUES (?, ?, ?, ?)",
         [customer_key_hash(customer_key), actor, to_iso(now or utcnow()), what]).lastrowid
+
+
+def record_views_once(db: sqlite_utils.Database, customer_keys, *, actor: str, what: str,
+                      seen: set, now: datetime | None = None) -> bool:
+    """Record, in its own write transaction, that `actor` viewed `what` of each customer
+    in `customer_keys`, leaving out the (key, what) pairs already in `seen` (a page keeps
+    one set per browser session, so a rerun or a click records nothing new) and adding
+    the ones recorded. False when the store cannot record them (read-only, busy, full):
+    the caller then hides the customers' data, as no view goes unrecorded."""
+    new = [k for k in dict.fromkeys(customer_keys) if k and (k, what) not in seen]
+    if not new:
+        return True
+    if is_read_only(db):
+        return False
+    try:
+        with write_transaction(db, changes_figures=False):   # no cached figure reads it
+            for key in new:
+                record_view(db, key, actor=actor, what=what, now=now)
+    except StoreError:
+        return False
+    seen.update((k, what) for k in new)
+    return True
 
 
 def views_of(db: sqlite_utils.Database, customer_key: str) -> list[dict]:
@@ -182,28 +206,6 @@ def _in(db, sql: str, values, *, params_before=(), fetch: bool = False):
 
 # ------------------------------------------------------------------ erasing
 
-def _anonymiser(emails, names):
-    """mask_text, plus the customer's own emails and names (whole words, any case)."""
-    patterns = []
-    if emails:
-        patterns.append((re.compile("|".join(re.escape(e) for e in emails), re.IGNORECASE),
-                         "[email]"))
-    words = {n for name in names for n in [name, *name.split()] if len(n) >= 3}
-    if words:
-        alternatives = "|".join(re.escape(w) for w in sorted(words, key=len, reverse=True))
-        patterns.append((re.compile(rf"(?<!\w)(?:{alternatives})(?!\w)", re.IGNORECASE),
-                         "[name]"))
-
-    def anonymise(text):
-        if not isinstance(text, str):
-            return text
-        for pattern, placeholder in patterns:
-            text = pattern.sub(placeholder, text)
-        return mask_text(text)
-
-    return anonymise
-
-
 def _marks(values) -> str:
     return ", ".join("?" * len(values))
 
@@ -214,7 +216,7 @@ def _erase_feedback(db, keys, emails, names, anonymise_comments: bool) -> int:
         where += f" OR lower(trim(customer_email)) IN ({_marks(emails)})"
         values += emails
     rows = db.execute(f"SELECT id, comment FROM feedback WHERE {where}", values).fetchall()
-    anonymise = _anonymiser(emails, names)
+    anonymise = identity_masker(emails, names)
     for feedback_id, comment in rows:
         new_comment = anonymise(comment) if anonymise_comments else None
         # Updating `comment` fires the FTS triggers, which keep feedback_fts in step.
@@ -227,7 +229,7 @@ def _erase_feedback(db, keys, emails, names, anonymise_comments: bool) -> int:
 def _erase_cases(db, keys, emails, names) -> int:
     case_ids = [i for (i,) in _in(db, "SELECT id FROM cases WHERE customer_key IN ({})", keys,
                                   fetch=True)]
-    anonymise = _anonymiser(emails, names)
+    anonymise = identity_masker(emails, names)
     for case_id in case_ids:
         (note,) = db.execute("SELECT resolution_note FROM cases WHERE id = ?",
                              [case_id]).fetchone()

@@ -9,7 +9,9 @@ The passes run in this order, each on the output of the one before:
    "@", a domain of at least two dot-separated labels);
 2. IBANs -> "[iban]": two letters, two check digits, 11 to 30 letters or digits, written
    compact or in groups separated by single spaces, that pass the ISO 13616 mod-97 check
-   (so "AB12 CDEF..." that merely looks like one stays);
+   (so "AB12 CDEF..." that merely looks like one stays). Of the lengths that pass, the one
+   taken leaves no part of a following IBAN or number behind: by chance an IBAN with the
+   start of what follows can pass the check too;
 3. payment cards -> "[card]": 13 to 19 digits, compact or in groups separated by single
    spaces or dashes, that pass the Luhn check. Any run of consecutive groups is tried, so
    a card written right after another number ("order 12 4111 1111 1111 1111") is found;
@@ -41,6 +43,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 EMAIL, IBAN, CARD, PHONE, NUMBER = "[email]", "[iban]", "[card]", "[phone]", "[number]"
+NAME = "[name]"
 MASKED_COLUMNS = ("comment",)
 """The free-text columns that `mask_row` masks by default."""
 
@@ -53,6 +56,7 @@ _DIGIT = re.compile(r"\d")
 _GROUP = re.compile(r"\d+")
 _DATE = re.compile(r"(?<!\d)(?:\d{4}[-./]\d{1,2}[-./]\d{1,2}|\d{1,2}[-./]\d{1,2}[-./]\d{4})(?!\d)")
 _DECIMAL = re.compile(r"\d+\.\d+")
+_NUMBER_RUNS_ON = re.compile(r"[\d .()+-]*")
 
 
 def mask_text(text: str) -> str:
@@ -81,6 +85,36 @@ def mask_row(row: Mapping, columns: Iterable[str] = MASKED_COLUMNS) -> dict:
         if column in out:
             out[column] = mask_value(out[column])
     return out
+
+
+def identity_masker(emails: Iterable[str] = (), names: Iterable[str] = ()):
+    """A function that masks text like `mask_text` and also takes out one customer's own
+    `emails` (any case -> "[email]", even where the email pattern would miss them) and
+    `names` (each name whole and each of its words of 3 letters or more, as whole words in
+    any case -> "[name]"). Values that are not strings pass through unchanged.
+
+    For text known to be one customer's (their comment in a shared report, an erasure):
+    mask_text alone cannot know that "Jo Bloggs" is a name. `mask_text` goes first, so
+    the own email or name inside someone else's address cannot cut that address in two."""
+    emails = sorted({e.strip() for e in emails if e and e.strip()})
+    names = [n.strip() for n in names if n and n.strip()]
+    own_emails = (re.compile("|".join(re.escape(e) for e in emails), re.IGNORECASE)
+                  if emails else None)
+    words = {n for name in names for n in [name, *name.split()] if len(n) >= 3}
+    own_names = None
+    if words:
+        alternatives = "|".join(re.escape(w) for w in sorted(words, key=len, reverse=True))
+        own_names = re.compile(rf"(?<!\w)(?:{alternatives})(?!\w)", re.IGNORECASE)
+
+    def mask(text):
+        if not isinstance(text, str):
+            return text
+        text = mask_text(text)
+        if own_emails is not None:
+            text = own_emails.sub(EMAIL, text)
+        return own_names.sub(NAME, text) if own_names is not None else text
+
+    return mask
 
 
 # ------------------------------------------------------------------ checks
@@ -118,18 +152,61 @@ def iban_ok(compact: str) -> bool:
 def _mask_ibans(text: str) -> str:
     out, done, pos = [], 0, 0
     while (match := _IBAN.search(text, pos)) is not None:
-        found = match.group(0)
         # The match may have swallowed the words after the IBAN ("... 7654 32 THANKS"), or
-        # stopped inside a longer one: try the longest prefix ending at a space first, and
-        # scan again right after whatever was (or was not) an IBAN.
-        ends = [k for k, char in enumerate(found) if char == " "] + [len(found)]
-        valid = next((e for e in reversed(ends) if iban_ok(found[:e].replace(" ", ""))), None)
-        if valid is not None:
+        # stopped inside a longer one: scan again right after whatever was (or was not)
+        # an IBAN.
+        end = _iban_end(text, match)
+        if end is not None:
             out += [text[done:match.start()], IBAN]
-            done = pos = match.start() + valid
+            done = pos = match.start() + end
         else:
-            pos = match.start() + ends[0] + 1 if len(ends) > 1 else match.end()
+            spaces = _space_ends(match.group(0))
+            pos = match.start() + spaces[0] + 1 if len(spaces) > 1 else match.end()
     return "".join(out) + text[done:] if out else text
+
+
+def _space_ends(found: str) -> list[int]:
+    """Where a prefix of an _IBAN match can end: at each space, and at its end."""
+    return [k for k, char in enumerate(found) if char == " "] + [len(found)]
+
+
+def _iban_end(text: str, match: re.Match) -> int | None:
+    """How long the IBAN at the start of `match` is (None when no prefix of it ending at
+    a space passes the check). An IBAN may be written right before another IBAN or a
+    number, and by chance the IBAN with a part of what follows may pass the check too,
+    which would leave the rest unmasked. So of the prefixes that pass, the one chosen
+    swallows the start of no other IBAN going on past it, then leaves the fewest digits
+    behind for the card and phone passes to miss, then is the longest."""
+    found = match.group(0)
+    valid = [e for e in _space_ends(found) if iban_ok(found[:e].replace(" ", ""))]
+    if not valid:
+        return None
+
+    def cost(end: int) -> tuple:
+        stop = match.start() + end
+        inner = [match.start() + k + 1 for k in _space_ends(found) if k < end]
+        swallows = any(_iban_past(text, start, stop) for start in inner)
+        return swallows, _digits_left(text, stop, match.end()), -end
+
+    return min(valid, key=cost)
+
+
+def _digits_left(text: str, stop: int, match_end: int) -> int:
+    """Digits the card and phone passes would leave unmasked right after an IBAN ending
+    at `stop`: in the rest of its match and the number that runs on from it."""
+    rest = text[stop:match_end] + _NUMBER_RUNS_ON.match(text, match_end).group(0)
+    rest = _PHONE.sub(_phone, _CARD.sub(_card, rest))
+    return sum(1 for char in rest if "0" <= char <= "9")
+
+
+def _iban_past(text: str, start: int, stop: int) -> bool:
+    """Whether a valid IBAN starts at `start` and ends after `stop`."""
+    match = _IBAN.match(text, start)
+    if match is None:
+        return False
+    found = match.group(0)
+    return any(start + e > stop and iban_ok(found[:e].replace(" ", ""))
+               for e in _space_ends(found))
 
 
 def _card(match: re.Match) -> str:

@@ -9,9 +9,10 @@ Sections, each with its test or interval (never a bare better/worse):
 - themes: every theme's share of the week's commented feedback against the previous
   BASELINE_WEEKS weeks pooled, overall and at each location (two-proportion z test,
   analysis/stats/proportions; Benjamini-Hochberg across every cell tested), with quotes of
-  the week for the themes that rose or fell, and the location x theme cells that stand out
-  against the rest of the network over the whole window (analysis/views/benchmarks
-  `theme_heatmap`);
+  the week for the themes that rose or fell (always masked, and without their customer's
+  name or email: the report is shared, `privacy.shared_quote`), and the location x theme
+  cells that stand out against the rest of the network over the whole window
+  (analysis/views/benchmarks `theme_heatmap`);
 - alerts of the week (spike alerts with a period in the week) and the root-cause tasks a
   run touching the week opened or fired again;
 - benchmark movers: each location's NPS and negative share this week against the baseline
@@ -36,8 +37,9 @@ import numpy as np
 import sqlite_utils
 from statsmodels.stats.multitest import multipletests
 
-from analysis.domain.comments import has_comment_sql, shown_comment_sql
+from analysis.domain.comments import has_comment_sql
 from analysis.domain.filters import Filters, date_bounds
+from analysis.privacy.display import shared_quote
 from analysis.settings import get_settings
 from analysis.stats.estimates import compare
 from analysis.stats.proportions import TWO_PROPORTION_TEST, two_proportion_test
@@ -55,6 +57,7 @@ MIN_BASELINE_N = 30
 MIN_MOVER_N = 10
 MAX_IMPROVEMENTS = 10
 QUOTES = 2
+QUOTE_CHARS = 600
 MOVER_METRICS = ("nps", "negative")
 MOVERS_TEST = ("two-sample z test of the week against the baseline weeks pooled, "
                "Benjamini-Hochberg across locations")
@@ -265,13 +268,15 @@ def _responses(db, report: WeeklyReport) -> int:
 
 
 def _quotes(db, report: WeeklyReport, theme_id: int, location: str | None) -> list[str]:
-    """The week's most typical comments of the theme (or its children) at `location`."""
+    """The week's most typical comments of the theme (or its children) at `location`, as a
+    shared report may quote them: masked, without their customer's name or email
+    (`privacy.shared_quote`: the report is mailed to a list and forwarded on)."""
     start, stop = _window(report)
     where, params = "", []
     if location is not None:
         where, params = "AND f.location = ?", [location]
     rows = db.execute(
-        f"""SELECT {shown_comment_sql('f', 600)} FROM feedback f
+        f"""SELECT f.comment, f.customer_name, f.customer_email FROM feedback f
             JOIN theme_assignments a ON a.feedback_id = f.id
             JOIN themes c ON c.id = a.theme_id AND c.status = 'active'
                           AND (c.id = ? OR c.parent_id = ?)
@@ -279,11 +284,12 @@ def _quotes(db, report: WeeklyReport, theme_id: int, location: str | None) -> li
             ORDER BY a.probability DESC, f.id LIMIT 40""",
         [theme_id, theme_id, start, stop, *params]).fetchall()
     kept, seen = [], set()
-    for (text,) in rows:
-        key = normalise(text)
+    for text, name, email in rows:
+        quote = shared_quote(text.strip(), names=[name], emails=[email], cut_at=QUOTE_CHARS)
+        key = normalise(quote)
         if key not in seen:
             seen.add(key)
-            kept.append(text)
+            kept.append(quote)
         if len(kept) == QUOTES:
             break
     return kept

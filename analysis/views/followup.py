@@ -2,7 +2,9 @@
 "Tell them by email" show, shaped from `analysis.followup`: the template list, the editor's
 draft and its preview (gaps, SMS characters and segments, or the error naming the field and
 line), versions, placeholders, the outbox with its reasons and events, and which template
-suits a case. Reads only; nothing here writes.
+suits a case. Reads only; nothing here writes. A real case's customer in a preview, and the
+messages to customers in the outbox, are shown as the reader's role may see them
+(`analysis.privacy.display`).
 
     draft = draft_from_form(values)                  # a Template, maybe invalid
     shown = preview(draft, sample_context())         # Preview: the rendering or the error
@@ -28,8 +30,17 @@ from analysis.followup.templates import (
     Rendering,
     Template,
     TemplateError,
+    context_for_case,
     list_templates,
     render,
+    sample_context,
+)
+from analysis.privacy.display import (
+    customer_text,
+    customer_value,
+    hides_message,
+    message_for_role,
+    shows_customer_data,
 )
 from analysis.views.cases import case_label, cut, local_time
 
@@ -191,6 +202,43 @@ def preview_cases(db: sqlite_utils.Database, limit: int = 50) -> dict[int, str]:
     return found
 
 
+@dataclass(frozen=True)
+class PreviewValues:
+    values: dict
+    """The placeholders' values a preview renders with."""
+    customer_key: str | None
+    """The customer whose data `values` show in the clear (None: the sample, a case
+    without a known customer, or a role that sees the customer hidden), for the audit of
+    record views."""
+
+
+def preview_values(db: sqlite_utils.Database, case_id: int, role: str | None) -> PreviewValues:
+    """The values a template preview renders with: the sample's (`case_id` SAMPLE) or a
+    real case's (`context_for_case`). A role that may not see customer data gets the
+    customer's name hidden and their words (the issue, the feedback's comment, the
+    resolution note) masked: the preview is a message to that one known customer."""
+    if not case_id:
+        return PreviewValues(sample_context(), None)
+    values = context_for_case(db, int(case_id))
+    if shows_customer_data(role):
+        row = db.execute("SELECT customer_key FROM cases WHERE id = ?", [int(case_id)]).fetchone()
+        return PreviewValues(values, row[0] if row else None)
+    feedback = dict(values.get("feedback") or {})
+    case = dict(values.get("case") or {})
+    for fields in (values, feedback, case):
+        if "customer_name" in fields:
+            fields["customer_name"] = customer_value(fields["customer_name"], role)
+        for name in ("issue", "comment", "resolution_note"):
+            if name in fields:
+                fields[name] = customer_text(fields[name], role, cut_at=_cut_at(fields[name]))
+    return PreviewValues(values | {"feedback": feedback, "case": case}, None)
+
+
+def _cut_at(text) -> int | None:
+    """Where `templates.shorten` cut a text (it ends it with "…"), for the masks."""
+    return len(text) if isinstance(text, str) and text.endswith("…") else None
+
+
 def extra_values(values: dict) -> dict:
     """The typed eta / workaround / link, blanks left out (so a template's fallback
     applies)."""
@@ -203,6 +251,18 @@ def extra_values(values: dict) -> dict:
 def outbox_counts(db: sqlite_utils.Database) -> dict[str, int]:
     found = dict(db.execute("SELECT status, COUNT(*) FROM outbox GROUP BY status").fetchall())
     return {status: found.get(status, 0) for status in OUTBOX_STATUSES}
+
+
+def outbox_rows(db: sqlite_utils.Database, role: str | None, *,
+                status: str | None = None) -> list[dict]:
+    """The newest messages (`list_outbox`), each as `role` may see it: a message to a
+    customer has its recipient, subject and body hidden from a role that may not see
+    customer data (`privacy.display.message_for_role`)."""
+    return messages_for_role(list_outbox(db, status=status or None), role)
+
+
+def messages_for_role(rows: list[dict], role: str | None) -> list[dict]:
+    return [message_for_role(row, role) for row in rows]
 
 
 def outbox_table(rows: list[dict], timezone: str) -> pd.DataFrame:
@@ -235,6 +295,15 @@ def events_table(events: list[dict], timezone: str) -> pd.DataFrame:
     return pd.DataFrame([{"at": local_time(e["at"], timezone), "event": e["event"],
                           "detail": cut(detail(e["detail"]), 500)} for e in events],
                         columns=["at", "event", "detail"])
+
+
+def events_for_role(events: list[dict], message: dict, role: str | None) -> list[dict]:
+    """A message's events; when the message is hidden from `role` (one to a customer), the
+    values of their details masked: a bounce can quote the address."""
+    if not hides_message(message, role):
+        return events
+    return [{**e, "detail": {k: customer_text(v, role) for k, v in (e["detail"] or {}).items()}}
+            for e in events]
 
 
 def drain_text(result) -> str:

@@ -26,6 +26,7 @@ from analysis.improvements import records
 from analysis.improvements.impact import ALPHA, WINDOW_WEEKS
 from analysis.improvements.records import Improvement, ImprovementError
 from analysis.improvements.report import impact_report
+from analysis.privacy.display import frame_for_role, row_for_role
 from analysis.reports.charts import MARGIN, plain_text
 from analysis.themes.queries import CHILD, PARENT
 from analysis.themes.queries.base import theme_choices, theme_status
@@ -399,19 +400,26 @@ def event_study_figure(shown: ImpactView) -> go.Figure:
 
 # --------------------------------------------------------------------------- the rest
 
-def evidence_table(db: sqlite_utils.Database, improvement_id: int,
+def evidence_table(db: sqlite_utils.Database, improvement_id: int, role: str | None,
                    limit: int = 200) -> pd.DataFrame:
-    rows = records.evidence(db, improvement_id, limit=limit)
+    """The linked feedback, newest first, its comments and customer keys as `role` may see
+    them (masked before they are cut, so a cut never splits what the masks must find)."""
+    rows = [row_for_role(r, role) for r in records.evidence(db, improvement_id, limit=limit)]
     columns = ["feedback_id", "received_at", "location", "customer_key", "comment", "via",
                "added_by", "added_at"]
     return pd.DataFrame([{**r, "comment": cut(r["comment"]), "via": cut(r["via"], 120)}
                          for r in rows], columns=columns)
 
 
-def whom_to_tell_table(db: sqlite_utils.Database, improvement_id: int) -> pd.DataFrame:
+def whom_to_tell_table(db: sqlite_utils.Database, improvement_id: int,
+                       role: str | None) -> pd.DataFrame:
+    """The customers to tell, one row each, their key, name and email as `role` may see
+    them: a role that may not see customer data still sees how many there are and can
+    tell them (the addresses never leave the server)."""
     columns = ["customer_key", "customer_name", "customer_email", "linked_feedback",
                "last_feedback", "location", "message"]
-    return pd.DataFrame(records.whom_to_tell(db, improvement_id), columns=columns)
+    return frame_for_role(pd.DataFrame(records.whom_to_tell(db, improvement_id),
+                                       columns=columns), role)
 
 
 def history_table(events: list[dict]) -> pd.DataFrame:

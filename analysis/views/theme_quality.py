@@ -1,13 +1,18 @@
 """What the Theme quality page shows, shaped from `analysis.themes.queries`: its metrics with
-their help texts, the choices of an audit, and seed terms as an analyst types them. No
-Streamlit here."""
+their help texts, the comments of an audit and of the corrections as the reader's role may
+read them (`analysis.privacy.display`), the choices of an audit, and seed terms as an
+analyst types them. No Streamlit here."""
 
 from __future__ import annotations
 
 import re
 
+import pandas as pd
+import sqlite_utils
+
+from analysis.privacy.display import frame_for_role
 from analysis.stats.estimates import Estimate
-from analysis.themes.queries import NO_THEME
+from analysis.themes.queries import NO_THEME, audit_sample, corrections_count, corrections_frame
 from analysis.views.themes import UNTHEMED_KEY, format_pct
 
 
@@ -47,6 +52,19 @@ def quality_metrics(figures: dict) -> list[tuple[str, str, str | None]]:
             ("Audited comments", f"{audits['audited']:,}",
              f"{audits['confirmed']:,} confirmed, {audits['corrected']:,} corrected."),
             classifier, coverage]
+
+
+def audit_comments(db: sqlite_utils.Database, theme_id: int,
+                   role: str | None) -> pd.DataFrame:
+    """The comments to audit next in a theme (`queries.audit_sample`), as `role` may read
+    them."""
+    return frame_for_role(audit_sample(db, theme_id), role)
+
+
+def corrections(db: sqlite_utils.Database, role: str | None) -> tuple[pd.DataFrame, int]:
+    """The latest corrections with their comments as `role` may read them, and how many
+    there are in all."""
+    return frame_for_role(corrections_frame(db), role), corrections_count(db)
 
 
 def correction_keys(choices: dict[int, str], theme_id: int) -> list[str]:

@@ -2,6 +2,8 @@
 (parents first, each opening into its children) and its column specs, what a click in it
 picks, the drill-down's sentences, the choices of a rename, merge or move, and the messages
 shown instead of the explorer. No Streamlit here: a page turns these into widgets.
+Comments are shown as the reader's role may read them (`analysis.privacy.display`): the
+functions that return comment text take the role.
 
 Select boxes key themes by text: the theme id as a string (ids are unique across both
 levels), or UNTHEMED_KEY.
@@ -12,13 +14,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pandas as pd
+import sqlite_utils
 
+from analysis.domain.filters import Filters
+from analysis.privacy.display import comment_for_role, frame_for_role
 from analysis.themes.queries import (
     CHILD,
     COMMENTS_PAGE_SIZE,
     PARENT,
+    SHORT_COMMENT_CHARS,
+    MapPoints,
     Period,
     ThemeTable,
+    comment_map_points,
+    theme_comments_page,
 )
 from analysis.themes.queries.base import normalise
 
@@ -429,11 +438,29 @@ def figures_summary(row: pd.Series) -> str:
             f"(n={int(row['sentiment_n']):,}).")
 
 
-def detail_quotes(drilldown: dict, row: pd.Series) -> list[str]:
-    """The representative comments of a picked theme: the drill-down's ranked quotes, or
-    for the unthemed comments (which have none) the table row's."""
+def detail_quotes(drilldown: dict, row: pd.Series, role: str | None) -> list[str]:
+    """The representative comments of a picked theme, as `role` may read them: the
+    drill-down's ranked quotes, or for the unthemed comments (which have none) the table
+    row's."""
     quotes = drilldown["quotes"]
-    return list(quotes["comment"]) if quotes is not None else list(row["quotes"])
+    found = list(quotes["comment"]) if quotes is not None else list(row["quotes"])
+    return [comment_for_role(quote, role) for quote in found]
+
+
+def comments_page(db: sqlite_utils.Database, filters: Filters, theme_id: int | None,
+                  search: str, offset: int, role: str | None) -> tuple[pd.DataFrame, int]:
+    """One page of the theme's comments (`queries.theme_comments_page`) as `role` may read
+    them, and the count of all matching comments."""
+    frame, total = theme_comments_page(db, filters, theme_id, search, offset)
+    return frame_for_role(frame, role), total
+
+
+def map_points(db: sqlite_utils.Database, filters: Filters, role: str | None) -> MapPoints:
+    """The map of comments (`queries.comment_map_points`), its hover texts (each the first
+    SHORT_COMMENT_CHARS characters of a comment) as `role` may read them."""
+    points = comment_map_points(db, filters)
+    return MapPoints(frame_for_role(points.frame, role, cut_at=SHORT_COMMENT_CHARS),
+                     points.total)
 
 
 def comments_offset(page: int) -> int:
