@@ -94,7 +94,7 @@ def provider_app(user: dict) -> AppTest:
     return at.run()
 
 
-def test_the_app_signs_in_whoever_the_provider_proved(staffed):
+def test_the_app_signs_in_whoever_the_provider_proved(staffed):  # noqa: F811 - the fixture
     at = provider_app({"email": EMAILS["manager"], "email_verified": True})
     assert not at.exception
     assert titles(at) == ["Overview"]
@@ -110,7 +110,7 @@ def test_the_app_signs_in_whoever_the_provider_proved(staffed):
     db.close()
 
 
-def test_the_app_refuses_a_proven_email_without_an_account(staffed):
+def test_the_app_refuses_a_proven_email_without_an_account(staffed):  # noqa: F811 - the fixture
     at = provider_app({"email": "stranger@elsewhere.example", "email_verified": True})
     assert not at.exception
     assert titles(at) == ["Sign in to Closeloop"]
