@@ -18,7 +18,6 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from streamlit import config as st_config
 from streamlit.testing.v1 import AppTest
 
 from analysis import store
@@ -40,6 +39,7 @@ from tests.test_cases_page import (
     sweep,
     table,
 )
+from tests.test_sign_in import sign_in_mode  # noqa: F401 - a fixture
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = str(ROOT / "app.py")
@@ -58,14 +58,7 @@ READ_ONLY = ("overview", "trends", "benchmarks", "impact")
 
 
 @pytest.fixture
-def sign_in_mode():
-    st_config.set_option("server.address", "0.0.0.0")
-    yield
-    st_config.set_option("server.address", "127.0.0.1")
-
-
-@pytest.fixture
-def planted(db_path, monkeypatch, sign_in_mode):
+def planted(db_path, monkeypatch, sign_in_mode):  # noqa: F811 - the fixture
     """Three comments of the named customer about waiting (one corrected to "staff"), on
     the map; the recovery case the sweep opens for them; a shipped improvement with that
     feedback as evidence; the starter templates; a follow-up to the customer and a weekly

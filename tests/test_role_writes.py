@@ -266,13 +266,19 @@ def test_signed_in_page_views_keep_the_caches_warm(staffed):
     assert revision(path) == before
 
 
+def open_as(path, role: str, page: str) -> AppTest:
+    """The app signed in as `role`, on `page`."""
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.session_state["_auth_token"] = token_for(path, role)
+    at.run()
+    at.switch_page(f"pages/{page}.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
 def test_a_manager_s_queue_health_counts_their_teams_cases_only(staffed):
     path, found = staffed
-    at = AppTest.from_file(APP, default_timeout=60)
-    at.session_state["_auth_token"] = token_for(path, "manager")
-    at.run()
-    at.switch_page("pages/cases.py").run()
-    assert not at.exception
+    at = open_as(path, "manager", "cases")
     db = store.connect(path)
     open_here = db.execute(
         "SELECT COUNT(*) FROM cases WHERE team_id = ? AND status IN "
@@ -286,11 +292,7 @@ def test_a_manager_s_queue_health_counts_their_teams_cases_only(staffed):
 
 def test_opening_a_case_audits_the_view_of_the_customer_record_once(staffed):
     path, found = staffed
-    at = AppTest.from_file(APP, default_timeout=60)
-    at.session_state["_auth_token"] = token_for(path, "manager")
-    at.run()
-    at.switch_page("pages/cases.py").run()
-    assert not at.exception
+    at = open_as(path, "manager", "cases")
     db = store.connect(path)
     picked = at.selectbox(key="cases_pick").value
     key = db.execute("SELECT customer_key FROM cases WHERE id = ?", [picked]).fetchone()[0]
