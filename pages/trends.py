@@ -437,7 +437,7 @@ def _rules_section(db, key, level: str) -> None:
             st.dataframe(_rule_history(key, int(choice)), hide_index=True)
 
 
-def _sensitivity_section(db, key, cells_per_week: int) -> None:
+def _sensitivity_section(db, key, cells_per_week: int, cells_per_day: int) -> None:
     st.subheader("Sensitivity")
     saved = _settings(key).spikes
     state = st.session_state
@@ -456,7 +456,7 @@ def _sensitivity_section(db, key, cells_per_week: int) -> None:
     three.number_input("Minimum mentions to alert", min_value=0, step=1,
                        key="trends_min_count", disabled=read_only)
     st.caption(views.false_alarm_note(float(state["trends_fdr_pct"]) / 100, cells_per_week,
-                                      views.load_calibration()))
+                                      views.load_calibration(), cells_per_day))
     st.button("Save sensitivity", key="trends_save_sensitivity", on_click=_save_sensitivity,
               args=(db,), disabled=read_only)
     _flash_here("sensitivity")
@@ -500,7 +500,10 @@ def render() -> None:
     _rules_section(db, key, sweep_level)
     weeks = _periods(key, "week", now)
     weekly = _heatmap(key, "week", weeks[0], sweep_level) if weeks else None
-    _sensitivity_section(db, key, weekly.tested if weekly else 0)
+    days = _periods(key, "day", now)
+    daily = _heatmap(key, "day", days[0], sweep_level) if days else None
+    _sensitivity_section(db, key, weekly.tested if weekly else 0,
+                         daily.tested if daily else 0)
 
 
 render()

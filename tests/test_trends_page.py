@@ -188,6 +188,17 @@ def test_false_alarm_wording_from_calibration_or_the_bound(tmp_path):
         "the nearest calibrated level, FDR 10.0%"))
     note = views.false_alarm_note(0.05, 100, calibration)
     assert f"{0.1 / 100 * 100 * 4.35:.2f} false weekly alerts a month" in note
+    assert "daily" not in note   # no daily rates calibrated: nothing said of days
+    path.write_text(json.dumps({"fdr": {
+        "0.05": {"false_alerts_per_100_cell_weeks": 0.1, "false_alerts_per_100_cell_days": 0.02},
+        "0.1": {"false_alerts_per_100_cell_weeks": 0.3, "false_alerts_per_100_cell_days": 0.04}}}))
+    calibration = views.load_calibration(path)
+    assert views.calibrated_rate(0.075, calibration, "day")[0] == pytest.approx(0.03)
+    note = views.false_alarm_note(0.05, 100, calibration, cells_per_day=50)
+    assert f"{0.1 / 100 * 100 * 4.35:.2f} false weekly alerts a month" in note
+    assert (f"about {0.02 / 100 * 50 * views.DAYS_PER_MONTH:.2f} false daily alerts a month"
+            in note)
+    assert "50 cells tested a day" in note
 
 
 def test_the_link_to_themes_carries_the_episode_dates_and_location():

@@ -549,11 +549,15 @@ def load_calibration(path: Path = CALIBRATION_PATH) -> dict | None:
         return None
 
 
-def calibrated_rate(fdr: float, calibration: dict) -> tuple[float, str]:
-    """False alerts per 100 cell-weeks at `fdr`: interpolated between the calibrated levels
-    around it, else the nearest one's; and how it was found."""
-    levels = sorted(calibration)
-    rate = {lv: float(calibration[lv]["false_alerts_per_100_cell_weeks"]) for lv in levels}
+def calibrated_rate(fdr: float, calibration: dict, unit: str = "week") -> tuple[float, str]:
+    """False alerts per 100 cell-weeks (`unit` "day": per 100 cell-days) at `fdr`:
+    interpolated between the calibrated levels around it, else the nearest one's; and how
+    it was found. ValueError when the calibration has no rate for `unit`."""
+    name = f"false_alerts_per_100_cell_{unit}s"
+    levels = sorted(lv for lv in calibration if calibration[lv].get(name) is not None)
+    if not levels:
+        raise ValueError(f"calibration: no {name}")
+    rate = {lv: float(calibration[lv][name]) for lv in levels}
     if fdr in rate:
         return rate[fdr], f"calibrated at FDR {fdr:.1%}"
     below = [lv for lv in levels if lv < fdr]
@@ -566,15 +570,27 @@ def calibrated_rate(fdr: float, calibration: dict) -> tuple[float, str]:
     return rate[nearest], f"the nearest calibrated level, FDR {nearest:.1%}"
 
 
-def false_alarm_note(fdr: float, cells_per_week: int, calibration: dict | None) -> str:
+def false_alarm_note(fdr: float, cells_per_week: int, calibration: dict | None,
+                     cells_per_day: int | None = None) -> str:
     """What an FDR level means in false alarms per month, from the calibration benchmark if
-    it has run, else the theoretical bound."""
+    it has run, else the theoretical bound; daily alerts too when `cells_per_day` is given
+    and the calibration has daily rates."""
     if calibration:
         rate, how = calibrated_rate(fdr, calibration)
         per_month = rate / 100 * cells_per_week * WEEKS_PER_MONTH
-        return (f"At FDR {fdr:.1%}: about {per_month:.2f} false weekly alerts a month "
+        note = (f"At FDR {fdr:.1%}: about {per_month:.2f} false weekly alerts a month "
                 f"({rate:.3g} per 100 cell-weeks with no real spike, {how}, times "
                 f"{cells_per_week:,} cells tested a week, times {WEEKS_PER_MONTH} weeks).")
+        try:
+            day_rate, day_how = calibrated_rate(fdr, calibration, "day")
+        except ValueError:
+            return note
+        if cells_per_day is None:
+            return note
+        per_month = day_rate / 100 * cells_per_day * DAYS_PER_MONTH
+        return note + (f" And about {per_month:.2f} false daily alerts a month ({day_rate:.3g} "
+                       f"per 100 cell-days, {day_how}, times {cells_per_day:,} cells tested a "
+                       f"day, times {DAYS_PER_MONTH} days).")
     return (f"At FDR {fdr:.1%}, with no real spike anywhere, Benjamini-Hochberg raises any "
             f"false alert in at most {fdr:.1%} of sweep periods: at most "
             f"{fdr * WEEKS_PER_MONTH:.2f} weeks a month with a false weekly alert, and at most "
