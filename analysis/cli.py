@@ -905,6 +905,29 @@ def forget(db_path, customer_key, email, anonymise, actor):
     click.echo(json.dumps(summary, sort_keys=True))
 
 
+@cli.command(name="views")
+@db_option
+@click.option("--customer", "customer_key", default=None, metavar="KEY",
+              help="The customer key as stored (id:C-17 or email:jo@example.com).")
+@click.option("--email", default=None, help="The customer's email address (any case).")
+@click.option("--format", "fmt", type=click.Choice(["json", "csv"]), default="json",
+              show_default=True)
+def record_views(db_path, customer_key, email, fmt):
+    """Who viewed a customer's record (issue 24's audit): one row per view, oldest first,
+    with customer_key, actor, at (UTC) and what was viewed (a case, an outbox list, an
+    unmasked export)."""
+    from analysis.privacy.forget import ForgetError, record_views_of
+
+    ctx = click.get_current_context()
+    if (customer_key is None) == (email is None):
+        _fail(ctx, "give exactly one of --customer and --email")
+    try:
+        found = record_views_of(_open(db_path), customer_key=customer_key, email=email)
+    except ForgetError as exc:
+        _fail(ctx, str(exc))
+    _emit(found, ["customer_key", "actor", "at", "what"], fmt)
+
+
 @cli.group()
 def users():
     """Accounts for signing in (issue 24): add one, list them, change a role, reset a

@@ -215,3 +215,33 @@ def test_cli_forget(db, db_path):
     assert dropped.exit_code == 0, dropped.output
     assert json.loads(dropped.output)["anonymised_comments"] is False
     assert traces(db, BOB_SECRETS) == []
+
+
+def test_cli_views_lists_who_viewed_a_customer_by_email_or_key_and_after_erasure(db, db_path):
+    build(db)
+    with store.write_transaction(db):
+        record_view(db, "id:A-100", actor="ann@staff.example", what="case #1", now=MONDAY)
+        record_view(db, "id:A-100", actor="ben@staff.example", what="outbox messages",
+                    now=MONDAY + timedelta(minutes=5))
+        record_view(db, "id:B-200", actor="ann@staff.example", what="case #2", now=MONDAY)
+    runner = CliRunner()
+
+    def views(*args: str):
+        return runner.invoke(cli_module.cli, ["views", "--db", str(db_path), *args])
+
+    by_email = views("--email", "ALICE.smith@example.com")
+    assert by_email.exit_code == 0, by_email.output
+    assert [(v["customer_key"], v["actor"], v["what"]) for v in json.loads(by_email.output)] == [
+        ("id:A-100", "ann@staff.example", "case #1"),
+        ("id:A-100", "ben@staff.example", "outbox messages")]
+    as_csv = views("--customer", "id:B-200", "--format", "csv")
+    assert as_csv.output.splitlines() == [
+        "customer_key,actor,at,what", "id:B-200,ann@staff.example,2025-01-06T10:00:00Z,case #2"]
+
+    forget_customer(db, customer_key="id:A-100", actor="dpo")
+    after = views("--customer", "id:A-100")    # the audit answers by the key's hash
+    assert [v["actor"] for v in json.loads(after.output)] == ["ann@staff.example",
+                                                               "ben@staff.example"]
+    assert json.loads(views("--email", "nobody@example.org").output) == []
+    refused = views()
+    assert refused.exit_code == 1 and refused.output.startswith("error: give exactly one")

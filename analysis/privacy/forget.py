@@ -138,6 +138,24 @@ def record_views_once(db: sqlite_utils.Database, customer_keys, *, actor: str, w
     return True
 
 
+def record_views_of(db: sqlite_utils.Database, *, customer_key: str | None = None,
+                    email: str | None = None) -> list[dict]:
+    """Who viewed a customer's record, oldest first: [{customer_key, actor, at, what}], by
+    their key or email. The audit keeps only a hash of the key, so it still answers for a
+    key given exactly after the customer was erased."""
+    if (customer_key is None) == (email is None):
+        raise ForgetError("give exactly one of customer_key and email")
+    try:
+        keys = _find(db, customer_key, email)[0]
+    except ForgetError:
+        if email is not None and not normalise_email(email):
+            raise
+        keys = [customer_key.strip()] if customer_key is not None \
+            else [f"email:{normalise_email(email)}"]
+    rows = [{"customer_key": key, **view} for key in keys for view in views_of(db, key)]
+    return sorted(rows, key=lambda r: r["at"])
+
+
 def views_of(db: sqlite_utils.Database, customer_key: str) -> list[dict]:
     """Who viewed the customer's record, oldest first: [{actor, at, what}]."""
     return [{"actor": actor, "at": at, "what": what} for actor, at, what in db.execute(
