@@ -40,6 +40,8 @@ COOKIE = "closeloop_session"   # the session token, so that a reload stays signe
 COOKIE_READ = "_auth_cookie_read"   # the cookie was looked at once in this browser session
 COOKIE_WRITE = "_auth_cookie_write"  # "set" or "clear": done by the next run's browser
 PROVIDER_SIGN_OUT = "_auth_provider_sign_out"  # sign out of st.login's identity too
+PROVIDER_REFUSED = "_auth_provider_refused"    # why st.login's identity may not come in
+VIEWED = "_records_viewed"  # actor -> the (customer key, what) views recorded this session
 
 
 def ensure_app_shell() -> None:
@@ -156,11 +158,6 @@ def current_page() -> str | None:
     return st.session_state.get(PAGE)
 
 
-def current_session_checked(db) -> accounts.Session | None:
-    """The session of this browser session's token, checked against the store now."""
-    return _check_session(db)
-
-
 def _check_session(db) -> accounts.Session | None:
     state = st.session_state
     if TOKEN not in state and not state.get(COOKIE_READ):
@@ -217,7 +214,7 @@ def _sign_out() -> None:
         accounts.sign_out(store.connect(), st.session_state.get(TOKEN))
     except store.StoreError:
         pass
-    for name in (TOKEN, SESSION, "user"):
+    for name in (TOKEN, SESSION, "user", VIEWED):
         st.session_state.pop(name, None)
     st.session_state[COOKIE_WRITE] = "clear"
     if _provider_user().get("is_logged_in"):
@@ -246,20 +243,34 @@ def _provider_user() -> dict:
 
 
 def _sign_in_by_provider(db) -> accounts.Session | None:
-    """The session of the person st.login signed in (made once per browser session), or
-    None after showing why they may not come in (with a way to sign out of the provider)."""
-    try:
-        session = identity.sign_in_with_identity(db, _provider_user())
-    except accounts.AuthError as exc:
-        st.title("Sign in to Closeloop")
-        st.error(str(exc), icon=":material/block:")
-        st.button("Sign out of the identity provider", key="provider_sign_out",
-                  on_click=st.logout)
-        return None
+    """The session of the person st.login just signed in (made once per browser session);
+    None for a proof too old to open one (the sign-in form follows), or after showing why
+    they may not come in, with a way to sign out of the provider (st.stop)."""
+    state = st.session_state
+    refusal = state.get(PROVIDER_REFUSED)
+    if refusal is None:
+        try:
+            session = identity.sign_in_with_identity(db, _provider_user())
+        except accounts.AuthError as exc:
+            if exc.reason == "stale":
+                return None
+            refusal = state[PROVIDER_REFUSED] = str(exc)  # once: not an event per rerun
+        else:
+            _start_session(session)
+            return session
+    st.title("Sign in to Closeloop")
+    st.error("Closeloop cannot let you in with this identity.", icon=":material/block:")
+    st.text(refusal)   # quotes the provider's email claim: not Markdown
+    st.button("Sign out of the identity provider", key="provider_sign_out",
+              on_click=st.logout)
+    st.stop()
+
+
+def _start_session(session: accounts.Session) -> None:
     st.session_state[TOKEN] = session.token
     st.session_state[SESSION] = session
     st.session_state[COOKIE_WRITE] = "set"
-    return session
+    st.session_state.pop(VIEWED, None)   # the view audit's "already recorded" is per person
 
 
 def _sign_in_form(db) -> None:
@@ -283,9 +294,7 @@ def _sign_in_form(db) -> None:
         except store.StoreError as exc:
             st.error(str(exc))
         else:
-            st.session_state[TOKEN] = session.token
-            st.session_state[SESSION] = session
-            st.session_state[COOKIE_WRITE] = "set"
+            _start_session(session)
             st.rerun()
 
 
@@ -322,8 +331,6 @@ def signed_in(db) -> accounts.Session | None:
     session = _check_session(db)
     if session is None and _provider_user().get("is_logged_in"):
         session = _sign_in_by_provider(db)
-        if session is None:
-            st.stop()
     keep_signed_in_cookie()
     if session is None:
         _sign_in_form(db)
@@ -434,15 +441,13 @@ def require_case_write(db, case_ids, action: str = "work cases") -> None:
                 "changed.") from None
 
 
-VIEWED = "_records_viewed"  # the (customer key, what) views this browser session recorded
-
-
 def recorded_view(db, customer_keys, what: str) -> bool:
     """Record, once per browser session, that the acting person viewed `what` of these
     customers' records (the audit of issue 24). False when the store cannot record it
     (read-only, busy): the caller then hides the data, as no view goes unrecorded."""
-    if privacy_forget.record_views_once(db, customer_keys, actor=acting_as(), what=what,
-                                        seen=st.session_state.setdefault(VIEWED, set())):
+    actor = acting_as()   # a "who am I" pick in local mode changes who is viewing
+    seen = st.session_state.setdefault(VIEWED, {}).setdefault(actor, set())
+    if privacy_forget.record_views_once(db, customer_keys, actor=actor, what=what, seen=seen):
         return True
     st.caption("Customer data is hidden: this store could not record that you viewed it.")
     return False

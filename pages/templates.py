@@ -34,6 +34,7 @@ from analysis.cases import people as people_mod
 from analysis.followup import delivery, outbox
 from analysis.followup import followups as followups_mod
 from analysis.followup import templates as tpl
+from analysis.auth.permissions import PermissionDenied
 from analysis.privacy import shown_customer_keys
 from analysis.settings import SettingsError, delivery_settings, get_settings
 from analysis.views import followup as views
@@ -46,6 +47,7 @@ from pages import (
     flash,
     page_start,
     recorded_view,
+    require_write,
     show_flash,
     who_am_i,
 )
@@ -122,9 +124,10 @@ def _actor() -> str:
 def _write(section: str, action, success: str, db, failure: str = "Not saved.") -> bool:
     st.session_state[FLASH_AT] = section
     try:
+        require_write()   # a callback: the session and the role checked again on the server
         with store.write_transaction(db):
             action()
-    except (ValueError, store.StoreError) as exc:
+    except (ValueError, store.StoreError, PermissionDenied) as exc:
         flash("error", failure, str(exc))
         return False
     if success:
@@ -263,8 +266,9 @@ def _drain(db, now, message_id: int | None, success: str, detail: str = "") -> N
     """Send what is due now (as the worker does every minute); the outcome of `message_id`
     (or of the whole drain) becomes the message shown."""
     try:
+        require_write()
         result = outbox.drain_outbox(db, now=now, on_sent=delivery.on_message_sent)
-    except (SettingsError, store.StoreError, ValueError) as exc:
+    except (SettingsError, store.StoreError, ValueError, PermissionDenied) as exc:
         flash("error", "Not sent.", str(exc))
         return
     others = views.drain_text(result)

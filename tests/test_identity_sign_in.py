@@ -5,6 +5,8 @@ whole redirect dance against a real OIDC provider is tests/e2e/test_sign_in_jour
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -43,25 +45,33 @@ def person(db):
     return person_id
 
 
+def proof(**claims) -> dict:
+    """Claims as a provider sends them at a sign-in just now: verified, issued now."""
+    return {"email_verified": True, "iat": int(time.time()), **claims}
+
+
 def events(db) -> list[tuple]:
     return db.execute("SELECT email, outcome FROM sign_in_events ORDER BY id").fetchall()
 
 
 def test_a_verified_email_with_an_account_signs_in_with_the_account_s_role(db, person):
     accounts.create_account(db, person, app_role="analyst", password=PASSWORD, actor="test")
-    session = identity.sign_in_with_identity(db, {"email": "ann@staff.example",
-                                                  "email_verified": True})
+    session = identity.sign_in_with_identity(db, proof(email="ann@staff.example"))
     assert session.app_role == "analyst" and session.person_id == person
     assert accounts.session_for(db, session.token).email == "Ann@Staff.example"
     assert events(db)[-1] == ("ann@staff.example", "signed in")
 
 
 @pytest.mark.parametrize(("claims", "says"), [
-    ({"email": "nobody@staff.example"}, "There is no active Closeloop account for"),
-    ({"email": "ann@staff.example", "email_verified": False}, "has not verified"),
-    ({"name": "No Email"}, "sent no email address"),
+    (proof(email="nobody@staff.example"), "There is no active Closeloop account for"),
+    (proof(email="ann@staff.example", email_verified=False), "does not say that"),
+    (proof(email="ann@staff.example", email_verified="false"), "does not say that"),
+    ({"email": "ann@staff.example", "iat": int(time.time())}, "does not say that"),
+    (proof(name="No Email"), "sent no email address"),
+    (proof(email="ann@staff.example", iat=int(time.time()) - 3600), "Sign in again"),
+    ({"email": "ann@staff.example", "email_verified": True}, "Sign in again"),
 ])
-def test_no_account_an_unverified_or_a_missing_email_is_refused(db, person, claims, says):
+def test_no_account_an_unverified_missing_or_stale_proof_is_refused(db, person, claims, says):
     accounts.create_account(db, person, app_role="admin", password=PASSWORD, actor="test")
     with pytest.raises(accounts.AuthError, match=says):
         identity.sign_in_with_identity(db, claims)
@@ -72,14 +82,14 @@ def test_an_inactive_person_is_refused(db, person):
     accounts.create_account(db, person, app_role="admin", password=PASSWORD, actor="test")
     db.execute("UPDATE people SET active = 0 WHERE id = ?", [person])
     with pytest.raises(accounts.AuthError, match="no active Closeloop account"):
-        identity.sign_in_with_identity(db, {"email": "ann@staff.example"})
+        identity.sign_in_with_identity(db, proof(email="ann@staff.example"))
     assert events(db)[-1] == ("ann@staff.example", "unknown user")
 
 
 def test_signing_in_by_provider_drops_an_unused_one_time_password(db, person):
     one_time = accounts.create_account(db, person, app_role="viewer", actor="test")
     assert one_time
-    session = identity.sign_in_with_identity(db, {"email": "ann@staff.example"})
+    session = identity.sign_in_with_identity(db, proof(email="ann@staff.example"))
     assert not session.must_change_password
     with pytest.raises(accounts.AuthError):
         accounts.sign_in(db, "Ann@Staff.example", one_time)
@@ -90,7 +100,7 @@ def test_signing_in_by_provider_drops_an_unused_one_time_password(db, person):
 
 def provider_app(user: dict) -> AppTest:
     at = AppTest.from_file(APP, default_timeout=60)
-    at.user = {"is_logged_in": True, **user}
+    at.user = {"is_logged_in": True, **proof(**user)}
     return at.run()
 
 
@@ -110,11 +120,30 @@ def test_the_app_signs_in_whoever_the_provider_proved(staffed):  # noqa: F811 - 
     db.close()
 
 
+def test_an_old_proof_does_not_reopen_an_ended_session(staffed):  # noqa: F811 - the fixture
+    """st.user outlives Closeloop's session (30 days): after an expiry or a reset the
+    sign-in form comes back instead of a silent new session."""
+    at = provider_app({"email": EMAILS["manager"], "iat": int(time.time()) - 9 * 3600})
+    assert not at.exception
+    assert titles(at) == ["Sign in to Closeloop"]
+    assert not at.error
+    db = store.connect(staffed["path"])
+    assert not db.execute("SELECT COUNT(*) FROM sessions WHERE person_id = ?",
+                          [staffed["people"]["manager"]]).fetchone()[0]
+    db.close()
+
+
 def test_the_app_refuses_a_proven_email_without_an_account(staffed):  # noqa: F811 - the fixture
     at = provider_app({"email": "stranger@elsewhere.example", "email_verified": True})
     assert not at.exception
     assert titles(at) == ["Sign in to Closeloop"]
-    assert any("There is no active Closeloop account for stranger@elsewhere.example" in e.value
-               for e in at.error)
+    assert [e.value for e in at.error] == ["Closeloop cannot let you in with this identity."]
+    assert any("There is no active Closeloop account for stranger@elsewhere.example" in t.value
+               for t in at.text)
+    at.run()   # a rerun records no second refusal
+    db = store.connect(staffed["path"])
+    assert db.execute("SELECT COUNT(*) FROM sign_in_events WHERE email = ?",
+                      ["stranger@elsewhere.example"]).fetchone()[0] == 1
+    db.close()
     assert [b.label for b in at.button] == ["Sign out of the identity provider"]
     assert not at.metric and not at.dataframe

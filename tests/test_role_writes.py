@@ -322,3 +322,23 @@ def test_on_an_empty_store_only_roles_that_import_may_load_the_demo(db_path):
             assert load.disabled is not permissions.can(role, "import"), role
     finally:
         st_config.set_option("server.address", "127.0.0.1")
+
+
+@pytest.mark.parametrize("button", ["tpl_seed", "tpl_ob_drain"])
+def test_a_templates_write_from_an_open_tab_stops_when_the_role_is_taken_away(staffed, button):
+    """Callbacks run before the page's own checks: a tab opened as an analyst must not
+    keep writing once the account is a viewer."""
+    path, found = staffed
+    at = open_as(path, "analyst", "templates")
+    db = store.connect(path)
+    person = db.execute("SELECT id FROM people WHERE email = ?", [EMAILS["analyst"]]).fetchone()[0]
+    accounts.set_role(db, person, "viewer", actor="test")
+    db.close()
+    before = fingerprint(path)
+    at.button(key=button).click().run()
+    assert not at.exception
+    # the write is refused; the page itself then refuses the viewer
+    assert at.session_state["_flash"][2] == "The viewer role may not edit templates."
+    assert "The viewer role may not view page:templates." in [e.value for e in at.error]
+    after = fingerprint(path)
+    assert [t for t in after if after[t] != before[t]] == []

@@ -319,6 +319,8 @@ def ensure_first_admin(db: sqlite_utils.Database, *, email: str, name: str,
 
 
 # ------------------------------------------------------------------ sign-in and sessions
+# Sign-in attempts, sessions and their events are no page's figures: they write with
+# changes_figures=False, so signing in (or a wrong password) does not empty every cache.
 
 
 def record_sign_in_event(db, outcome: str, *, email, person_id, now: datetime) -> None:
@@ -351,7 +353,7 @@ def sign_in(db: sqlite_utils.Database, email: str, password: str, *,
     account = rows[0] if rows and rows[0]["active"] and rows[0]["password_hash"] else None
     if account is None:
         _verify(None, password)
-        with write_transaction(db):
+        with write_transaction(db, changes_figures=False):
             record_sign_in_event(db, "unknown user", email=email,
                                  person_id=rows[0]["id"] if rows else None, now=now)
         raise AuthError(SIGN_IN_REFUSED, reason="unknown user")
@@ -359,7 +361,7 @@ def sign_in(db: sqlite_utils.Database, email: str, password: str, *,
     locked_until = from_iso(account["locked_until"]) if account["locked_until"] else None
     if locked_until is not None and now < locked_until:
         _verify(None, password)
-        with write_transaction(db):
+        with write_transaction(db, changes_figures=False):
             record_sign_in_event(db, "locked", email=email, person_id=person_id, now=now)
         raise AuthError(f"Too many wrong passwords: this account is locked until "
                         f"{to_iso(locked_until)} (UTC).", reason="locked",
@@ -368,7 +370,7 @@ def sign_in(db: sqlite_utils.Database, email: str, password: str, *,
         failed = account["failed_attempts"] + 1
         lock = lock_duration(failed)
         until = now + lock if lock else None
-        with write_transaction(db):
+        with write_transaction(db, changes_figures=False):
             db.execute("UPDATE accounts SET failed_attempts = ?, locked_until = COALESCE(?, "
                        "locked_until) WHERE person_id = ?",
                        [failed, to_iso(until) if until else None, person_id])
@@ -376,7 +378,7 @@ def sign_in(db: sqlite_utils.Database, email: str, password: str, *,
         raise AuthError(SIGN_IN_REFUSED, reason="wrong password", locked_until=until)
     new_hash = (hash_password(password) if _hasher.check_needs_rehash(account["password_hash"])
                 else None)
-    with write_transaction(db):
+    with write_transaction(db, changes_figures=False):
         db.execute("UPDATE accounts SET failed_attempts = 0, locked_until = NULL, "
                    "password_hash = COALESCE(?, password_hash) WHERE person_id = ?",
                    [new_hash, person_id])
@@ -391,7 +393,7 @@ def open_session(db: sqlite_utils.Database, person_id: int, *, email: str,
     now = now or utcnow()
     token = secrets.token_urlsafe(32)
     stamp = to_iso(now)
-    with write_transaction(db):
+    with write_transaction(db, changes_figures=False):
         db.execute("INSERT INTO sessions (token_hash, person_id, created_at, last_seen_at, "
                    "expires_at) VALUES (?, ?, ?, ?, ?)",
                    [token_hash(token), person_id, stamp, stamp,
@@ -436,7 +438,7 @@ def session_for(db: sqlite_utils.Database, token: str | None, *,
     created, seen = from_iso(row["created_at"]), from_iso(row["last_seen_at"])
     expired = now >= from_iso(row["expires_at"]) or now >= seen + IDLE_TIMEOUT
     if expired or not row["usable"]:
-        with write_transaction(db):
+        with write_transaction(db, changes_figures=False):
             db.execute("UPDATE sessions SET ended_at = ? WHERE token_hash = ?",
                        [to_iso(now), digest])
             record_sign_in_event(db, "expired", email=row["email"],
@@ -459,7 +461,7 @@ def sign_out(db: sqlite_utils.Database, token: str | None, *,
         return
     now = now or utcnow()
     digest = token_hash(token)
-    with write_transaction(db):
+    with write_transaction(db, changes_figures=False):
         row = db.execute("SELECT s.person_id, p.email FROM sessions s JOIN people p "
                          "ON p.id = s.person_id WHERE s.token_hash = ? AND s.ended_at IS NULL",
                          [digest]).fetchone()

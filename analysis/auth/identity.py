@@ -3,7 +3,9 @@
 The provider proves who someone is (their email); Closeloop's own account for that email says
 what they may do (its role), as for a password sign-in. Nobody gets in on the provider's
 word alone: an email without an active account is refused, and so is an email the
-provider has not verified. An account signed in this way drops an unused one-time
+provider does not say is verified (`email_verified` true), and a proof more than
+`MAX_PROOF_AGE` old (Streamlit keeps st.user for 30 days; a session that ended must not
+come back by itself). An account signed in this way drops an unused one-time
 password (the provider is how this person signs in), so no such password stays usable.
 
 Which providers are set up comes from the `[auth]` section of `.streamlit/secrets.toml`
@@ -14,7 +16,7 @@ each `[auth.NAME]` section with a `client_id` a named one.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import sqlite_utils
 
@@ -23,6 +25,9 @@ from analysis.store import write_transaction
 from analysis.store.clock import utcnow
 
 DEFAULT_PROVIDER_LABEL = "your organisation's sign-in"
+MAX_PROOF_AGE = timedelta(minutes=10)
+"""How old the provider's identity token (its `iat`) may be when a Closeloop session is
+opened from it: a session starts only from a sign-in at the provider just now."""
 
 
 def configured_providers(auth_secrets: Mapping | None) -> list[str | None]:
@@ -46,20 +51,32 @@ def provider_label(name: str | None) -> str:
 def sign_in_with_identity(db: sqlite_utils.Database, claims: Mapping, *,
                           now: datetime | None = None) -> accounts.Session:
     """A new Session for the person whose email the provider's `claims` (st.user) carry, or
-    AuthError: no email, an unverified email, or no active account for it. Every outcome
-    is a sign-in event, as for passwords."""
+    AuthError: no email, a proof older than MAX_PROOF_AGE (reason "stale": ask to sign in
+    at the provider again), an unverified email, or no active account for it. Every
+    outcome but a stale proof is a sign-in event, as for passwords."""
     now = now or utcnow()
     email = str(claims.get("email") or "").strip()
     if not email:
+        with write_transaction(db, changes_figures=False):
+            accounts.record_sign_in_event(db, "unknown user", email=None, person_id=None,
+                                          now=now)
         raise accounts.AuthError("The identity provider sent no email address, so Closeloop "
                                  "cannot tell who you are. Ask your administrator to "
                                  "release the email claim.", reason="unknown user")
-    if claims.get("email_verified") is False:
+    issued = claims.get("iat")
+    if not isinstance(issued, int | float) or isinstance(issued, bool) \
+            or now.timestamp() - issued > MAX_PROOF_AGE.total_seconds():
+        # Streamlit keeps st.user for 30 days: an old proof must not reopen a session
+        # that ended (idle or absolute expiry, a password reset, a sign-out elsewhere).
+        raise accounts.AuthError("Sign in again.", reason="stale")
+    if claims.get("email_verified") not in (True, "true"):
+        # Missing counts as unverified: some providers let a user type any email.
         with write_transaction(db, changes_figures=False):
             accounts.record_sign_in_event(db, "unknown user", email=email, person_id=None,
                                           now=now)
-        raise accounts.AuthError(f"The identity provider has not verified {email}: verify "
-                                 "it there first.", reason="unknown user")
+        raise accounts.AuthError(f"The identity provider does not say that {email} is "
+                                 "verified, so Closeloop cannot trust it.",
+                                 reason="unknown user")
     row = db.execute(
         "SELECT p.id, p.active, a.must_change_password FROM people p "
         "JOIN accounts a ON a.person_id = p.id WHERE p.email = ? COLLATE NOCASE "

@@ -237,8 +237,9 @@ def test_the_identity_provider_s_word_alone_lets_nobody_in(page, provider_app):
         main = page.get_by_test_id("stMain")
         main.get_by_role("button", name="Sign in with your organisation's sign-in").click()
         expect(main.get_by_test_id("stAlert").filter(
-            has_text="There is no active Closeloop account for stranger@elsewhere.example"
-        )).to_be_visible()
+            has_text="Closeloop cannot let you in with this identity.")).to_be_visible()
+        expect(main).to_contain_text(
+            "There is no active Closeloop account for stranger@elsewhere.example")
         expect(page.get_by_text("Signed in as")).to_have_count(0)
         expect(page.get_by_test_id("stMetric")).to_have_count(0)
     finally:
