@@ -18,6 +18,7 @@ all pages share lives here rather than being copied into each.
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -36,7 +37,7 @@ TOKEN = "_auth_token"          # the signed-in session's token (only the browser
 SESSION = "_auth_session"      # the Session checked on this run
 PAGE = "_auth_page"            # the page the last run showed (a callback's page)
 LOCAL_BANNER = "Local mode: no sign-in; the app listens on 127.0.0.1 only."
-COOKIE = "closeloop_session"   # the session token, so that a reload stays signed in
+COOKIE = "closeloop_session"   # + "_<port>": the session token, so a reload stays signed in
 COOKIE_READ = "_auth_cookie_read"   # the cookie was looked at once in this browser session
 COOKIE_WRITE = "_auth_cookie_write"  # "set" or "clear": done by the next run's browser
 PROVIDER_SIGN_OUT = "_auth_provider_sign_out"  # sign out of st.login's identity too
@@ -165,7 +166,7 @@ def _check_session(db) -> accounts.Session | None:
         # only: Streamlit's cookies are those of the page's first request, so after a
         # sign-out they would still hold the ended token.
         state[COOKIE_READ] = True
-        kept = _cookies().get(COOKIE)
+        kept = _cookies().get(_cookie_name())
         if kept:
             state[TOKEN] = kept
     had_token = bool(state.get(TOKEN))
@@ -178,6 +179,12 @@ def _check_session(db) -> accounts.Session | None:
     else:
         state[SESSION] = session
     return session
+
+
+def _cookie_name() -> str:
+    """Browsers keep cookies per host, not per port: two Closeloop servers on one host
+    (two stores) must not read or clear each other's session."""
+    return f"{COOKIE}_{st.get_option('server.port')}"
 
 
 def _cookies() -> dict:
@@ -203,8 +210,8 @@ def keep_signed_in_cookie() -> None:
     if not all(c.isalnum() or c in "-_" for c in value):
         return  # token_urlsafe's alphabet only: nothing else is ever written into the script
     st.html(
-        "<script>document.cookie = " + repr(f"{COOKIE}={value}; Path=/; Max-Age={age}; "
-                                            "SameSite=Strict")
+        "<script>document.cookie = " + repr(f"{_cookie_name()}={value}; Path=/; "
+                                            f"Max-Age={age}; SameSite=Strict")
         + " + (location.protocol === 'https:' ? '; Secure' : '');</script>",
         unsafe_allow_javascript=True, width=1)
 
@@ -287,11 +294,14 @@ def _sign_in_form(db) -> None:
         password = st.text_input("Password", type="password", key="sign_in_password")
         submitted = st.form_submit_button("Sign in", type="primary")
     if submitted:
+        refusal = gate.published_password_refusal(email, password, os.environ)
+        if refusal:
+            st.error("Not signed in: this password is published.", icon=":material/block:")
+            st.text(refusal)
+            return
         try:
             session = accounts.sign_in(db, email, password)
-        except accounts.AuthError as exc:
-            st.error(str(exc))
-        except store.StoreError as exc:
+        except (accounts.AuthError, store.StoreError) as exc:
             st.error(str(exc))
         else:
             _start_session(session)
@@ -427,18 +437,8 @@ def require_case_write(db, case_ids, action: str = "work cases") -> None:
     session = _check_session(store.connect())
     if session is None:
         raise permissions.PermissionDenied("Sign in first: nothing was changed.")
-    gate.require_write(session.app_role, "cases")
-    teams = records.case_teams(db, case_ids)
-    for case_id in case_ids:
-        if int(case_id) not in teams:
-            continue  # no such case: the write itself says so
-        try:
-            permissions.require(session.app_role, action, team_ids=session.team_ids,
-                                case_team_id=teams[int(case_id)])
-        except permissions.PermissionDenied as exc:
-            raise permissions.PermissionDenied(
-                f"Case #{int(case_id)}: {str(exc)[0].lower()}{str(exc)[1:]} Nothing was "
-                "changed.") from None
+    gate.require_case_action(session.app_role, action, team_ids=session.team_ids,
+                             case_teams=records.case_teams(db, case_ids), case_ids=case_ids)
 
 
 def recorded_view(db, customer_keys, what: str) -> bool:

@@ -31,7 +31,7 @@ from analysis.cases import records
 from analysis.followup import delivery as follow_delivery
 from analysis.followup import followups as follow
 from analysis.followup import outbox as follow_outbox
-from analysis.privacy.masking import mask_text
+from analysis.privacy.display import frame_for_role
 from analysis.settings import SettingsError, get_settings
 from analysis.views import cases as views
 from analysis.views import followup as follow_views
@@ -520,11 +520,10 @@ def _detail_section(db, key, case_id: int, now, options: views.QueueOptions) -> 
                                            "Timeline"])
     with feedback:
         if hidden and not shown.feedback.empty:
-            masked = shown.feedback.copy()
-            if "comment" in masked:
-                masked["comment"] = masked["comment"].map(
-                    lambda t: mask_text(t) if isinstance(t, str) else t)
-            st.dataframe(masked, hide_index=True, key=f"cases_feedback_{i}")
+            # As for a role that may not see customer data (no role: fail closed), the
+            # comment's cut mark handled by the one rule.
+            st.dataframe(frame_for_role(shown.feedback, None), hide_index=True,
+                         key=f"cases_feedback_{i}")
         elif shown.feedback.empty:
             st.caption("No feedback in this case (a root-cause task, or merged away).")
         else:

@@ -246,6 +246,9 @@ def _test_send(db, template_id: int | None) -> None:
     now = store.utcnow()
     rendering = shown.rendering
     version = tpl.get_template(db, template_id).version if template_id else None
+    # Previewed against a real case, the test carries that customer's data: tied to the
+    # case, so the outbox hides it from the roles that may not see customer data.
+    case_id = int(st.session_state.get("tpl_case", views.SAMPLE) or 0) or None
     queued: list[int] = []
 
     def queue():
@@ -255,7 +258,8 @@ def _test_send(db, template_id: int | None) -> None:
             # Always HTML: the outbox sends a body as HTML when it starts with a tag.
             body=f"<div>{rendering.body}</div>",
             key=f"test-{template_id or 'draft'}-{uuid.uuid4().hex}", actor=_actor(),
-            template_id=template_id or None, template_version=version, now=now)[0])
+            case_id=case_id, template_id=template_id or None, template_version=version,
+            now=now)[0])
 
     if not _write("test", queue, "", db, "Nothing sent."):
         return

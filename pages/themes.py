@@ -321,7 +321,10 @@ def _comments_section(db, filters, theme_id: int | None) -> None:
     widget = "unthemed" if theme_id is None else theme_id
     search = st.text_input("Search these comments", key=f"themes_search_{widget}",
                            placeholder="words to find, e.g. queue refund; word* for prefixes")
-    if search and queries.fts_query(search) is None:
+    _, refused = views.search_for_role(search or "", current_role())
+    if refused:
+        st.caption(refused)
+    elif search and queries.fts_query(search) is None:
         st.caption("The search has no words to look for, so all comments are shown.")
     page = st.number_input("Page", min_value=1, value=1, step=1, key=f"themes_page_{widget}")
     frame, total = _comments(db_key(db), filters, theme_id, search or "",

@@ -29,6 +29,7 @@ from analysis.improvements.records import Improvement, add_improvement, link_evi
 from analysis.privacy.display import HIDDEN
 from analysis.privacy.forget import views_of
 from analysis.themes import admin
+from analysis.views import themes as views_themes
 from tests.test_cases_page import (
     NOW,
     STAFF,
@@ -187,8 +188,19 @@ def test_a_viewer_reads_the_themes_comments_masked(planted):
 
 def test_a_viewer_s_search_finds_nothing_of_the_masked_text_to_show(planted):
     at = themes_opened(open_page(planted["path"], "viewer", "themes"))
+    unsearched = [c.value for c in at.caption if "comments; showing" in c.value]
     at.text_input(key=f"themes_search_{WAIT}").input("planted").run()
     assert shown(page_text(at), COMMENT_SECRETS) == []
+    # a count of matches would tell what the mask hides: no search for numbers or "@"
+    at.text_input(key=f"themes_search_{WAIT}").input("4111").run()
+    assert views_themes.MASKED_SEARCH_REFUSED in [c.value for c in at.caption]
+    assert [c.value for c in at.caption if "comments; showing" in c.value] == unsearched
+
+
+def test_an_analyst_may_search_for_numbers(planted):
+    at = themes_opened(open_page(planted["path"], "analyst", "themes"))
+    at.text_input(key=f"themes_search_{WAIT}").input("4111").run()
+    assert views_themes.MASKED_SEARCH_REFUSED not in [c.value for c in at.caption]
 
 
 # ----------------------------------------------------------------------------- analysts
@@ -240,6 +252,25 @@ def test_an_analyst_previews_a_real_case_without_its_customer(planted):
     messages = table(at, "attempts")
     assert set(messages["to"]) == {HIDDEN, "boss@staff.example"}
     assert set(messages["subject"]) == {HIDDEN, "Weekly report"}
+
+
+def test_an_admin_s_test_send_of_a_real_case_is_hidden_from_analysts(planted):
+    """The test carries the customer's name and words (the preview's): tied to the case, so
+    the outbox shows it to analysts without who or what."""
+    at = open_page(planted["path"], "admin", "templates", templates_state(planted))
+    at.text_input(key="tpl_test_to").input("boss@staff.example")
+    at.button(key="tpl_test_send").click().run()
+    assert not at.exception
+    db = store.connect(planted["path"])
+    try:
+        case_id, body = db.execute("SELECT case_id, body FROM outbox WHERE kind = 'test'"
+                                   ).fetchone()
+    finally:
+        db.close()
+    assert case_id == planted["case"] and NAME in body
+    at = open_page(planted["path"], "analyst", "templates", templates_state(planted))
+    assert shown(page_text(at), CUSTOMER_SECRETS) == []
+    assert "boss@staff.example" in set(table(at, "attempts")["to"])   # the weekly report
 
 
 # ----------------------------------------------------------------------------- admins

@@ -288,3 +288,31 @@ def test_signed_in_the_templates_page_acts_as_you_whatever_was_picked_before(sta
     assert not [s for s in at.selectbox if s.label == "Who am I"]
     assert f"Acting as {EMAILS['analyst']} (signed in)." in [c.value for c in at.caption]
     assert at.session_state["_cases_actor"] is None
+
+
+def test_a_published_demo_password_signs_nobody_in_unless_allowed(db_path, sign_in_mode,
+                                                                   monkeypatch):
+    """The README publishes the demo users' passwords: on a server that needs sign-in they
+    open nothing, unless CLOSELOOP_DEMO_USERS=allow (trying the roles on your machine)."""
+    from analysis.demo.staff import DEMO_USERS, seed_demo_users
+
+    db = store.connect(db_path)
+    with store.write_transaction(db):
+        seed_demo_users(db, actor="test")
+    db.close()
+    _, _, email, password = DEMO_USERS[0]
+    monkeypatch.delenv(gate.DEMO_USERS_ALLOWED, raising=False)
+    at = app()
+    at.text_input(key="sign_in_email").input(email)
+    at.text_input(key="sign_in_password").input(password)
+    submit(at)
+    assert not at.exception
+    assert titles(at) == ["Sign in to Closeloop"]
+    assert errors(at) == "Not signed in: this password is published."
+    assert any("CLOSELOOP_DEMO_USERS=allow" in t.value for t in at.text)
+
+    monkeypatch.setenv(gate.DEMO_USERS_ALLOWED, "allow")
+    at.text_input(key="sign_in_password").input(password)
+    submit(at)
+    assert titles(at) == ["Overview"]
+    assert any(f"Signed in as {email} (admin)" in c.value for c in at.sidebar.caption)

@@ -80,6 +80,49 @@ def demo_accounts_warning(db) -> str | None:
     if not found:
         return None
     return (f"Closeloop: this store has the demo users ({', '.join(found)}), whose passwords "
-            f"are published in the README: reset their passwords or deactivate them "
-            f"(python -m analysis users reset|deactivate --email ...) before anyone else can "
-            f"reach this server")
+            f"are published in the README, so their published passwords sign nobody in here "
+            f"(unless {DEMO_USERS_ALLOWED}=allow): reset their passwords or deactivate them "
+            f"(python -m analysis users reset|deactivate --email ...)")
+
+
+DEMO_USERS_ALLOWED = "CLOSELOOP_DEMO_USERS"
+"""Set to "allow" to let the demo users sign in with their published passwords on a server
+that needs sign-in (to try the roles on your own machine)."""
+
+
+def published_password_refusal(email: str, password: str, env: Mapping[str, str]) -> str | None:
+    """Why a sign-in with a demo user's published password (README) is refused on a server
+    that needs sign-in, or None. Anyone who can reach the server could read that password:
+    it signs nobody in unless CLOSELOOP_DEMO_USERS=allow. Once reset, the account signs in
+    as any other."""
+    from analysis.demo.staff import DEMO_USERS
+
+    if (env.get(DEMO_USERS_ALLOWED) or "").strip().lower() == "allow":
+        return None
+    wanted = (email or "").strip().lower()
+    if any(wanted == demo_email and password == demo_password
+           for _, _, demo_email, demo_password in DEMO_USERS):
+        return (f"{email.strip()} is a demo user whose password is published in the README, "
+                f"so it signs nobody in on a server others can reach. Reset it (python -m "
+                f"analysis users reset --email ...), or start the app with "
+                f"{DEMO_USERS_ALLOWED}=allow to try the demo on your own machine.")
+    return None
+
+
+def require_case_action(role: str | None, action: str, *, team_ids, case_teams: Mapping,
+                        case_ids) -> None:
+    """Raise PermissionDenied unless `role` may take `action` ("work cases", "send
+    follow-ups") on every one of `case_ids`, whose teams `case_teams` gives (case id ->
+    team id; a case missing from it does not exist, and the write itself says so). A
+    manager: only the cases of `team_ids`. The message names the case."""
+    require_write(role, "cases")
+    for case_id in case_ids:
+        if int(case_id) not in case_teams:
+            continue
+        try:
+            permissions.require(role, action, team_ids=team_ids,
+                                case_team_id=case_teams[int(case_id)])
+        except permissions.PermissionDenied as exc:
+            raise permissions.PermissionDenied(
+                f"Case #{int(case_id)}: {str(exc)[0].lower()}{str(exc)[1:]} Nothing was "
+                "changed.") from None

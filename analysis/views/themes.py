@@ -11,13 +11,18 @@ levels), or UNTHEMED_KEY.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import pandas as pd
 import sqlite_utils
 
 from analysis.domain.filters import Filters
-from analysis.privacy.display import comment_for_role, frame_for_role
+from analysis.privacy.display import (
+    comment_for_role,
+    frame_for_role,
+    reads_comments_as_written,
+)
 from analysis.themes.queries import (
     CHILD,
     COMMENTS_PAGE_SIZE,
@@ -447,10 +452,25 @@ def detail_quotes(drilldown: dict, row: pd.Series, role: str | None) -> list[str
     return [comment_for_role(quote, role) for quote in found]
 
 
+MASKED_SEARCH_REFUSED = ("Searching for numbers or email addresses is off for your role: "
+                         "the comments reach you with personal data masked, and a count of "
+                         "matches would tell what the mask hides. All comments are shown.")
+
+
+def search_for_role(search: str, role: str | None) -> tuple[str, str | None]:
+    """(the search to run, why it was dropped or None). A role that reads comments masked
+    may not search for digits or "@": the number of matches would reveal whether a
+    masked email, phone or card number is in them."""
+    if search and not reads_comments_as_written(role) and re.search(r"[\d@]", search):
+        return "", MASKED_SEARCH_REFUSED
+    return search, None
+
+
 def comments_page(db: sqlite_utils.Database, filters: Filters, theme_id: int | None,
                   search: str, offset: int, role: str | None) -> tuple[pd.DataFrame, int]:
     """One page of the theme's comments (`queries.theme_comments_page`) as `role` may read
-    them, and the count of all matching comments."""
+    them, and the count of all matching comments (a search `role` may not run: none)."""
+    search, _ = search_for_role(search, role)
     frame, total = theme_comments_page(db, filters, theme_id, search, offset)
     return frame_for_role(frame, role), total
 

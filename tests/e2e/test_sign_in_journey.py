@@ -138,7 +138,8 @@ def test_a_manager_signs_in_sees_their_team_s_queue_and_is_refused_case_settings
 
 
 def session_cookie(page) -> dict | None:
-    return next((c for c in page.context.cookies() if c["name"] == "closeloop_session"), None)
+    return next((c for c in page.context.cookies()
+                 if c["name"].startswith("closeloop_session_")), None)
 
 
 def test_a_reload_stays_signed_in_until_sign_out(page, signed_app):
@@ -147,7 +148,7 @@ def test_a_reload_stays_signed_in_until_sign_out(page, signed_app):
     sidebar = page.get_by_test_id("stSidebar")
     sign_in(main)
     expect(sidebar).to_contain_text(f"Signed in as {MANAGER} (manager)")
-    page.wait_for_function("document.cookie.includes('closeloop_session=')")
+    page.wait_for_function("document.cookie.includes('closeloop_session_')")
     cookie = session_cookie(page)
     assert cookie["sameSite"] == "Strict" and cookie["path"] == "/"
     assert len(cookie["value"]) >= 40          # the random token, nothing about the user
@@ -159,7 +160,7 @@ def test_a_reload_stays_signed_in_until_sign_out(page, signed_app):
 
     sidebar.get_by_role("button", name="Sign out").click()
     expect(main.get_by_role("heading", name="Sign in to Closeloop")).to_be_visible()
-    page.wait_for_function("!document.cookie.includes('closeloop_session=')")
+    page.wait_for_function("!document.cookie.includes('closeloop_session_')")
     page.reload()
     expect(main.get_by_role("heading", name="Sign in to Closeloop")).to_be_visible()
     expect(page.get_by_text("Signed in as")).to_have_count(0)
@@ -170,7 +171,7 @@ def test_a_copied_cookie_of_a_signed_out_session_signs_nobody_in(page, signed_ap
     main = page.get_by_test_id("stMain")
     sign_in(main)
     expect(page.get_by_test_id("stSidebar")).to_contain_text("Signed in as")
-    page.wait_for_function("document.cookie.includes('closeloop_session=')")
+    page.wait_for_function("document.cookie.includes('closeloop_session_')")
     copied = session_cookie(page)
     page.get_by_test_id("stSidebar").get_by_role("button", name="Sign out").click()
     expect(main.get_by_role("heading", name="Sign in to Closeloop")).to_be_visible()
