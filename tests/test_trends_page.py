@@ -436,3 +436,21 @@ def test_rules_table_and_values_follow_the_rule_fields():
     values = views.rule_values(None)
     assert set(values) == set(triggers.RULE_FIELDS)
     assert values["share_above"] == pytest.approx(0.15)
+
+
+def test_mean_sentiment_lines_carry_intervals_and_a_trend_test(db, monkeypatch):
+    from tests.test_trends_series import W1, add_feedback, at
+
+    monkeypatch.setenv("CLOSELOOP_TZ", "UTC")
+    # Four weeks at North, each a little less happy: 6 positive, then 5, 4, 3 of 8.
+    for k, happy in enumerate((6, 5, 4, 3)):
+        add_feedback(db, [(at(W1 + timedelta(weeks=k)), "North", 8, {})],
+                     sentiment={j: "positive" if j < happy else "negative" for j in range(8)})
+    found = views.metric_lines(db, metric="sentiment", granularity="week",
+                               last=W1 + timedelta(weeks=3), periods=4, locations=["North"],
+                               include_all=False, tz="UTC")
+    rows = found.frame.sort_values("period")
+    assert rows["value"].tolist() == pytest.approx([0.25, 0.125, 0.0, -0.125])
+    assert (rows["low"] < rows["value"]).all() and (rows["value"] < rows["high"]).all()
+    assert rows["n"].tolist() == [8, 8, 8, 8]
+    assert "Mann-Kendall" in found.trends["test"].iloc[0]

@@ -281,3 +281,39 @@ def test_score_series_on_falling_weeks_feeds_a_falling_trend(db, monkeypatch):
     values = frame[frame["metric"] == "nps"].sort_values("period")["value"].tolist()
     assert values == pytest.approx([80, 60, 30, 10, -20, -40])
     assert metric_trend(values).direction == "falling"
+
+
+def test_score_series_gives_csat_ces_negative_share_and_sentiment_with_intervals(db,
+                                                                                 monkeypatch):
+    from analysis.stats.estimates import csat_from_counts, mean_from_sums
+
+    monkeypatch.setenv("CLOSELOOP_TZ", "UTC")
+    rows = [{"external_id": f"s{k}", "source": "test", "comment": f"comment {k}",
+             "received_at": to_iso(at(W1)), "location": "North", "score_type": kind,
+             "score": score}
+            for k, (kind, score) in enumerate([("csat", 5), ("csat", 4), ("csat", 2),
+                                               ("csat", 1), ("ces", 6), ("ces", 2)])]
+    with store.write_transaction(db):
+        insert_feedback(db, rows, batch_id=None, actor="test", now=LOAD)
+        ids = [i for (i,) in db.execute("SELECT id FROM feedback ORDER BY id")]
+        db.conn.executemany(
+            "INSERT INTO sentiment (feedback_id, label, score, confidence, method, scored_at) "
+            "VALUES (?, ?, ?, 0.9, 'test', ?)",
+            [(i, label, value, T0) for i, (label, value) in zip(ids, [
+                ("positive", 0.8), ("positive", 0.4), ("negative", -0.6), ("negative", -0.9),
+                ("neutral", 0.1), ("negative", -0.2)])])
+    frame = series.score_series(db, granularity="week", first=W1, last=W1)
+    got = frame.set_index("metric")
+    csat = csat_from_counts(2, 4)
+    assert got.loc["csat", "value"] == pytest.approx(50.0) and got.loc["csat", "n"] == 4
+    assert got.loc["csat", "ci_low"] == pytest.approx(csat.ci_low)
+    assert got.loc["ces", "value"] == pytest.approx(4.0) and got.loc["ces", "n"] == 2
+    assert got.loc["negative_share", "value"] == pytest.approx(50.0)
+    assert got.loc["negative_share", "n"] == 6
+    scores = [0.8, 0.4, -0.6, -0.9, 0.1, -0.2]
+    expected = mean_from_sums("Mean sentiment", 6, sum(scores), sum(x * x for x in scores))
+    assert got.loc["sentiment", "value"] == pytest.approx(sum(scores) / 6)
+    assert (got.loc["sentiment", "ci_low"], got.loc["sentiment", "ci_high"]) == (
+        pytest.approx(expected.ci_low), pytest.approx(expected.ci_high))
+    assert got.loc["sentiment", "ci_low"] < got.loc["sentiment", "value"] < \
+        got.loc["sentiment", "ci_high"]

@@ -22,7 +22,7 @@ from analysis.domain.comments import has_comment_sql
 from analysis.domain.dates import STORED_DATE_SHAPE, valid_date_sql
 from analysis.settings import get_settings
 from analysis.stats import estimates as metrics
-from analysis.stats.estimates import estimates_from_row, share_from_counts
+from analysis.stats.estimates import estimates_from_row, mean_from_sums, share_from_counts
 from analysis.store.clock import to_iso
 from analysis.themes.queries.base import CHILD, PARENT, assignment_table
 from analysis.trends.periods import local_period_sql, period_close, period_opening
@@ -180,8 +180,9 @@ def theme_share_series(counts: CellCounts, theme_id: int,
 
 def score_series(db: sqlite_utils.Database, *, granularity: str, first: date, last: date,
                  tz: str | None = None, by_location: bool = True) -> pd.DataFrame:
-    """NPS, CSAT and CES per local period (and location) with their 95% intervals, and the
-    share of negative feedback (by sentiment, else by score) with its Wilson interval."""
+    """NPS, CSAT and CES per local period (and location) with their 95% intervals, the
+    share of negative feedback (by sentiment, else by score) with its Wilson interval, and
+    the mean sentiment score (-1 to 1) of the scored comments with its t interval."""
     from analysis.trends.periods import periods_between
 
     tz = tz or get_settings().timezone
@@ -197,7 +198,9 @@ def score_series(db: sqlite_utils.Database, *, granularity: str, first: date, la
         f"""SELECT {period} AS period, {group} AS location, {metrics.SQL_COUNTS},
                    SUM(CASE WHEN {metrics.SQL_IS_NEGATIVE} THEN 1 ELSE 0 END) AS negative,
                    SUM(CASE WHEN {metrics.SQL_IS_NEGATIVE} IS NOT NULL THEN 1 ELSE 0 END)
-                       AS judged
+                       AS judged,
+                   COUNT(s.score) AS sentiment_n, SUM(s.score) AS sentiment_total,
+                   SUM(s.score * s.score) AS sentiment_sq
             FROM feedback f LEFT JOIN sentiment s ON s.feedback_id = f.id
             WHERE f.received_at GLOB ? AND f.received_at >= ? AND f.received_at < ?
               AND {valid_date_sql('f.received_at')}
@@ -209,6 +212,9 @@ def score_series(db: sqlite_utils.Database, *, granularity: str, first: date, la
         found = dict(estimates_from_row(row))
         found["negative_share"] = share_from_counts("Negative share", row["negative"] or 0,
                                                     row["judged"] or 0)
+        found["sentiment"] = mean_from_sums("Mean sentiment", row["sentiment_n"] or 0,
+                                            row["sentiment_total"] or 0.0,
+                                            row["sentiment_sq"] or 0.0)
         for metric, estimate in found.items():
             if estimate.n:
                 out.append({"period": row["period"], "location": row["location"],

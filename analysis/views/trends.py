@@ -45,7 +45,7 @@ PERIOD_CHOICES = {"week": 156, "day": 180}
 WINDOW_CHOICES = {"week": (8, 13, 26, 52, 104), "day": (14, 28, 56, 90)}
 DEFAULT_WINDOW = {"week": 26, "day": 56}
 METRICS = {"share": "Theme share (%)", "nps": "NPS", "csat": "CSAT (%)", "ces": "CES (1-7)",
-           "negative_share": "Negative share (%)"}
+           "negative_share": "Negative share (%)", "sentiment": "Mean sentiment (-1 to 1)"}
 COUNTED_METRICS = ("csat", "negative_share")  # shares of counts: the GLM trend test fits
 WEEKS_PER_MONTH, DAYS_PER_MONTH = 4.35, 30.4
 CALIBRATION_PATH = Path(__file__).resolve().parents[1] / "trends" / "calibration.json"
@@ -376,9 +376,9 @@ def _alert_markers(db, frame: pd.DataFrame, *, theme_id: int, granularity: str) 
 def metric_lines(db: sqlite_utils.Database, *, metric: str, granularity: str, last: date,
                  periods: int, locations: list[str] | tuple[str, ...] = (),
                  include_all: bool = True, tz: str | None = None) -> Lines:
-    """A score (NPS, CSAT, CES, negative share) per period with its 95% interval, at each
-    location and over all, with each line's trend test (a GLM for the shares, Mann-Kendall
-    for NPS and CES)."""
+    """A score (NPS, CSAT, CES, negative share, mean sentiment) per period with its 95%
+    interval, at each location and over all, with each line's trend test (a GLM for the
+    shares, Mann-Kendall for NPS, CES and sentiment)."""
     first, shown = _window(granularity, last, periods)
     parts = []
     if include_all:
