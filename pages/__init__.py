@@ -427,18 +427,29 @@ def require_write() -> None:
     gate.require_write(session.app_role, current_page())
 
 
-def require_case_write(db, case_ids, action: str = "work cases") -> None:
-    """Raise PermissionDenied unless the signed-in role may take `action` ("work cases" or
-    "send follow-ups") on every one of `case_ids`: checked on the server, per case, with
-    the session read again (a callback runs before the page's checks). A manager may act
-    only on the cases of their own teams, whatever the page offered. Local mode: admin."""
+def case_write_check(case_ids, action: str = "work cases"):
+    """The server-side check of a Case queue write: the session read again now (a callback
+    runs before the page's checks), then a function of the write's connection that raises
+    PermissionDenied unless the role may take `action` ("work cases" or "send follow-ups")
+    on every one of `case_ids` (a manager: only their own teams' cases, whatever the page
+    offered). Call that function inside the write's transaction, so a case moved to
+    another team in between cannot slip through. Local mode: admin."""
     if not sign_in_mode():
-        return
+        return lambda db: None
     session = _check_session(store.connect())
     if session is None:
         raise permissions.PermissionDenied("Sign in first: nothing was changed.")
-    gate.require_case_action(session.app_role, action, team_ids=session.team_ids,
-                             case_teams=records.case_teams(db, case_ids), case_ids=case_ids)
+
+    def check(db) -> None:
+        gate.require_case_action(session.app_role, action, team_ids=session.team_ids,
+                                 case_teams=records.case_teams(db, case_ids),
+                                 case_ids=case_ids)
+    return check
+
+
+def require_case_write(db, case_ids, action: str = "work cases") -> None:
+    """`case_write_check` at once (outside a write)."""
+    case_write_check(case_ids, action)(db)
 
 
 def recorded_view(db, customer_keys, what: str) -> bool:

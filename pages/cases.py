@@ -38,13 +38,13 @@ from analysis.views import followup as follow_views
 from pages import (
     NOBODY,
     acting_as,
+    case_write_check,
     current_role,
     current_session,
     db_key,
     flash,
     page_start,
     recorded_view,
-    require_case_write,
     show_flash,
     who_am_i,
 )
@@ -150,8 +150,9 @@ def _write(section: str, action, success: str, db, failure: str = "Not saved.", 
     state[FLASH_AT] = section
     state[RERUN] = True
     try:
-        require_case_write(db, cases, permission)
+        check = case_write_check(cases, permission)
         with store.write_transaction(db):
+            check(db)   # the cases' teams as the transaction sees them
             action()
     except records.CaseConflict as exc:
         state[CONFLICT] = (section, str(exc))
