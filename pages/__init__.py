@@ -85,29 +85,23 @@ def current_role() -> str | None:
 
 def current_actor() -> str:
     """Who is acting, recorded with every write: the signed-in user's email in sign-in
-    mode, else st.session_state["user"] or the settings actor."""
+    mode; in local mode the person picked as "who am I" (the Case queue, Templates), else
+    st.session_state["user"] or the settings actor."""
     if sign_in_mode():
         session = st.session_state.get(SESSION)
         if session is not None:
             return session.email
-    return st.session_state.get("user") or get_settings().actor
+    return (st.session_state.get(PICKED_ACTOR) or st.session_state.get("user")
+            or get_settings().actor)
 
 
 # ----------------------------------------------------------------------------- who am I
 # Without sign-in (local mode) a person picks themselves on the Case queue or the Templates
-# page; the pick is shared by the pages that record people's work, which act as them.
+# page; every page's writes then record them (current_actor).
 
 PICKED = "_cases_me"             # the person id picked as "who am I"
 PICKED_ACTOR = "_cases_actor"    # that person's email
 NOBODY = 0
-
-
-def acting_as() -> str:
-    """Who the pages that record people's work act as: the signed-in user, else the person
-    picked as "who am I", else `current_actor()`."""
-    if sign_in_mode():
-        return current_actor()
-    return st.session_state.get(PICKED_ACTOR) or current_actor()
 
 
 def who_am_i(people: dict[int, str], everyone: list[dict], *, key: str, help: str,
@@ -456,7 +450,7 @@ def recorded_view(db, customer_keys, what: str) -> bool:
     """Record, once per browser session, that the acting person viewed `what` of these
     customers' records (the audit of issue 24). False when the store cannot record it
     (read-only, busy): the caller then hides the data, as no view goes unrecorded."""
-    actor = acting_as()   # a "who am I" pick in local mode changes who is viewing
+    actor = current_actor()   # a "who am I" pick in local mode changes who is viewing
     seen = st.session_state.setdefault(VIEWED, {}).setdefault(actor, set())
     if privacy_forget.record_views_once(db, customer_keys, actor=actor, what=what, seen=seen):
         return True

@@ -25,7 +25,7 @@ from analysis.cases import people, policy
 from analysis.cases import priority as case_priority
 from analysis.cases.calendar import WEEKDAYS
 from analysis.views import cases as views
-from pages import acting_as, db_key, flash, page_start, run_write, show_flash
+from pages import current_actor, db_key, flash, page_start, run_write, show_flash
 
 CACHE = {"ttl": timedelta(hours=1), "show_spinner": False}
 FLASH_AT = "cs_flash_at"
@@ -70,7 +70,7 @@ def _history(key, setting: str) -> list[dict]:
 # ----------------------------------------------------------------------------- writes
 
 def _actor() -> str:
-    return acting_as()
+    return current_actor()
 
 
 def _write(section: str, action, success: str, db) -> bool:

@@ -8,7 +8,8 @@ outbox, or sent at once; a resolved case whose follow-up is sent becomes "follow
 
 Thin page: everything shown comes from `analysis.views.cases` (which reads
 `analysis.cases` and writes nothing); writes go through `analysis.cases.records` inside
-write transactions, as `pages.acting_as()`: the signed-in user or the person picked as "who am I".
+write transactions, as `pages.current_actor()`: the signed-in user or the person picked as
+"who am I".
 A change made on an older version of a case (someone else changed it meanwhile) is refused
 by the store (CaseConflict): the page says so and shows the case as it is now.
 Titles, names, notes and comments are user text: shown only through st.dataframe, st.text,
@@ -37,8 +38,8 @@ from analysis.views import cases as views
 from analysis.views import followup as follow_views
 from pages import (
     NOBODY,
-    acting_as,
     case_write_check,
+    current_actor,
     current_role,
     current_session,
     db_key,
@@ -139,7 +140,7 @@ def _follow_up_preview(key, case_id: int, template_id: int,
 # section it came from; a version conflict becomes a warning above the case.
 
 def _actor() -> str:
-    return acting_as()
+    return current_actor()
 
 
 def _write(section: str, action, success: str, db, failure: str = "Not saved.", *,

@@ -40,7 +40,6 @@ from analysis.settings import SettingsError, delivery_settings, get_settings
 from analysis.views import followup as views
 from analysis.views.cases import markdown_safe, person_label
 from pages import (
-    acting_as,
     current_actor,
     current_role,
     db_key,
@@ -118,7 +117,7 @@ def _follow_up_settings(key) -> followups_mod.FollowUpSettings:
 # message next to the section it came from.
 
 def _actor() -> str:
-    return acting_as()
+    return current_actor()
 
 
 def _write(section: str, action, success: str, db, failure: str = "Not saved.") -> bool:

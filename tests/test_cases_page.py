@@ -624,3 +624,24 @@ def st_clear() -> None:
 
     st.cache_data.clear()
     st.cache_resource.clear()
+
+
+def test_who_am_i_is_who_every_page_records_in_local_mode(seeded):
+    """Picked on the Case queue, the person is recorded by the other pages' writes too (a
+    theme renamed on Themes), not the settings actor."""
+    path, found = seeded
+    at = me(open_page(), found["ann"])
+    at.switch_page("pages/themes.py").run()
+    at.session_state["themes_pick"] = str(WAIT)
+    at.run()
+    ok(at)
+    at.text_input(key=f"rename_{WAIT}").input("Waiting too long")
+    at.button(key=f"rename_go_{WAIT}").click().run()
+    ok(at)
+    db = store.connect(path)
+    try:
+        actor = db.execute("SELECT actor FROM theme_events WHERE theme_id = ? AND event = "
+                           "'renamed' ORDER BY id DESC", [WAIT]).fetchone()[0]
+    finally:
+        db.close()
+    assert actor == "ann@example.org"
