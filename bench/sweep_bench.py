@@ -46,7 +46,6 @@ import os
 import pstats
 import random
 import resource
-import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -278,21 +277,12 @@ def timed_sweep(db, now) -> tuple[float, float, dict, dict]:
     return round(total, 3), round(cpu, 3), steps, {n: r.summary() for n, r in results.items()}
 
 
-def copy_store(db, target: Path) -> None:
-    """A consistent copy of the open store into a new file. The target is a bare sqlite3
-    connection on purpose: the backup replaces every page of it, so store.connect's schema
-    set-up there would only be overwritten."""
-    out = sqlite3.connect(target)
-    db.conn.backup(out)
-    out.close()
-
-
 def copy_file_store(source: Path, target: Path) -> None:
     from analysis import store
 
     db = store.connect(source)
     try:
-        copy_store(db, target)
+        store.backup(db, target)
     finally:
         db.close()
 
@@ -371,7 +361,7 @@ def run(args, folder: Path) -> None:
     later = now + timedelta(hours=1)
     arrived = add_new_feedback(db, args.new, later)
     snapshot = folder / "before_steady.db"
-    copy_store(db, snapshot)
+    store.backup(db, snapshot)
     before = open_cases(db)
     steady_s, steady_cpu, steady_steps, steady_summary = timed_sweep(db, later)
     after = open_cases(db)

@@ -135,3 +135,19 @@ def test_bulk_insert_indexes_every_comment_and_keeps_the_trigger(db):
     assert hits == feedback.BULK_FTS_MIN_ROWS
     assert db.execute("SELECT 1 FROM sqlite_master WHERE name = 'feedback_ai'").fetchone()
     db.execute("INSERT INTO feedback_fts(feedback_fts, rank) VALUES('integrity-check', 1)")
+
+
+def test_backup_copies_the_open_store_whole(db, tmp_path):
+    from analysis import demo
+
+    demo.generate_demo(db, rows=200, seed=3, actor="test")
+    target = tmp_path / "copy.db"
+    store.backup(db, target)
+    copy = store.connect(target)
+    try:
+        for table in ("feedback", "store_meta", "_sqlite_migrations"):
+            assert list(copy.execute(f"SELECT * FROM [{table}]")) == \
+                list(db.execute(f"SELECT * FROM [{table}]")), table
+        assert store.revision(copy) == store.revision(db)
+    finally:
+        copy.close()

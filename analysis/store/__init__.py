@@ -16,6 +16,7 @@ from analysis.store.connection import (
     StoreReadOnly,
     StoreUnavailable,
     apply_migrations,
+    backup,
     connect,
     database_file,
     ensure_writable,
@@ -28,6 +29,7 @@ from analysis.store.connection import (
 
 __all__ = [
     "StoreBusy", "StoreError", "StoreFull", "StoreReadOnly", "StoreUnavailable",
-    "apply_migrations", "connect", "database_file", "ensure_writable", "from_iso", "is_empty",
-    "is_read_only", "revision", "store_error", "to_iso", "utcnow", "write_transaction",
+    "apply_migrations", "backup", "connect", "database_file", "ensure_writable", "from_iso",
+    "is_empty", "is_read_only", "revision", "store_error", "to_iso", "utcnow",
+    "write_transaction",
 ]

@@ -318,6 +318,17 @@ def write_transaction(db: sqlite_utils.Database, *,
         yield db
 
 
+def backup(db: sqlite_utils.Database, target: str | Path) -> None:
+    """A consistent copy of the open store into the file `target`, by SQLite's online
+    backup (readers and writers may go on meanwhile). The target is opened bare: the backup
+    replaces every page of it, so a schema set up there would only be overwritten."""
+    out = sqlite3.connect(target)
+    try:
+        db.conn.backup(out)
+    finally:
+        out.close()
+
+
 def revision(db: sqlite_utils.Database) -> int:
     """A number that changes whenever anything is written; cache keys include it."""
     row = db.execute("SELECT value FROM store_meta WHERE key = 'revision'").fetchone()
