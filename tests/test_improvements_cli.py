@@ -218,6 +218,6 @@ def test_the_cli_choices_are_the_records_own():
     from analysis.improvements.records import METRICS, STATUSES
 
     assert tuple(cli_module.STATUS_CHOICE.choices) == STATUSES
-    add_command = cli_module.improvements.commands["add"]
+    add_command = cli_module.cli.commands["improvements"].commands["add"]
     metric = next(p for p in add_command.params if p.name == "metric")
     assert tuple(metric.type.choices) == METRICS
