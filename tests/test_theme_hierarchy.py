@@ -25,6 +25,7 @@ from analysis.themes.hierarchy import (
     ExistingParent,
     group_themes,
     plan_parents,
+    without_common_direction,
 )
 
 
@@ -243,3 +244,26 @@ def test_a_retired_child_counts_neither_in_its_parent_nor_twice(themed_parents_d
     assert parents.loc["Service", "mentions"] == children.loc["Waiting time", "mentions"] == 40
     assert parents.loc[queries.UNTHEMED, "mentions"] == children.loc[queries.UNTHEMED, "mentions"]
     assert queries.theme_comment_count(db, CURRENT, SERVICE) == 40
+
+
+def test_grouping_ignores_the_direction_every_child_shares():
+    """Six topics, two children each; every child also carries a shared direction, strongly
+    in half of them (on CFPB: "a complaint about a loan"). Grouped on what differs, the
+    parents are the topics, not "much or little of the shared direction"."""
+    rng = np.random.default_rng(5)
+    dim, topics = 16, 6
+    centroids, topic_of = [], []
+    for topic in range(topics):
+        for weight in (4.0, 0.3):
+            vector = np.zeros(dim)
+            vector[0] = weight                       # the shared direction
+            vector[1 + topic] = 1.0
+            vector += rng.normal(0, 0.05, dim)
+            centroids.append(vector)
+            topic_of.append(topic)
+    groups = group_themes(np.array(centroids), [10] * len(centroids))
+    assert len(set(groups)) == topics
+    for topic in range(topics):
+        members = {int(g) for g, t in zip(groups, topic_of) if t == topic}
+        assert len(members) == 1, (topic, groups)
+    assert without_common_direction(np.array(centroids[:2])).shape == (2, dim)
