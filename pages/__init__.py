@@ -441,11 +441,6 @@ def case_write_check(case_ids, action: str = "work cases"):
     return check
 
 
-def require_case_write(db, case_ids, action: str = "work cases") -> None:
-    """`case_write_check` at once (outside a write)."""
-    case_write_check(case_ids, action)(db)
-
-
 def recorded_view(db, customer_keys, what: str) -> bool:
     """Record, once per browser session, that the acting person viewed `what` of these
     customers' records (the audit of issue 24). False when the store cannot record it

@@ -2,7 +2,7 @@
 
 - the write gate (`pages.run_write`) of every page, for every role: allowed exactly when
   analysis.auth.permissions says so;
-- the case queue's per-case check (`pages.require_case_write`): a manager works and writes
+- the case queue's per-case check (`pages.case_write_check`): a manager works and writes
   follow-ups for their own teams' cases only, whatever a forged request names;
 - every button and form of every page a read-only role can open, clicked as that role, even
   when drawn disabled (as a hand-made request would; Streamlit drops a disabled widget's
@@ -163,13 +163,13 @@ def case_write_script():
 
     from analysis import store as store_
     from analysis.auth import permissions as permissions_
-    from pages import require_case_write
+    from pages import case_write_check
 
     wanted = st.session_state["try"]
     outcomes = {}
     for action, case_ids in wanted:
         try:
-            require_case_write(store_.connect(), case_ids, action)
+            case_write_check(case_ids, action)(store_.connect())
         except permissions_.PermissionDenied as exc:
             outcomes[f"{action}:{case_ids}"] = str(exc)
         else:

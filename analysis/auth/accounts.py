@@ -385,6 +385,14 @@ def sign_in(db: sqlite_utils.Database, email: str, password: str, *,
         return open_session(db, person_id, email=email, now=now)
 
 
+def drop_one_time_password(db: sqlite_utils.Database, person_id: int) -> None:
+    """Forget an unused one-time password (the person signs in another way now, through an
+    identity provider), so it stays usable by nobody."""
+    with write_transaction(db):
+        db.execute("UPDATE accounts SET password_hash = NULL, must_change_password = 0 "
+                   "WHERE person_id = ? AND must_change_password = 1", [person_id])
+
+
 def open_session(db: sqlite_utils.Database, person_id: int, *, email: str,
                  now: datetime | None = None) -> Session:
     """A new session for a person whose identity was just proven (a password here, an

@@ -89,7 +89,5 @@ def sign_in_with_identity(db: sqlite_utils.Database, claims: Mapping, *,
                                  "administrator to add you.", reason="unknown user")
     person_id = row[0]
     if row[2]:
-        with write_transaction(db):
-            db.execute("UPDATE accounts SET password_hash = NULL, must_change_password = 0 "
-                       "WHERE person_id = ?", [person_id])
+        accounts.drop_one_time_password(db, person_id)
     return accounts.open_session(db, person_id, email=email, now=now)
