@@ -41,6 +41,7 @@ from tests.test_cases_page import (
     table,
 )
 from tests.test_sign_in import sign_in_mode  # noqa: F401 - a fixture
+from tests.test_sign_in import token_for
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = str(ROOT / "app.py")
@@ -113,13 +114,8 @@ def planted(db_path, monkeypatch, sign_in_mode):  # noqa: F811 - the fixture
 
 
 def open_page(path, role: str, page: str, state: dict | None = None) -> AppTest:
-    db = store.connect(path)
-    try:
-        token = accounts.sign_in(db, EMAILS[role], PASSWORD).token
-    finally:
-        db.close()
     at = AppTest.from_file(APP, default_timeout=60)
-    at.session_state["_auth_token"] = token
+    at.session_state["_auth_token"] = token_for(path, role, EMAILS)
     for name, value in (state or {}).items():
         at.session_state[name] = value
     at.run()

@@ -28,6 +28,7 @@ from analysis.privacy import forget
 from analysis.sweep import run_sweep
 from tests import case_stores
 from tests.test_sign_in import APP, PASSWORD
+from tests.test_sign_in import token_for as sign_in_token
 
 EMAILS = {role: f"{role}.writes@staff.example" for role in ROLES}
 AUDIT_TABLES = {"sessions", "sign_in_events", "record_views"}
@@ -99,11 +100,7 @@ def staffed(template, db_path, monkeypatch):
 
 
 def token_for(path, role: str) -> str:
-    db = store.connect(path)
-    try:
-        return accounts.sign_in(db, EMAILS[role], PASSWORD).token
-    finally:
-        db.close()
+    return sign_in_token(path, role, EMAILS)
 
 
 def fingerprint(path) -> dict[str, str]:

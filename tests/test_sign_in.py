@@ -63,10 +63,11 @@ def staffed(db_path, clock, sign_in_mode):
             "cases": cases, "other_cases": cases[:2], "team_cases": cases[2:]}
 
 
-def token_for(path, role: str) -> str:
+def token_for(path, role: str, emails: dict[str, str] = EMAILS) -> str:
+    """A signed-in session's token for the account of `role` (its email from `emails`)."""
     db = store.connect(path)
     try:
-        return accounts.sign_in(db, EMAILS[role], PASSWORD).token
+        return accounts.sign_in(db, emails[role], PASSWORD).token
     finally:
         db.close()
 
